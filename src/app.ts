@@ -1,0 +1,100 @@
+import type { GatehouseConfig } from './config/schema.js';
+import { CheckPipeline } from './check/pipeline.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { LOG } from './observability/log-messages.js';
+import { Metrics } from './observability/metrics.js';
+import { findOpa } from './policy/opa-binary.js';
+import { SnapshotStore } from './snapshot/snapshot-store.js';
+import { ControlLoop } from './sync/control-loop.js';
+import { startGrpcServer } from './transport/grpc/grpc-server.js';
+import { startHttpServer } from './transport/http/http-server.js';
+import { TrustedProxies } from './transport/http/trusted-proxies.js';
+
+export interface GatehouseOptions {
+  readonly logger?: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Collect Node process metrics (off in tests: they register global hooks). */
+  readonly processMetrics?: boolean;
+}
+
+export interface RunningGatehouse {
+  /** Bound ports (useful when the config asks for port 0). Undefined when disabled. */
+  readonly grpcPort: number | undefined;
+  readonly httpPort: number | undefined;
+  readonly store: SnapshotStore;
+  readonly pipeline: CheckPipeline;
+  readonly controlLoop: ControlLoop;
+  /** Whether the first snapshot was activated at start-up. */
+  readonly ready: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the house: the control loop builds snapshots into the store; the pipeline reads
+ * them; the transports call the pipeline. The servers start even when the first snapshot
+ * fails, so health checks can say "not ready" and every check is an explicit deny.
+ */
+export async function startGatehouse(
+  config: GatehouseConfig,
+  options: GatehouseOptions = {},
+): Promise<RunningGatehouse> {
+  const logger = options.logger ?? createLogger(config.log);
+  const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
+  const trustedProxies = new TrustedProxies(config.http.trustedProxies);
+  const opa = await findOpa(config.opa.binary);
+  const store = new SnapshotStore();
+  const pipeline = new CheckPipeline(store, {
+    realm: config.realm,
+    allowUnknownApis: config.routing.allowUnknownApis,
+    maxTokenBytes: config.tokens.maxTokenBytes,
+    clockSkewS: config.tokens.clockSkewS,
+    logger,
+    metrics,
+  });
+  const controlLoop = new ControlLoop({
+    config,
+    store,
+    opa,
+    logger,
+    metrics,
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
+  const ready = await controlLoop.start();
+
+  const grpc = config.grpc.enabled
+    ? await startGrpcServer({
+        host: config.grpc.host,
+        port: config.grpc.port,
+        authorizer: pipeline,
+        logger,
+        maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
+      })
+    : undefined;
+  const http = config.http.enabled
+    ? await startHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        authorizer: pipeline,
+        logger,
+        metrics,
+        realm: config.realm,
+        envoyPathPrefix: config.http.envoyPathPrefix,
+        trustedProxies,
+        maxBodyBytes: config.http.maxBodyBytes,
+      })
+    : undefined;
+
+  return {
+    grpcPort: grpc?.port,
+    httpPort: http?.port,
+    store,
+    pipeline,
+    controlLoop,
+    ready,
+    async close() {
+      logger.info(LOG.shuttingDown);
+      controlLoop.stop();
+      await Promise.all([grpc?.close(), http?.close()]);
+    },
+  };
+}

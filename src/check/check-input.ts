@@ -1,0 +1,37 @@
+/**
+ * One normalized shape for "the request to authorize", whatever the transport.
+ * The gRPC and HTTP adapters build it; the pipeline reads only it.
+ */
+
+export interface PeerInfo {
+  readonly address?: string | undefined;
+  readonly port?: number | undefined;
+  /** SPIFFE ID or certificate subject, as Envoy reports it. */
+  readonly principal?: string | undefined;
+  /** URL-encoded PEM of the peer certificate, as Envoy reports it. */
+  readonly certificate?: string | undefined;
+}
+
+export type TransportName = 'grpc' | 'http-envoy' | 'nginx' | 'traefik' | 'json';
+
+export interface CheckInput {
+  readonly transport: TransportName;
+  /** Upper-case HTTP method. */
+  readonly method: string;
+  /** The request-target as the client sent it: path, query and possibly a fragment. */
+  readonly path: string;
+  /** The Host / :authority, as received (may carry a port). */
+  readonly host: string;
+  readonly scheme: string;
+  readonly protocol: string;
+  /**
+   * Request headers, names lower-cased. Repeated headers are joined with "," as Envoy does
+   * (RFC 9110 section 5.3), so a second Authorization header stays visible.
+   */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly requestId: string;
+  readonly body: string;
+  readonly source: PeerInfo;
+  readonly destination: PeerInfo;
+  readonly contextExtensions: Readonly<Record<string, string>>;
+}

@@ -1,0 +1,169 @@
+/**
+ * The closed set of reasons Gatehouse denies a request, and how each is answered.
+ *
+ * One table maps every code to the HTTP status a client sees, the gRPC status Envoy is
+ * given in CheckResponse.status and the RFC 6750 challenge. The code is also the log field
+ * and the metric label, so a deny can be traced from a client's 401 to the line that said
+ * why. Internal failures are answered 403 on purpose: Envoy and most proxies turn a 5xx
+ * or a gRPC error from the authorizer into "failure", which `failure_mode_allow: true`
+ * turns into an allow (CVE-2023-27488, CVE-2024-23324). An explicit 403 is a deny under
+ * every proxy setting.
+ */
+
+/** gRPC status codes used in CheckResponse.status (google.rpc.Code). */
+export const GrpcCode = {
+  OK: 0,
+  PERMISSION_DENIED: 7,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
+
+/**
+ * Which `WWW-Authenticate` challenge a deny carries (RFC 6750 section 3).
+ * - `bearer`: no error attribute: the request carried no credential (section 3.1).
+ * - the others: the `error` attribute to send.
+ */
+export type Challenge = 'bearer' | 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+
+export interface DenyCodeSpec {
+  readonly status: 400 | 401 | 403;
+  readonly grpcCode: GrpcCode;
+  readonly challenge: Challenge | undefined;
+  /** Said to the client in the response body; never contains request data. */
+  readonly message: string;
+}
+
+export const DENY_CODES = {
+  GH_ERR_INVALID_REQUEST: {
+    status: 400,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: 'invalid_request',
+    message: 'malformed request',
+  },
+  GH_ERR_PATH_INVALID: {
+    status: 400,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'malformed request path',
+  },
+  GH_ERR_UNTRUSTED_PROXY: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'forwarded request attributes from an untrusted peer',
+  },
+  GH_ERR_API_UNKNOWN: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'no API matches this request',
+  },
+  GH_ERR_NO_CREDENTIAL: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'bearer',
+    message: 'a bearer token is required',
+  },
+  GH_ERR_TOKEN_MALFORMED: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token is malformed',
+  },
+  GH_ERR_TOKEN_TOO_LARGE: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token is too large',
+  },
+  GH_ERR_TOKEN_ALG: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token algorithm is not allowed',
+  },
+  GH_ERR_TOKEN_ISSUER: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token issuer is not accepted',
+  },
+  GH_ERR_TOKEN_KEY_UNKNOWN: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token signing key is unknown',
+  },
+  GH_ERR_TOKEN_SIGNATURE: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token signature is invalid',
+  },
+  GH_ERR_TOKEN_EXPIRED: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token has expired',
+  },
+  GH_ERR_TOKEN_NOT_YET_VALID: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token is not yet valid',
+  },
+  GH_ERR_TOKEN_AUDIENCE: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token audience is not accepted',
+  },
+  GH_ERR_TOKEN_CLAIMS: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token claims are invalid',
+  },
+  GH_ERR_SCOPE_MISSING: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: 'insufficient_scope',
+    message: 'the token lacks a required scope',
+  },
+  GH_ERR_POLICY_DENIED: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied by policy',
+  },
+  GH_ERR_POLICY_ERROR: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: the policy could not be evaluated',
+  },
+  GH_ERR_POLICY_RESULT_INVALID: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: the policy returned an invalid result',
+  },
+  GH_ERR_NO_SNAPSHOT: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: no policy snapshot is loaded yet',
+  },
+  GH_ERR_INTERNAL: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: internal error',
+  },
+} as const satisfies Record<string, DenyCodeSpec>;
+
+export type DenyCode = keyof typeof DENY_CODES;
+
+export function isDenyCode(value: string): value is DenyCode {
+  return Object.hasOwn(DENY_CODES, value);
+}

@@ -1,0 +1,68 @@
+import { parsePolicyResult, type PolicyVerdict } from '../policy/policy-result.js';
+import type { PolicyLevel } from '../routes/catalog.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
+import type { DenyCode } from './deny-codes.js';
+
+export type LevelsOutcome =
+  | { readonly ok: true; readonly verdicts: readonly PolicyVerdict[] }
+  | {
+      readonly ok: false;
+      readonly code: DenyCode;
+      readonly reason: string;
+      /** The denying level's verdict when it said no (for its status, headers and body). */
+      readonly verdict: PolicyVerdict | undefined;
+    };
+
+/**
+ * Evaluates the levels outermost first (global -> service -> API). Every level must allow;
+ * the first that does not ends the evaluation and names itself. An evaluation error or a
+ * malformed result is a deny too, never a skip.
+ */
+export function evaluateLevels(
+  snapshot: Snapshot,
+  levels: readonly PolicyLevel[],
+  input: ArrayBuffer,
+): LevelsOutcome {
+  const verdicts: PolicyVerdict[] = [];
+  for (const level of levels) {
+    const entrypoint = snapshot.entrypoints.get(level.package);
+    if (entrypoint === undefined) {
+      return {
+        ok: false,
+        code: 'GH_ERR_POLICY_ERROR',
+        reason: `${level.level} policy ${level.package} is not in the snapshot`,
+        verdict: undefined,
+      };
+    }
+    let resultSet: unknown;
+    try {
+      resultSet = snapshot.policy.evaluate(entrypoint, input);
+    } catch (error) {
+      return {
+        ok: false,
+        code: 'GH_ERR_POLICY_ERROR',
+        reason: `${level.level} policy ${level.package} failed: ${error instanceof Error ? error.message : String(error)}`,
+        verdict: undefined,
+      };
+    }
+    const parsed = parsePolicyResult(resultSet);
+    if (!parsed.ok) {
+      return {
+        ok: false,
+        code: 'GH_ERR_POLICY_RESULT_INVALID',
+        reason: `${level.level} policy ${level.package}: ${parsed.reason}`,
+        verdict: undefined,
+      };
+    }
+    if (!parsed.verdict.allowed) {
+      return {
+        ok: false,
+        code: 'GH_ERR_POLICY_DENIED',
+        reason: `denied by ${level.level} policy ${level.package}`,
+        verdict: parsed.verdict,
+      };
+    }
+    verdicts.push(parsed.verdict);
+  }
+  return { ok: true, verdicts };
+}

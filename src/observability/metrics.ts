@@ -1,0 +1,32 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics. One registry per Gatehouse instance (not prom-client's global one),
+ * so tests and embedders can run several side by side. Deny codes are the label values.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly decisions = new Counter({
+    name: 'gatehouse_check_decisions_total',
+    help: 'Authorization decisions, by transport and outcome code (GH_OK or a deny code).',
+    labelNames: ['transport', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly checkDuration = new Histogram({
+    name: 'gatehouse_check_duration_seconds',
+    help: 'Time to decide one check, from input to decision, in seconds.',
+    labelNames: ['transport'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
+    registers: [this.registry],
+  });
+  readonly snapshotBuilds = new Counter({
+    name: 'gatehouse_snapshot_builds_total',
+    help: 'Snapshot builds, by result (activated, failed, stale).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { readonly processMetrics?: boolean } = {}) {
+    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The repository root, from src/policy or dist/policy alike. */
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PROJECT_OPA = path.join(PROJECT_ROOT, '.tools', 'bin', 'opa');
+
+export class OpaNotFoundError extends Error {
+  readonly code = 'GH_OPA_NOT_FOUND';
+  constructor(tried: readonly string[]) {
+    super(
+      `the opa CLI was not found (tried: ${tried.join(', ')}). Gatehouse compiles Rego to ` +
+        `WebAssembly with it. Run "npm run setup" (it installs a pinned opa into .tools/bin ` +
+        `with "go install"), or point OPA_BIN or the config option opa.binary at an opa binary.`,
+    );
+    this.name = 'OpaNotFoundError';
+  }
+}
+
+export interface OpaBinary {
+  readonly path: string;
+  /** e.g. "1.22.2"; part of the compile cache key. */
+  readonly version: string;
+}
+
+/**
+ * Finds `opa`: the configured path (config opa.binary or OPA_BIN), then the project's
+ * .tools/bin/opa, then PATH. The first candidate that runs `opa version` wins.
+ */
+export async function findOpa(configured: string | undefined): Promise<OpaBinary> {
+  const candidates = [
+    ...(configured === undefined ? [] : [configured]),
+    ...(process.env.OPA_BIN === undefined || process.env.OPA_BIN === ''
+      ? []
+      : [process.env.OPA_BIN]),
+    PROJECT_OPA,
+    ...(process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter((dir) => dir !== '')
+      .map((dir) => path.join(dir, 'opa')),
+  ];
+  for (const candidate of candidates) {
+    const version = await versionOf(candidate);
+    if (version !== undefined) return { path: candidate, version };
+  }
+  throw new OpaNotFoundError([...new Set(candidates.slice(0, 3))].concat('PATH'));
+}
+
+async function versionOf(binary: string): Promise<string | undefined> {
+  try {
+    if (binary.includes('/')) await access(binary, constants.X_OK);
+    const { stdout } = await run(binary, ['version'], { timeout: 10_000 });
+    return /^Version:\s*(\S+)/m.exec(stdout)?.[1];
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,192 @@
+import { parse as parseYaml } from 'yaml';
+import { z, ZodError } from 'zod';
+
+/**
+ * The API catalog: services, their APIs (method + path template), and which Rego package
+ * decides each level. Defined by the central authorization server, or by policies/ locally.
+ * The format is documented in the README ("API catalog").
+ */
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'];
+
+/** A Rego package name such as `orders.api`; its `allow` rule decides. */
+const regoPackage = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/,
+    'must be a Rego package name like "orders.api"',
+  );
+
+const method = z
+  .string()
+  .transform((m) => m.toUpperCase())
+  .refine((m) => m === '*' || METHODS.includes(m), {
+    message: `must be one of ${METHODS.join(', ')} or "*"`,
+  });
+
+const host = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'must be a host name, optionally with a leading "*."')
+  .transform((h) => h.toLowerCase());
+
+const authSchema = z.strictObject({
+  /**
+   * required: a valid token is needed. optional: a token is verified when present.
+   * none: no token is read at all (public APIs).
+   */
+  mode: z.enum(['required', 'optional', 'none']).optional(),
+  /** Issuers (their `issuer` values in the config) accepted; default: every configured one. */
+  issuers: z.array(z.string().min(1)).min(1).optional(),
+  /** Audiences accepted; default: the issuer's configured audiences. */
+  audiences: z.array(z.string().min(1)).min(1).optional(),
+  /** Scopes the token must all carry (`scope` string or `scp` array). */
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token'))
+    .optional(),
+});
+
+const apiSchema = z
+  .strictObject({
+    id: z.string().min(1),
+    method: method.optional(),
+    methods: z.array(method).min(1).optional(),
+    path: z.string().startsWith('/'),
+    policy: regoPackage.optional(),
+    auth: authSchema.optional(),
+  })
+  .refine((api) => (api.method === undefined) !== (api.methods === undefined), {
+    message: 'set exactly one of method or methods',
+  });
+
+const serviceSchema = z.strictObject({
+  name: z.string().min(1),
+  hosts: z.array(host).default([]),
+  policy: regoPackage.optional(),
+  auth: authSchema.optional(),
+  apis: z.array(apiSchema).min(1),
+});
+
+const catalogSchema = z.strictObject({
+  global: z
+    .strictObject({
+      policy: regoPackage.optional(),
+      auth: authSchema.optional(),
+    })
+    .optional(),
+  services: z.array(serviceSchema).default([]),
+});
+
+export type AuthMode = 'required' | 'optional' | 'none';
+
+export interface ApiAuth {
+  readonly mode: AuthMode;
+  readonly issuers: readonly string[] | undefined;
+  readonly audiences: readonly string[] | undefined;
+  readonly scopes: readonly string[];
+}
+
+/** The policy levels that decide an API, outermost first. */
+export interface PolicyLevel {
+  readonly level: 'global' | 'service' | 'api';
+  readonly package: string;
+}
+
+export interface ApiDefinition {
+  readonly id: string;
+  readonly service: string;
+  readonly methods: readonly string[];
+  readonly pathTemplate: string;
+  readonly hosts: readonly string[];
+  readonly auth: ApiAuth;
+  readonly policies: readonly PolicyLevel[];
+}
+
+export interface Catalog {
+  readonly apis: readonly ApiDefinition[];
+  /** The global (workspace) policy package, if any. */
+  readonly globalPolicy: string | undefined;
+  /** Every Rego package the catalog names; each needs an `allow` rule. */
+  readonly packages: readonly string[];
+}
+
+export class CatalogError extends Error {
+  readonly code = 'GH_CATALOG_INVALID';
+  constructor(
+    readonly problems: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    super(`API catalog is invalid:\n  - ${problems.join('\n  - ')}`, options);
+    this.name = 'CatalogError';
+  }
+}
+
+/** Parses catalog text (YAML or JSON) into its resolved form; throws CatalogError. */
+export function parseCatalog(text: string): Catalog {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new CatalogError([`not valid YAML/JSON: ${String(error)}`], { cause: error });
+  }
+  let parsed: z.infer<typeof catalogSchema>;
+  try {
+    parsed = catalogSchema.parse(raw ?? {});
+  } catch (error) {
+    if (error instanceof ZodError) {
+      throw new CatalogError(
+        error.issues.map(
+          (i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`,
+        ),
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  return resolveCatalog(parsed);
+}
+
+function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  const packages = new Set<string>();
+  const globalPolicy = parsed.global?.policy;
+  if (globalPolicy !== undefined) packages.add(globalPolicy);
+  const apis: ApiDefinition[] = [];
+
+  for (const service of parsed.services) {
+    if (service.policy !== undefined) packages.add(service.policy);
+    for (const api of service.apis) {
+      if (ids.has(api.id)) problems.push(`API id "${api.id}" is used twice`);
+      ids.add(api.id);
+      if (api.policy !== undefined) packages.add(api.policy);
+      // Inner levels refine outer ones field by field: API over service over global.
+      const auth = { ...parsed.global?.auth, ...service.auth, ...api.auth };
+      const policies: PolicyLevel[] = [];
+      if (globalPolicy !== undefined) policies.push({ level: 'global', package: globalPolicy });
+      if (service.policy !== undefined)
+        policies.push({ level: 'service', package: service.policy });
+      if (api.policy !== undefined) policies.push({ level: 'api', package: api.policy });
+      apis.push({
+        id: api.id,
+        service: service.name,
+        methods: api.methods ?? (api.method === undefined ? [] : [api.method]),
+        pathTemplate: api.path,
+        hosts: service.hosts,
+        auth: {
+          mode: auth.mode ?? 'required',
+          issuers: auth.issuers,
+          audiences: auth.audiences,
+          scopes: auth.scopes ?? [],
+        },
+        policies,
+      });
+    }
+  }
+  if (problems.length > 0) throw new CatalogError(problems);
+  return { apis, globalPolicy, packages: [...packages].sort() };
+}
+
+/** The WASM entrypoint for a Rego package: `orders.api` -> `orders/api/allow`. */
+export function entrypointFor(pkg: string): string {
+  return `${pkg.replaceAll('.', '/')}/allow`;
+}

@@ -1,0 +1,366 @@
+/**
+ * A route table: (host, method, decoded path segments) -> the route's value and its path
+ * parameters. Built once per snapshot from validated routes, then only read.
+ *
+ * Lookup order, which the tests pin down:
+ * 1. Host tier: the routes for the exact host, then those for wildcard hosts (longest
+ *    suffix first), then the routes for any host. The first tier with a match wins, so
+ *    a host-specific route is chosen over an any-host route whatever their paths: this
+ *    is how the proxy itself picks a virtual host before a route (Envoy
+ *    route.v3.VirtualHost `domains`), so the policy follows the request's destination.
+ * 2. Path, inside a tier: a segment trie, walked depth first, a literal child before the
+ *    parameter child, with backtracking. `/users/me` beats `/users/{id}`, yet
+ *    `/users/me/x` still reaches `/users/{id}/x` when `/users/me/x` does not exist.
+ * 3. Method, at the template the walk reached: the exact method, else `*`. A template
+ *    that has neither does not end the walk: it backtracks, so `POST /users/me` reaches
+ *    `POST /users/{id}` when `/users/me` only has GET, the way per-method routers
+ *    (fastify's find-my-way, express) dispatch it.
+ *
+ * Cost: a lookup visits only trie nodes whose template prefix matches the request, so it
+ * grows with the path's length (and with how many templates share a prefix), never with
+ * the number of routes.
+ *
+ * Templates are compared with decoded segments (see normalize-path.ts), so template
+ * literals are written decoded too: `/files/a b`, not `/files/a%20b`. A '%' in a
+ * template is rejected rather than guessed at.
+ */
+
+export interface RouteSpec<T> {
+  /** Upper-case method names (RFC 9110 9.1: methods are case-sensitive); `['*']` = any. */
+  readonly methods: readonly string[];
+  /** OpenAPI-style path template: `/orders/{id}`, `/users/me`, `/`. */
+  readonly template: string;
+  /** `[]` = any host; an exact `api.example.com`, or a suffix wildcard `*.example.com`. */
+  readonly hosts: readonly string[];
+  readonly value: T;
+}
+
+export interface RouteMatch<T> {
+  readonly value: T;
+  /** Parameter name -> the decoded segment it matched. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The template of the route that matched, as given to `build`. */
+  readonly template: string;
+}
+
+/** A route that cannot be built: the message names the route, its template and why. */
+export class RouteTableError extends Error {
+  override readonly name = 'RouteTableError';
+}
+
+interface Entry<T> {
+  readonly value: T;
+  readonly template: string;
+  readonly paramNames: readonly string[];
+  /** Position in the list given to `build`, for conflict messages. */
+  readonly index: number;
+}
+
+interface TrieNode<T> {
+  readonly literals: Map<string, TrieNode<T>>;
+  param: TrieNode<T> | undefined;
+  readonly byMethod: Map<string, Entry<T>>;
+  anyMethod: Entry<T> | undefined;
+}
+
+type TemplateSegment =
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'param'; readonly name: string };
+
+const ANY_METHOD = '*';
+// RFC 9110 5.6.2 tchar, without lower-case letters (methods are given upper-case) and
+// without '*' (which alone means any method).
+const METHOD = /^[A-Z0-9!#$%&'+.^_`|~-]+$/;
+const PARAM = /^\{([^{}]*)\}$/;
+const PARAM_NAME = /^[A-Za-z0-9_.-]+$/;
+// Not allowed in a template literal: '%' (templates are decoded, see above), '?' and '#'
+// (a query or fragment is not part of the path), '\' (normalize-path rejects it in
+// requests), '*' (no wildcards; a literal '*' would only ever be a mistake) and
+// control characters (never in a normalized segment).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const BAD_LITERAL_CHAR = /[%?#\\*\u0000-\u001F\u007F]/;
+const HOST_LABEL = /^[a-z0-9_-]+$/;
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
+
+function newNode<T>(): TrieNode<T> {
+  return { literals: new Map(), param: undefined, byMethod: new Map(), anyMethod: undefined };
+}
+
+function routeLabel(index: number, template: string): string {
+  return `route #${index} (${JSON.stringify(template)})`;
+}
+
+/** Splits a template into segments, or throws RouteTableError saying what is wrong. */
+function parseTemplate(template: string, where: () => string): TemplateSegment[] {
+  if (!template.startsWith('/')) throw new RouteTableError(`${where()}: must start with "/"`);
+  if (template === '/') return [];
+  const segments: TemplateSegment[] = [];
+  const names = new Set<string>();
+  for (const text of template.slice(1).split('/')) {
+    if (text === '') {
+      // Requests never yield an empty segment (normalize-path merges "//" and drops the
+      // trailing slash from `segments`), so "/orders/" would silently mean "/orders".
+      throw new RouteTableError(
+        `${where()}: empty segment (a doubled or trailing "/"); write the path without it`,
+      );
+    }
+    if (text.includes('{') || text.includes('}')) {
+      const param = PARAM.exec(text);
+      if (param === null) {
+        throw new RouteTableError(
+          balanced(text)
+            ? `${where()}: parameter ${JSON.stringify(text)} must span a whole segment`
+            : `${where()}: unbalanced braces in segment ${JSON.stringify(text)}`,
+        );
+      }
+      const name = param[1] ?? '';
+      if (name === '') throw new RouteTableError(`${where()}: empty parameter name`);
+      if (!PARAM_NAME.test(name)) {
+        throw new RouteTableError(
+          `${where()}: parameter name ${JSON.stringify(name)} may only use letters, digits, '_', '.' and '-'`,
+        );
+      }
+      if (names.has(name)) {
+        throw new RouteTableError(`${where()}: duplicate parameter name ${JSON.stringify(name)}`);
+      }
+      names.add(name);
+      segments.push({ kind: 'param', name });
+      continue;
+    }
+    if (text === '.' || text === '..') {
+      // normalize-path resolves dot segments (RFC 3986 5.2.4), so none reach matching.
+      throw new RouteTableError(`${where()}: dot-segment ${JSON.stringify(text)}`);
+    }
+    if (BAD_LITERAL_CHAR.test(text)) {
+      throw new RouteTableError(
+        `${where()}: segment ${JSON.stringify(text)} contains a character templates do not allow (% ? # \\ * or a control character); write literals decoded`,
+      );
+    }
+    segments.push({ kind: 'literal', text });
+  }
+  return segments;
+}
+
+/** True when every '{' in the text is closed by a later '}', with no nesting. */
+function balanced(text: string): boolean {
+  let open = false;
+  for (const ch of text) {
+    if (ch === '{') {
+      if (open) return false;
+      open = true;
+    } else if (ch === '}') {
+      if (!open) return false;
+      open = false;
+    }
+  }
+  return !open;
+}
+
+function parseMethods(methods: readonly string[], where: () => string): readonly string[] {
+  if (methods.length === 0) {
+    throw new RouteTableError(`${where()}: no methods (use ["*"] for any method)`);
+  }
+  for (const method of methods) {
+    if (method !== ANY_METHOD && !METHOD.test(method)) {
+      throw new RouteTableError(
+        `${where()}: method ${JSON.stringify(method)} must be an upper-case method name or "*"`,
+      );
+    }
+  }
+  // A method listed twice in one route is redundant, not a conflict.
+  return [...new Set(methods)];
+}
+
+/** Host comparison form: lower case (RFC 9110 4.2.3), one trailing dot removed. */
+function canonicalHost(host: string): string {
+  const lower = host.toLowerCase();
+  // "api.example.com." is the same name as "api.example.com" (RFC 1034 3.1).
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+function isHostName(name: string): boolean {
+  return name.split('.').every((label) => HOST_LABEL.test(label));
+}
+
+type HostPattern =
+  | { readonly kind: 'exact'; readonly host: string }
+  | { readonly kind: 'wildcard'; readonly suffix: string };
+
+function parseHosts(hosts: readonly string[], where: () => string): HostPattern[] {
+  const patterns = new Map<string, HostPattern>();
+  for (const raw of hosts) {
+    const host = canonicalHost(raw);
+    let pattern: HostPattern;
+    if (host.startsWith('*.') && isHostName(host.slice(2))) {
+      pattern = { kind: 'wildcard', suffix: host.slice(1) };
+    } else if (isHostName(host) || IPV6_LITERAL.test(host)) {
+      pattern = { kind: 'exact', host };
+    } else {
+      throw new RouteTableError(
+        `${where()}: host ${JSON.stringify(raw)} must be a host name, "[ipv6]" or "*.suffix", without a port (use [] for any host)`,
+      );
+    }
+    // Listed twice (perhaps in another case) is redundant, not a conflict.
+    patterns.set(host, pattern);
+  }
+  return [...patterns.values()];
+}
+
+/** The host a request names, in comparison form, with any ":port" removed. */
+function requestHost(host: string): string {
+  let name = host;
+  if (name.startsWith('[')) {
+    // RFC 3986 3.2.2: an IPv6 literal is bracketed, and its colons are not a port.
+    const close = name.indexOf(']');
+    if (close !== -1) name = name.slice(0, close + 1);
+  } else {
+    const colon = name.indexOf(':');
+    // Exactly one ':' is host:port; more is an unbracketed IPv6 address, left as is.
+    if (colon !== -1 && name.indexOf(':', colon + 1) === -1) name = name.slice(0, colon);
+  }
+  return canonicalHost(name);
+}
+
+function search<T>(
+  node: TrieNode<T>,
+  segments: readonly string[],
+  depth: number,
+  method: string,
+  values: string[],
+): RouteMatch<T> | undefined {
+  if (depth === segments.length) {
+    const entry = node.byMethod.get(method) ?? node.anyMethod;
+    if (entry === undefined) return undefined;
+    const params = Object.create(null) as Record<string, string>;
+    entry.paramNames.forEach((name, i) => {
+      params[name] = values[i] ?? '';
+    });
+    return { value: entry.value, params, template: entry.template };
+  }
+  const segment = segments[depth] ?? '';
+  const literal = node.literals.get(segment);
+  if (literal !== undefined) {
+    const found = search(literal, segments, depth + 1, method, values);
+    if (found !== undefined) return found;
+  }
+  // A parameter matches exactly one non-empty segment.
+  if (node.param !== undefined && segment !== '') {
+    values.push(segment);
+    const found = search(node.param, segments, depth + 1, method, values);
+    values.pop();
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+export class RouteTable<T> {
+  /** How many routes (RouteSpecs) the table was built from. */
+  readonly size: number;
+
+  private constructor(
+    size: number,
+    private readonly exactHosts: ReadonlyMap<string, TrieNode<T>>,
+    /** Keyed by the suffix with its leading dot: "*.example.com" -> ".example.com". */
+    private readonly wildcardHosts: ReadonlyMap<string, TrieNode<T>>,
+    private readonly anyHost: TrieNode<T>,
+  ) {
+    this.size = size;
+  }
+
+  /**
+   * Builds a table, or throws RouteTableError naming the first bad route: an invalid
+   * template, method or host, or two routes with the same host pattern, method and
+   * template shape (`/a/{x}` and `/a/{y}` have the same shape: no request could tell
+   * them apart).
+   */
+  static build<T>(routes: readonly RouteSpec<T>[]): RouteTable<T> {
+    const exactHosts = new Map<string, TrieNode<T>>();
+    const wildcardHosts = new Map<string, TrieNode<T>>();
+    const anyHost = newNode<T>();
+
+    routes.forEach((route, index) => {
+      // Only built when there is an error to report: a catalog may hold 10,000 routes.
+      const where = (): string => routeLabel(index, route.template);
+      const segments = parseTemplate(route.template, where);
+      const methods = parseMethods(route.methods, where);
+      const hosts = parseHosts(route.hosts, where);
+      const entry: Entry<T> = {
+        value: route.value,
+        template: route.template,
+        paramNames: segments.flatMap((s) => (s.kind === 'param' ? [s.name] : [])),
+        index,
+      };
+      const roots: { readonly label: string; readonly root: TrieNode<T> }[] =
+        hosts.length === 0 ? [{ label: 'any host', root: anyHost }] : [];
+      for (const pattern of hosts) {
+        const [map, key, label] =
+          pattern.kind === 'exact'
+            ? [exactHosts, pattern.host, `host ${JSON.stringify(pattern.host)}`]
+            : [wildcardHosts, pattern.suffix, `host ${JSON.stringify(`*${pattern.suffix}`)}`];
+        let root = map.get(key);
+        if (root === undefined) {
+          root = newNode<T>();
+          map.set(key, root);
+        }
+        roots.push({ label, root });
+      }
+      for (const { label, root } of roots) {
+        const leaf = insertPath(root, segments);
+        for (const method of methods) {
+          const existing = method === ANY_METHOD ? leaf.anyMethod : leaf.byMethod.get(method);
+          if (existing !== undefined) {
+            throw new RouteTableError(
+              `${where()} conflicts with ${routeLabel(existing.index, existing.template)}: same ${label}, method ${method} and path shape`,
+            );
+          }
+          if (method === ANY_METHOD) leaf.anyMethod = entry;
+          else leaf.byMethod.set(method, entry);
+        }
+      }
+    });
+    return new RouteTable(routes.length, exactHosts, wildcardHosts, anyHost);
+  }
+
+  /**
+   * Finds the route for a request. `host` is the Host / :authority value (case and a
+   * ":port" do not matter); `segments` are normalizePath's decoded segments. Returns
+   * undefined when no route matches, which the caller denies as an unknown API.
+   */
+  match(host: string, method: string, segments: readonly string[]): RouteMatch<T> | undefined {
+    const name = requestHost(host);
+    const exact = this.exactHosts.get(name);
+    if (exact !== undefined) {
+      const found = search(exact, segments, 0, method, []);
+      if (found !== undefined) return found;
+    }
+    if (this.wildcardHosts.size > 0) {
+      // Suffixes from the longest down, each with a non-empty prefix before it:
+      // "a.b.example.com" tries ".b.example.com", ".example.com", ".com".
+      for (let dot = name.indexOf('.', 1); dot !== -1; dot = name.indexOf('.', dot + 1)) {
+        const root = this.wildcardHosts.get(name.slice(dot));
+        if (root === undefined) continue;
+        const found = search(root, segments, 0, method, []);
+        if (found !== undefined) return found;
+      }
+    }
+    return search(this.anyHost, segments, 0, method, []);
+  }
+}
+
+function insertPath<T>(root: TrieNode<T>, segments: readonly TemplateSegment[]): TrieNode<T> {
+  let node = root;
+  for (const segment of segments) {
+    if (segment.kind === 'param') {
+      node.param ??= newNode<T>();
+      node = node.param;
+    } else {
+      let child = node.literals.get(segment.text);
+      if (child === undefined) {
+        child = newNode<T>();
+        node.literals.set(segment.text, child);
+      }
+      node = child;
+    }
+  }
+  return node;
+}

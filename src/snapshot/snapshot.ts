@@ -1,0 +1,21 @@
+import type { IssuerKeys } from '../auth/issuer-keys.js';
+import type { WasmPolicy } from '../policy/wasm-policy.js';
+import type { ApiDefinition, Catalog } from '../routes/catalog.js';
+import type { RouteTable } from '../routes/route-table.js';
+
+/**
+ * Everything a check reads, as one immutable value. A check takes the current snapshot
+ * once, at its start, and uses only it: a swap in the middle of traffic never mixes a new
+ * policy with old routes or keys.
+ */
+export interface Snapshot {
+  /** Identifies the inputs: policy hash, data, catalog and key ids. */
+  readonly revision: string;
+  readonly createdAt: Date;
+  readonly catalog: Catalog;
+  readonly routes: RouteTable<ApiDefinition>;
+  readonly issuers: ReadonlyMap<string, IssuerKeys>;
+  readonly policy: WasmPolicy;
+  /** Entrypoint per Rego package named in the catalog (`orders.api` -> `orders/api/allow`). */
+  readonly entrypoints: ReadonlyMap<string, string>;
+}

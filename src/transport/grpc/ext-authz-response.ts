@@ -1,0 +1,65 @@
+import type { Decision, HeaderList } from '../../check/decision.js';
+import { DENY_CODES, GrpcCode } from '../../check/deny-codes.js';
+import {
+  HeaderAppendAction,
+  type CheckResponseMessage,
+  type HeaderValueOptionMessage,
+} from './wire-types.js';
+
+/**
+ * Decision -> Envoy ext_authz v3 CheckResponse (the plain object proto-loader encodes).
+ *
+ * Allow: status OK and an ok_response with the upstream header changes. Deny: the deny
+ * code's gRPC status and an explicit denied_response, which Envoy sends to the client as is,
+ * whatever `failure_mode_allow` says. `error_response` is never used: Envoy treats it as a
+ * failure, and failures can be configured to pass.
+ * https://www.envoyproxy.io/docs/envoy/latest/api-v3/service/auth/v3/external_auth.proto
+ */
+export function decisionToCheckResponse(decision: Decision): CheckResponseMessage {
+  if (decision.allowed) {
+    return {
+      status: { code: GrpcCode.OK, message: '' },
+      ok_response: {
+        headers: headerOptions(decision.upstreamHeaders),
+        headers_to_remove: [...decision.upstreamHeadersToRemove],
+        response_headers_to_add: headerOptions(decision.responseHeaders),
+      },
+    };
+  }
+  return {
+    status: {
+      code: DENY_CODES[decision.code].grpcCode,
+      // The code only: `reason` may hold token or policy details meant for our logs.
+      message: decision.code,
+    },
+    denied_response: {
+      // Envoy answers any non-zero code as given (0, "Empty", would become 403).
+      status: { code: decision.status },
+      headers: headerOptions(decision.headers),
+      body: decision.body,
+    },
+  };
+}
+
+/**
+ * The first value of each name overwrites whatever the request carried, so a client cannot
+ * send its own `x-user` and have it survive next to ours; later values of the same name
+ * append to ours instead of replacing them (the list may repeat a name on purpose).
+ *
+ * `append` (the deprecated BoolValue) stays unset: when it is set Envoy ignores
+ * `append_action` (ext_authz_grpc_impl.cc, getAppendAction).
+ */
+function headerOptions(headers: HeaderList): HeaderValueOptionMessage[] {
+  const seen = new Set<string>();
+  return headers.map(([key, value]) => {
+    const name = key.toLowerCase();
+    const first = !seen.has(name);
+    seen.add(name);
+    return {
+      header: { key, value },
+      append_action: first
+        ? HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD
+        : HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD,
+    };
+  });
+}

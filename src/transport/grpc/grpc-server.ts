@@ -1,0 +1,118 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Authorizer } from '../../check/authorizer.js';
+import type { Logger } from '../../observability/logger.js';
+import { LOG } from '../../observability/log-messages.js';
+import { createExtAuthzService } from './ext-authz-service.js';
+import { createHealthService } from './health-service.js';
+import { loadProtos } from './load-protos.js';
+
+/** grpc-js's own default receive limit, in bytes (4 MiB). */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * How far past maxReceiveMessageBytes grpc-js still reads a message, so that the Check
+ * handler can deny it explicitly. Only beyond this does grpc-js answer RESOURCE_EXHAUSTED, a
+ * gRPC error; the bound keeps one message from holding unbounded memory.
+ */
+const TRANSPORT_LIMIT_FACTOR = 4;
+
+/** How long close() lets in-flight calls finish before cancelling them, in milliseconds. */
+export const SHUTDOWN_GRACE_MS = 2000;
+
+export interface GrpcServerOptions {
+  /** Address to listen on, e.g. "127.0.0.1", "0.0.0.0" or "::". */
+  readonly host: string;
+  /** Port to listen on; 0 picks a free one (the handle reports which). */
+  readonly port: number;
+  readonly authorizer: Authorizer;
+  readonly logger: Logger;
+  /**
+   * Largest CheckRequest accepted, in bytes; default 4 MiB. A larger one is denied
+   * explicitly (GH_ERR_INTERNAL). Keep it above Envoy's `with_request_body.max_request_bytes`
+   * plus the headers.
+   */
+  readonly maxReceiveMessageBytes?: number;
+}
+
+export interface GrpcServerHandle {
+  /** The bound port: the one asked for, or the one picked for port 0. */
+  readonly port: number;
+  /** Stops accepting calls, lets in-flight ones finish (up to SHUTDOWN_GRACE_MS), then closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves envoy.service.auth.v3.Authorization (ext_authz) and grpc.health.v1.Health over
+ * plaintext HTTP/2: Gatehouse runs as a sidecar next to Envoy, on a loopback or pod-local
+ * address.
+ */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const { host, port, authorizer, logger } = options;
+  const maxRequestBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(maxRequestBytes) || maxRequestBytes <= 0) {
+    throw new RangeError(
+      `maxReceiveMessageBytes must be a positive integer, got ${String(maxRequestBytes)}`,
+    );
+  }
+
+  const protos = loadProtos();
+  const extAuthz = createExtAuthzService(protos.authorization, {
+    authorizer,
+    logger,
+    maxRequestBytes,
+  });
+  const health = createHealthService(protos.health, { authorizer });
+
+  const server = new Server({
+    'grpc.max_receive_message_length': Math.min(
+      maxRequestBytes * TRANSPORT_LIMIT_FACTOR,
+      2 ** 31 - 1,
+    ),
+  });
+  server.addService(extAuthz.definition, extAuthz.implementation);
+  server.addService(health.definition, health.implementation);
+
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${formatHost(host)}:${port}`,
+      ServerCredentials.createInsecure(),
+      (error, boundPort) => {
+        if (error === null) resolve(boundPort);
+        else reject(error);
+      },
+    );
+  });
+  logger.info({ host, port: bound }, LOG.grpcListening);
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: bound,
+    close: () => {
+      closing ??= shutdown(server, logger, () => {
+        health.endWatches();
+      });
+      return closing;
+    },
+  };
+}
+
+function shutdown(server: Server, logger: Logger, endStreams: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, LOG.grpcShutdownForced);
+      server.forceShutdown();
+      resolve();
+    }, SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    // Health watches never end on their own; end them so the graceful path can complete.
+    endStreams();
+  });
+}
+
+/** IPv6 literals need brackets in a gRPC target ("[::1]:9191"). */
+function formatHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,255 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Authorizer } from '../../check/authorizer.js';
+import type { TransportName } from '../../check/check-input.js';
+import { deny } from '../../check/decision.js';
+import type { Logger } from '../../observability/logger.js';
+import { LOG } from '../../observability/log-messages.js';
+import type { Metrics } from '../../observability/metrics.js';
+import {
+  envoyHttpInput,
+  jsonInput,
+  nginxInput,
+  traefikInput,
+  type InputResult,
+} from './http-check-inputs.js';
+import { send, writeDecision } from './http-responses.js';
+import { joinRawHeaders } from './request-headers.js';
+import type { TrustedProxies } from './trusted-proxies.js';
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly authorizer: Authorizer;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly realm: string;
+  readonly envoyPathPrefix: string;
+  readonly trustedProxies: TrustedProxies;
+  readonly maxBodyBytes: number;
+}
+
+export interface RunningHttpServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The check endpoints; see the README ("HTTP endpoints"). */
+export const HTTP_PATHS = {
+  nginx: '/nginx',
+  traefik: '/traefik',
+  json: '/v1/check',
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+} as const;
+
+class BodyTooLargeError extends Error {}
+
+/**
+ * HTTP check server for NGINX auth_request, Traefik forwardAuth, Envoy's HTTP service mode
+ * and a JSON decision API, plus health, readiness and metrics.
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const server = createServer((req, res) => {
+    handle(req, res, options).catch((error: unknown) => {
+      // Fail closed: whatever broke, the answer to a check is an explicit 403.
+      options.logger.error({ err: error }, LOG.checkFailed);
+      if (!res.headersSent) {
+        const decision = deny('GH_ERR_INTERNAL', String(error), { realm: options.realm });
+        send(res, decision.status, decision.headers, decision.body);
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  // Longer than the usual proxy idle timeouts, so a proxy never reuses a socket we closed.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  options.logger.info({ host: options.host, port }, LOG.httpListening);
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpServerOptions,
+): Promise<void> {
+  const url = req.url ?? '/';
+  const pathname = url.split('?', 1)[0] ?? '/';
+  const prefix = options.envoyPathPrefix;
+
+  if (pathname === prefix || pathname.startsWith(`${prefix}/`)) {
+    await check(req, res, options, 'http-envoy', (base) => envoyHttpInput(base, prefix));
+    return;
+  }
+  switch (pathname) {
+    case HTTP_PATHS.nginx:
+      await check(req, res, options, 'nginx', nginxInput);
+      return;
+    case HTTP_PATHS.traefik:
+      await check(req, res, options, 'traefik', traefikInput);
+      return;
+    case HTTP_PATHS.json:
+      await decideJson(req, res, options);
+      return;
+    case HTTP_PATHS.healthz:
+      send(res, 200, [['content-type', 'text/plain']], 'ok\n');
+      return;
+    case HTTP_PATHS.readyz: {
+      const ready = options.authorizer.isReady();
+      send(
+        res,
+        ready ? 200 : 503,
+        [['content-type', 'text/plain']],
+        ready ? 'ready\n' : 'no snapshot loaded\n',
+      );
+      return;
+    }
+    case HTTP_PATHS.metrics:
+      send(
+        res,
+        200,
+        [['content-type', options.metrics.registry.contentType]],
+        await options.metrics.registry.metrics(),
+      );
+      return;
+    default:
+      send(res, 404, [['content-type', 'text/plain']], 'not found\n');
+  }
+}
+
+async function check(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpServerOptions,
+  transport: Exclude<TransportName, 'grpc' | 'json'>,
+  toInput: (base: {
+    req: IncomingMessage;
+    headers: Record<string, string>;
+    body: string;
+  }) => InputResult,
+): Promise<void> {
+  const { realm, logger } = options;
+  // Envoy's HTTP mode carries the original path in the URL; the others in forwarded headers.
+  const usesForwardedHeaders = transport !== 'http-envoy';
+  if (usesForwardedHeaders && !options.trustedProxies.isTrusted(req.socket.remoteAddress)) {
+    // Its X-Forwarded-Uri / X-Original-URI could name any path: never authorize on them.
+    logger.warn({ peer: req.socket.remoteAddress, transport }, LOG.untrustedForwardedHeaders);
+    const decision = deny(
+      'GH_ERR_UNTRUSTED_PROXY',
+      `peer ${req.socket.remoteAddress ?? '?'} is not a trusted proxy`,
+      {
+        realm,
+      },
+    );
+    options.metrics.decisions.inc({ transport, code: decision.code });
+    writeDecision(res, decision, transport);
+    return;
+  }
+  let body: string;
+  try {
+    body = await readBody(req, options.maxBodyBytes);
+  } catch (error) {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    const decision = deny('GH_ERR_INVALID_REQUEST', 'request body over http.maxBodyBytes', {
+      realm,
+    });
+    writeDecision(res, decision, transport);
+    return;
+  }
+  const built = toInput({ req, headers: joinRawHeaders(req.rawHeaders), body });
+  if (!built.ok) {
+    const decision = deny('GH_ERR_INVALID_REQUEST', built.reason, { realm });
+    logger.info({ transport, code: decision.code, reason: built.reason }, LOG.checkDenied);
+    options.metrics.decisions.inc({ transport, code: decision.code });
+    writeDecision(res, decision, transport);
+    return;
+  }
+  const decision = await options.authorizer.check(built.input);
+  writeDecision(res, decision, built.input.transport);
+}
+
+/** POST /v1/check: always answers the decision as JSON (200), or 4xx for a bad API call. */
+async function decideJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpServerOptions,
+): Promise<void> {
+  const json = (status: number, value: unknown): void => {
+    send(res, status, [['content-type', 'application/json']], JSON.stringify(value));
+  };
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    json(405, { error: 'use POST' });
+    return;
+  }
+  let body: string;
+  try {
+    body = await readBody(req, options.maxBodyBytes);
+  } catch (error) {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    json(413, { error: 'request body over http.maxBodyBytes' });
+    return;
+  }
+  const built = jsonInput(req, body);
+  if (!built.ok) {
+    json(400, { error: built.reason });
+    return;
+  }
+  const decision = await options.authorizer.check(built.input);
+  json(
+    200,
+    decision.allowed
+      ? {
+          allowed: true,
+          code: decision.code,
+          status: 200,
+          api: decision.api ?? null,
+          revision: decision.revision,
+          upstreamHeaders: Object.fromEntries(decision.upstreamHeaders),
+          upstreamHeadersToRemove: decision.upstreamHeadersToRemove,
+          responseHeaders: Object.fromEntries(decision.responseHeaders),
+        }
+      : {
+          allowed: false,
+          code: decision.code,
+          status: decision.status,
+          reason: decision.reason,
+          api: decision.api ?? null,
+          revision: decision.revision ?? null,
+          headers: Object.fromEntries(decision.headers),
+          body: decision.body,
+        },
+  );
+}
+
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > maxBytes) throw new BodyTooLargeError();
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

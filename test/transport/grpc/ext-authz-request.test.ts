@@ -1,0 +1,255 @@
+import { describe, expect, it } from 'vitest';
+import { checkRequestToInput } from '../../../src/transport/grpc/ext-authz-request.js';
+import { ENVOY_GET_REQUEST, ENVOY_RAW_HEADERS_POST, bytes } from './envoy-fixtures.js';
+
+describe('checkRequestToInput', () => {
+  it('maps a CheckRequest as Envoy sends it', () => {
+    const input = checkRequestToInput(ENVOY_GET_REQUEST);
+
+    expect(input).toEqual({
+      transport: 'grpc',
+      method: 'GET',
+      path: '/orders/42?expand=items&page=2',
+      host: 'api.shop.example',
+      scheme: 'https',
+      protocol: 'HTTP/1.1',
+      headers: ENVOY_GET_REQUEST.attributes.request.http.headers,
+      requestId: '5f1c2a7e-8d43-4f0e-9b0a-3c1d2e4f5a6b',
+      body: '',
+      source: {
+        address: '10.244.1.17',
+        port: 51234,
+        principal: 'spiffe://cluster.local/ns/shop/sa/frontend',
+        certificate: ENVOY_GET_REQUEST.attributes.source.certificate,
+      },
+      destination: {
+        address: '10.244.2.9',
+        port: 8080,
+        principal: 'spiffe://cluster.local/ns/shop/sa/orders',
+        certificate: undefined,
+      },
+      contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
+    });
+  });
+
+  it('uses header_map when headers is empty: raw values, repeated names joined', () => {
+    const input = checkRequestToInput(ENVOY_RAW_HEADERS_POST);
+
+    expect(input.headers).toEqual({
+      ':authority': 'api.shop.example',
+      ':method': 'POST',
+      ':path': '/orders',
+      'content-type': 'application/json',
+      // RFC 9110 section 5.3: one field value, comma-joined, so both hops stay visible.
+      'x-forwarded-for': '203.0.113.7,10.0.0.1',
+      // RFC 9113 section 8.2.3: cookie crumbs join with "; ".
+      cookie: 'a=1; b=2',
+    });
+    expect(input.method).toBe('POST');
+    expect(input.protocol).toBe('HTTP/2');
+  });
+
+  it('takes the body from raw_body when body is empty (pack_as_bytes)', () => {
+    expect(checkRequestToInput(ENVOY_RAW_HEADERS_POST).body).toBe('{"item":"book","qty":1}');
+  });
+
+  it('prefers body over raw_body', () => {
+    const input = checkRequestToInput({
+      attributes: { request: { http: { body: 'text', raw_body: bytes('bytes') } } },
+    });
+    expect(input.body).toBe('text');
+  });
+
+  it('lower-cases header names and joins names that collide once lower-cased', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: { headers: { 'X-Tenant': 'acme', 'x-tenant': 'evil', Accept: '*/*' } },
+        },
+      },
+    });
+    expect(input.headers).toEqual({ 'x-tenant': 'acme,evil', accept: '*/*' });
+  });
+
+  it('lower-cases header_map names and prefers value over raw_value', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: {
+            header_map: {
+              headers: [
+                { key: 'Authorization', value: 'Bearer a', raw_value: bytes('ignored') },
+                { key: '', raw_value: bytes('nameless, skipped') },
+              ],
+            },
+          },
+        },
+      },
+    });
+    expect(input.headers).toEqual({ authorization: 'Bearer a' });
+  });
+
+  it('ignores header_map when the headers map is set', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: {
+            headers: { authorization: 'Bearer from-map' },
+            header_map: { headers: [{ key: 'authorization', raw_value: bytes('Bearer other') }] },
+          },
+        },
+      },
+    });
+    expect(input.headers).toEqual({ authorization: 'Bearer from-map' });
+  });
+
+  it('upper-cases the method, as CheckInput promises', () => {
+    expect(
+      checkRequestToInput({ attributes: { request: { http: { method: 'get' } } } }).method,
+    ).toBe('GET');
+  });
+
+  it('falls back to pseudo-headers when method, path and host are empty', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: {
+            headers: { ':method': 'DELETE', ':path': '/a?b=c', ':authority': 'h.example' },
+          },
+        },
+      },
+    });
+    expect([input.method, input.path, input.host]).toEqual(['DELETE', '/a?b=c', 'h.example']);
+  });
+
+  it('maps a Unix socket peer to its path, and an internal listener to no address', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        source: { address: { pipe: { path: '/run/envoy.sock', mode: 0 } } },
+        destination: { address: { envoy_internal_address: { server_listener_name: 'inner' } } },
+      },
+    });
+    expect(input.source).toEqual({
+      address: '/run/envoy.sock',
+      port: undefined,
+      principal: undefined,
+      certificate: undefined,
+    });
+    expect(input.destination.address).toBeUndefined();
+  });
+
+  it('reports an empty principal or certificate as absent, not as ""', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        source: {
+          address: { socket_address: { address: '10.0.0.1', port_value: 0 } },
+          principal: '',
+          certificate: '',
+        },
+      },
+    });
+    expect(input.source).toEqual({
+      address: '10.0.0.1',
+      port: undefined,
+      principal: undefined,
+      certificate: undefined,
+    });
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a string', 'CheckRequest'],
+    ['an empty object', {}],
+    ['null attributes', { attributes: null }],
+    ['null http', { attributes: { request: { http: null } } }],
+    [
+      'mistyped fields',
+      {
+        attributes: {
+          source: { address: { socket_address: 'nope' }, principal: 7 },
+          context_extensions: ['a'],
+          request: {
+            http: {
+              method: 5,
+              path: {},
+              headers: 'x',
+              header_map: { headers: 'nope' },
+              raw_body: 'x',
+            },
+          },
+        },
+      },
+    ],
+  ])('never throws on %s: empty values instead', (_name, request) => {
+    expect(checkRequestToInput(request)).toEqual({
+      transport: 'grpc',
+      method: '',
+      path: '',
+      host: '',
+      scheme: '',
+      protocol: '',
+      headers: {},
+      requestId: '',
+      body: '',
+      source: { address: undefined, port: undefined, principal: undefined, certificate: undefined },
+      destination: {
+        address: undefined,
+        port: undefined,
+        principal: undefined,
+        certificate: undefined,
+      },
+      contextExtensions: {},
+    });
+  });
+
+  it('drops header and context_extensions values that are not strings', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: { http: { headers: { 'x-ok': 'yes', 'x-object': { toString: () => 'no' } } } },
+        context_extensions: { ok: 'yes', count: 3 },
+      },
+    });
+    expect(input.headers).toEqual({ 'x-ok': 'yes' });
+    expect(input.contextExtensions).toEqual({ ok: 'yes' });
+  });
+
+  it('prototype pollution: a header named __proto__ stays a plain header', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: {
+            header_map: {
+              headers: [
+                { key: '__proto__', raw_value: bytes('polluted') },
+                { key: 'authorization', raw_value: bytes('Bearer x') },
+              ],
+            },
+          },
+        },
+      },
+    });
+    expect(Object.getPrototypeOf(input.headers)).toBe(Object.prototype);
+    expect(Object.hasOwn(input.headers, '__proto__')).toBe(true);
+    expect(Object.keys(input.headers)).toEqual(['__proto__', 'authorization']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('header smuggling: a second Authorization header stays visible to the pipeline', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: {
+            header_map: {
+              headers: [
+                { key: 'authorization', raw_value: bytes('Bearer first') },
+                { key: 'Authorization', raw_value: bytes('Bearer second') },
+              ],
+            },
+          },
+        },
+      },
+    });
+    expect(input.headers.authorization).toBe('Bearer first,Bearer second');
+  });
+});
