@@ -109,9 +109,13 @@ async function runOpaBuild(
         maxBuffer: 16 * 1024 * 1024,
       });
     } catch (error) {
-      const stderr = (error as { stderr?: unknown }).stderr;
-      const detail =
-        typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim() : String(error);
+      // opa prints its errors on stdout, not stderr.
+      const { stdout, stderr } = error as { stdout?: unknown; stderr?: unknown };
+      const printed = [stdout, stderr]
+        .filter((text): text is string => typeof text === 'string' && text.trim() !== '')
+        .join('\n')
+        .trim();
+      const detail = printed === '' ? String(error) : printed;
       // opa prints paths inside the staging folder; show them relative to the policy root.
       throw new PolicyCompileError(
         `opa build failed: ${detail.replaceAll(sourceDir + path.sep, '')}`,

@@ -34,7 +34,8 @@ export class ControlLoop {
 
   /** Builds the first snapshot and starts watching. Resolves with whether it activated one. */
   async start(): Promise<boolean> {
-    await this.refreshKeys();
+    // URL key sets here; key files are read by every build.
+    await this.refreshKeys((issuer) => issuer.jwksUrl !== undefined);
     const activated = await this.reload();
     const { config } = this.options;
     if (config.policies.watch) {

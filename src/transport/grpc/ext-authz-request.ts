@@ -103,6 +103,12 @@ function isObject(value: unknown): value is object {
   return typeof value === 'object' && value !== null;
 }
 
+function isPlainObject(value: unknown): value is object {
+  if (!isObject(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
 function field(value: unknown, key: string): unknown {
   if (!isObject(value) || !Object.hasOwn(value, key)) return undefined;
   return (value as Record<string, unknown>)[key];
@@ -121,9 +127,12 @@ function list(value: unknown): readonly unknown[] {
   return Array.isArray(value) ? (value as unknown[]) : [];
 }
 
-/** The string-valued own entries of a proto map (map<string, string>). */
+/**
+ * The string-valued own entries of a proto map (map<string, string>). proto-loader decodes
+ * maps to plain objects; an array or a Buffer in their place is not a map.
+ */
 function stringEntries(value: unknown): Array<[string, string]> {
-  if (!isObject(value)) return [];
+  if (!isPlainObject(value)) return [];
   return Object.entries(value).filter(
     (entry): entry is [string, string] => typeof entry[1] === 'string',
   );

@@ -1,7 +1,7 @@
 /**
  * The plain-object shapes @grpc/proto-loader decodes and encodes for the messages in proto/
  * (options in load-protos.ts: snake_case names, enums and 64-bit integers as numbers,
- * defaults filled in, unset message fields null).
+ * defaults filled in, unset message fields null, unset oneof members absent).
  *
  * Request-side shapes mark every field optional and nullable: the mappers narrow each field
  * at run time anyway, and test fixtures can stay as small as what Envoy actually sends.

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config/load-config.js';
+
+const ISSUER = { issuer: 'https://issuer.example', audiences: ['api'], jwksFile: 'keys/jwks.json' };
+
+function problems(raw: unknown, env: NodeJS.ProcessEnv = {}): readonly string[] {
+  try {
+    parseConfig(raw, '/etc/gatehouse', env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('parseConfig', () => {
+  it('fills the documented defaults and resolves paths against the config folder', () => {
+    const config = parseConfig({ issuers: [ISSUER] }, '/etc/gatehouse', {});
+    expect(config.grpc.port).toBe(9191);
+    expect(config.http.port).toBe(9192);
+    expect(config.http.trustedProxies).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(config.routing.allowUnknownApis).toBe(false);
+    expect(config.tokens).toEqual({ maxTokenBytes: 8192, clockSkewS: 30 });
+    expect(config.policies.dir).toBe(path.resolve('/etc/gatehouse/policies'));
+    expect(config.issuers[0]?.jwksFile).toBe('/etc/gatehouse/keys/jwks.json');
+    expect(config.issuers[0]?.algorithms).toEqual(['RS256', 'ES256']);
+    expect(Object.isFrozen(config.grpc)).toBe(true);
+  });
+
+  it('names the option of every problem', () => {
+    expect(problems({ grpc: { port: 'x' }, htp: {} })).toEqual([
+      expect.stringMatching(/^grpc\.port: /),
+      expect.stringMatching(/^\(top level\): Unrecognized key: "htp"/),
+    ]);
+  });
+
+  it('never accepts alg none', () => {
+    expect(problems({ issuers: [{ ...ISSUER, algorithms: ['none'] }] })).toEqual([
+      expect.stringMatching(/^issuers\.0\.algorithms\.0: .*"none" is never accepted/),
+    ]);
+  });
+
+  it('refuses HS* algorithms without a shared secret (key confusion, RFC 8725 3.1)', () => {
+    expect(problems({ issuers: [{ ...ISSUER, algorithms: ['RS256', 'HS256'] }] })).toEqual([
+      expect.stringMatching(/^issuers\.0\.algorithms: HS\* algorithms need hmacSecretEnv/),
+    ]);
+  });
+
+  it('requires the HMAC secret to be present and long enough', () => {
+    const issuer = {
+      issuer: 'https://h.example',
+      audiences: ['api'],
+      algorithms: ['HS256'],
+      hmacSecretEnv: 'SECRET',
+    };
+    expect(problems({ issuers: [issuer] }, { SECRET: 'short' })).toEqual([
+      expect.stringMatching(/^issuers\.0\.hmacSecretEnv: .*at least 32 bytes/),
+    ]);
+    expect(problems({ issuers: [issuer] }, { SECRET: 'x'.repeat(32) })).toEqual([]);
+  });
+
+  it('requires a key source for every issuer', () => {
+    expect(problems({ issuers: [{ issuer: 'https://i', audiences: ['a'] }] })).toEqual([
+      expect.stringMatching(/^issuers\.0: needs a key source/),
+    ]);
+  });
+
+  it('applies environment overrides', () => {
+    const config = parseConfig({}, '/', {
+      GATEHOUSE_GRPC_PORT: '7000',
+      GATEHOUSE_LOG_LEVEL: 'debug',
+    });
+    expect(config.grpc.port).toBe(7000);
+    expect(config.log.level).toBe('debug');
+  });
+});

@@ -1,0 +1,219 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGatehouse, type TestGatehouse } from '../../helpers/test-gatehouse.js';
+
+// A real Gatehouse on port 0 and real HTTP requests, for each HTTP check protocol.
+
+let t: TestGatehouse;
+let reader: string;
+
+beforeAll(async () => {
+  t = await startTestGatehouse();
+  reader = await t.issuer.sign();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+async function call(
+  path: string,
+  headers: Record<string, string> | string[] = {},
+  method = 'GET',
+  body?: string,
+): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}> {
+  const response = await request(`${t.httpBase}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    body: await response.body.text(),
+  };
+}
+
+describe('Envoy HTTP service mode (path prefix /envoy)', () => {
+  it('allows with 200 and the upstream headers, listing headers to remove', async () => {
+    const res = await call('/envoy/orders/42?expand=items', { authorization: `Bearer ${reader}` });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-user-sub']).toBe('alice');
+    expect(res.headers['x-order-id']).toBe('42');
+    expect(res.headers['x-envoy-auth-headers-to-remove']).toBe('x-internal-debug');
+  });
+
+  it('denies a missing token with 401 and a Bearer challenge', async () => {
+    const res = await call('/envoy/orders/42');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="test"');
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'GH_ERR_NO_CREDENTIAL' });
+  });
+
+  it('denies a reader on the admin API with 403', async () => {
+    const res = await call('/envoy/admin', { authorization: `Bearer ${reader}` });
+    expect(res.status).toBe(403);
+  });
+});
+
+describe('Traefik forwardAuth', () => {
+  const forwarded = (uri: string, method = 'GET'): Record<string, string> => ({
+    'x-forwarded-method': method,
+    'x-forwarded-uri': uri,
+    'x-forwarded-host': 'api.example.com',
+    'x-forwarded-proto': 'https',
+  });
+
+  it('allows with 200 and the headers to copy upstream', async () => {
+    const res = await call('/traefik', {
+      ...forwarded('/orders/7'),
+      authorization: `Bearer ${reader}`,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-user-sub']).toBe('alice');
+  });
+
+  it('answers 401 with the challenge, which Traefik returns to the client', async () => {
+    const res = await call('/traefik', forwarded('/orders/7'));
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="test"');
+  });
+
+  it('denies two Authorization headers with 400 invalid_request', async () => {
+    const res = await call('/traefik', [
+      ...Object.entries(forwarded('/orders/7')).flat(),
+      'authorization',
+      `Bearer ${reader}`,
+      'authorization',
+      `Bearer ${reader}`,
+    ]);
+    expect(res.status).toBe(400);
+    expect(res.headers['www-authenticate']).toMatch(/error="invalid_request"/);
+  });
+
+  it('refuses a forwardAuth call without X-Forwarded-Uri as a malformed request', async () => {
+    const res = await call('/traefik', {
+      'x-forwarded-method': 'GET',
+      authorization: `Bearer ${reader}`,
+    });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe('NGINX auth_request adapter', () => {
+  it('maps a 400 deny to 403 (nginx treats other statuses as errors) and says what it was', async () => {
+    const res = await call('/nginx', {
+      'x-original-uri': '/public%2Fadmin',
+      'x-original-method': 'GET',
+      authorization: `Bearer ${reader}`,
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers['x-gatehouse-status']).toBe('400');
+  });
+});
+
+describe('JSON decision API', () => {
+  it('answers an allow as JSON', async () => {
+    const res = await call(
+      '/v1/check',
+      { 'content-type': 'application/json' },
+      'POST',
+      JSON.stringify({
+        method: 'GET',
+        path: '/orders/9',
+        host: 'api.example.com',
+        headers: { Authorization: `Bearer ${reader}` },
+      }),
+    );
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({
+      allowed: true,
+      code: 'GH_OK',
+      api: { id: 'orders.get' },
+      upstreamHeaders: { 'x-user-sub': 'alice', 'x-order-id': '9' },
+    });
+  });
+
+  it('answers a deny as JSON with the status a proxy should send', async () => {
+    const res = await call(
+      '/v1/check',
+      {},
+      'POST',
+      JSON.stringify({ method: 'GET', path: '/orders/9', host: 'h' }),
+    );
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({
+      allowed: false,
+      code: 'GH_ERR_NO_CREDENTIAL',
+      status: 401,
+    });
+  });
+
+  it('rejects a body that is not a check request with 400, and GET with 405', async () => {
+    expect((await call('/v1/check', {}, 'POST', '{"method": 1}')).status).toBe(400);
+    expect((await call('/v1/check', {}, 'POST', 'not json')).status).toBe(400);
+    expect((await call('/v1/check')).status).toBe(405);
+  });
+});
+
+describe('health, readiness and metrics', () => {
+  it('is live and ready once a snapshot is active', async () => {
+    expect((await call('/healthz')).status).toBe(200);
+    expect((await call('/readyz')).status).toBe(200);
+  });
+
+  it('counts decisions by deny code', async () => {
+    await call('/envoy/orders/1');
+    const res = await call('/metrics');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(
+      /gatehouse_check_decisions_total\{transport="http-envoy",code="GH_ERR_NO_CREDENTIAL"\} \d+/,
+    );
+  });
+
+  it('answers 404 for paths that are not endpoints', async () => {
+    expect((await call('/nope')).status).toBe(404);
+  });
+});
+
+describe('forwarded headers from an untrusted peer', () => {
+  let strict: TestGatehouse;
+  beforeAll(async () => {
+    // Only 192.0.2.0/24 (TEST-NET-1) is trusted, so this test's loopback client is not.
+    strict = await startTestGatehouse({
+      config: { http: { host: '127.0.0.1', port: 0, trustedProxies: ['192.0.2.0/24'] } },
+    });
+  });
+  afterAll(async () => {
+    await strict.close();
+  });
+
+  it.each(['/traefik', '/nginx'])(
+    '%s: a spoofed forwarded path is denied with 403, whatever the token',
+    async (path) => {
+      const admin = await strict.issuer.sign({ roles: ['admin'] });
+      const response = await request(`${strict.httpBase}${path}`, {
+        headers: {
+          'x-forwarded-method': 'GET',
+          'x-forwarded-uri': '/public/docs',
+          'x-original-method': 'GET',
+          'x-original-uri': '/public/docs',
+          authorization: `Bearer ${admin}`,
+        },
+      });
+      expect(response.statusCode).toBe(403);
+      expect(JSON.parse(await response.body.text())).toMatchObject({
+        error: 'GH_ERR_UNTRUSTED_PROXY',
+      });
+    },
+  );
+
+  it('Envoy HTTP mode does not depend on forwarded headers and still works', async () => {
+    const response = await request(`${strict.httpBase}/envoy/public/docs`);
+    expect(response.statusCode).toBe(200);
+    await response.body.dump();
+  });
+});
