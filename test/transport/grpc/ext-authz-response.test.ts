@@ -76,7 +76,9 @@ describe('decisionToCheckResponse', () => {
 
   it('information leak: the deny reason never reaches the response', () => {
     const reason = 'signature check failed for kid internal-key-3 at https://idp.internal/jwks';
-    const response = decisionToCheckResponse(deny('GH_ERR_TOKEN_SIGNATURE', reason, { realm: 'r' }));
+    const response = decisionToCheckResponse(
+      deny('GH_ERR_TOKEN_SIGNATURE', reason, { realm: 'r' }),
+    );
     expect(JSON.stringify(response)).not.toContain('internal-key-3');
     expect(JSON.stringify(response)).not.toContain('idp.internal');
   });
