@@ -1,0 +1,307 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A real NGINX (Debian's package, with ngx_http_auth_request_module) for end-to-end tests:
+ * one process per test suite, configured in a fresh temp dir, on a free 127.0.0.1 port.
+ */
+
+export interface StartNginxOptions {
+  /** The Gatehouse NGINX check endpoint, e.g. `http://127.0.0.1:PORT/nginx`. */
+  readonly authUrl: string;
+  /**
+   * Where allowed requests go: `http://host:port` with no path, so that nginx forwards the
+   * client's request-target unchanged (with a URI part, proxy_pass sends the normalized,
+   * re-encoded URI instead; nginx docs, proxy_pass).
+   */
+  readonly upstreamUrl: string;
+}
+
+export interface RunningNginx {
+  /** `http://127.0.0.1:PORT`, no trailing slash. */
+  readonly baseUrl: string;
+  /** SIGTERM, then SIGKILL after a grace period; waits for the exit, removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+/** Debian installs nginx in /usr/sbin, which is not on every user's PATH. */
+const FALLBACK_BINARY = '/usr/sbin/nginx';
+/** How long nginx may take to answer on its port, in milliseconds. */
+const START_TIMEOUT_MS = 10_000;
+/** How long stop() waits after SIGTERM before SIGKILL, in milliseconds. */
+const STOP_GRACE_MS = 5_000;
+/** Attempts when another process takes the free port between our probe and nginx's bind. */
+const BIND_ATTEMPTS = 5;
+const POLL_INTERVAL_MS = 25;
+
+/** Locates nginx: `nginx` on PATH first, then /usr/sbin/nginx. Throws when neither exists. */
+export async function findNginx(): Promise<string> {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
+  for (const candidate of [...dirs.map((dir) => path.join(dir, 'nginx')), FALLBACK_BINARY]) {
+    if (await isExecutable(candidate)) return candidate;
+  }
+  throw new Error(
+    'nginx not found (looked on PATH and at /usr/sbin/nginx). The NGINX auth_request ' +
+      'tests run a real nginx: run "npm run setup" (scripts/install-nginx.sh) once.',
+  );
+}
+
+/**
+ * The `http {}` part users copy: the protected location asks Gatehouse through
+ * auth_request and forwards the verified subject; the internal location tells Gatehouse
+ * which request it is deciding on. The README shows the same shape.
+ */
+export function gatehouseServerBlock(
+  options: StartNginxOptions & { readonly port: number },
+): string {
+  return `server {
+    listen 127.0.0.1:${options.port};
+    server_name localhost;
+
+    location / {
+        # Every request is first sent to /_gatehouse as a subrequest; 2xx lets it through,
+        # 401 and 403 are returned to the client (with the 401's WWW-Authenticate).
+        auth_request /_gatehouse;
+        # Headers from Gatehouse's allow response (the policy's "headers") become
+        # variables; proxy_set_header replaces any same-named header the client sent.
+        auth_request_set $user_sub $upstream_http_x_user_sub;
+        proxy_set_header X-User-Sub $user_sub;
+        proxy_pass ${options.upstreamUrl};
+    }
+
+    location = /_gatehouse {
+        internal;
+        proxy_pass ${options.authUrl};
+        # Gatehouse decides on the request line and headers; the body stays with nginx.
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        # $request_uri is the request-target exactly as the client sent it: Gatehouse
+        # normalizes it itself, so nginx and Gatehouse can never disagree on the path.
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header X-Original-Method $request_method;
+        proxy_set_header X-Original-Host $host;
+        proxy_set_header X-Original-Proto $scheme;
+        # Overwrite what the client may have sent: Gatehouse reads the source from these.
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $remote_addr;
+    }
+}`;
+}
+
+/** The whole nginx.conf: a foreground, single-process nginx that writes only under `dir`. */
+export function nginxConfig(
+  options: StartNginxOptions & { readonly port: number; readonly dir: string },
+): string {
+  const file = (name: string): string => path.join(options.dir, name);
+  // Started by root without a `user` directive, nginx would use "nobody" (for its worker
+  // and for the temp dirs it creates), which may not read a root-owned temp dir.
+  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
+  const server = gatehouseServerBlock(options)
+    .split('\n')
+    .map((line) => (line === '' ? line : `    ${line}`))
+    .join('\n');
+  return `# Written by test/helpers/nginx.ts for one test suite.
+${user}daemon off;
+master_process off;
+pid ${file('nginx.pid')};
+lock_file ${file('nginx.lock')};
+error_log ${file('error.log')} info;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    access_log ${file('access.log')};
+    client_body_temp_path ${file('client_body')};
+    proxy_temp_path ${file('proxy')};
+    fastcgi_temp_path ${file('fastcgi')};
+    uwsgi_temp_path ${file('uwsgi')};
+    scgi_temp_path ${file('scgi')};
+
+${server}
+}
+`;
+}
+
+/** Starts nginx in front of `upstreamUrl`, asking `authUrl` about every request. */
+export async function startNginx(options: StartNginxOptions): Promise<RunningNginx> {
+  assertOrigin('upstreamUrl', options.upstreamUrl, false);
+  assertOrigin('authUrl', options.authUrl, true);
+  const binary = await findNginx();
+  const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-nginx-'));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const started = await launch(binary, dir, { ...options, port });
+      if (started.ok) return started.nginx;
+      if (!started.portTaken || attempt >= BIND_ATTEMPTS) throw new Error(started.message);
+    }
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+type Launch =
+  | { readonly ok: true; readonly nginx: RunningNginx }
+  | { readonly ok: false; readonly portTaken: boolean; readonly message: string };
+
+async function launch(
+  binary: string,
+  dir: string,
+  options: StartNginxOptions & { readonly port: number },
+): Promise<Launch> {
+  const confFile = path.join(dir, 'nginx.conf');
+  const errorLog = path.join(dir, 'error.log');
+  const pidFile = path.join(dir, 'nginx.pid');
+  await rm(errorLog, { force: true });
+  await rm(pidFile, { force: true });
+  await writeFile(confFile, nginxConfig({ ...options, dir }));
+
+  // -p: prefix for relative paths; -e (nginx 1.19.5+): the error log used before the
+  // config is read, instead of the compiled-in one (stderr or /var/log/nginx).
+  const child = spawn(binary, ['-c', confFile, '-p', `${dir}/`, '-e', errorLog], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  // A test worker that dies without calling stop() must not leave nginx on its port.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!hasExited(child) && spawnError === undefined && Date.now() < deadline) {
+    // nginx writes its pid file only after binding its listen sockets; without that check,
+    // another process that took the port in the meantime would pass for nginx.
+    if ((await wrotePid(pidFile, child.pid)) && (await answers(options.port))) {
+      return {
+        ok: true,
+        nginx: {
+          baseUrl: `http://127.0.0.1:${options.port}`,
+          stop: async () => {
+            await terminate(child, exited);
+            process.off('exit', killOnExit);
+            await rm(dir, { recursive: true, force: true });
+          },
+        },
+      };
+    }
+    await sleep(POLL_INTERVAL_MS);
+  }
+
+  const timedOut = !hasExited(child) && spawnError === undefined;
+  await terminate(child, exited);
+  process.off('exit', killOnExit);
+  const log = await readFile(errorLog, 'utf8').catch(() => '');
+  const why =
+    spawnError !== undefined
+      ? `could not run ${binary}: ${spawnError.message}`
+      : timedOut
+        ? `nginx did not answer on 127.0.0.1:${options.port} within ${START_TIMEOUT_MS} ms`
+        : `nginx exited early (code ${child.exitCode ?? 'none'}, signal ${child.signalCode ?? 'none'})`;
+  return {
+    ok: false,
+    portTaken: /Address already in use/.test(log + stderr),
+    message: `${why}\n--- ${errorLog} ---\n${log}${stderr === '' ? '' : `--- stderr ---\n${stderr}`}`,
+  };
+}
+
+async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (hasExited(child) || child.pid === undefined) return;
+  // single-process nginx exits on SIGTERM ("fast shutdown"); SIGKILL if it hangs.
+  child.kill('SIGTERM');
+  const grace = sleep(STOP_GRACE_MS, 'timeout' as const);
+  if ((await Promise.race([exited, grace])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** A port that was free a moment ago (nginx may lose it to a race: launch retries). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  return port;
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.setTimeout(1_000);
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => {
+      done(true);
+    });
+    socket.once('error', () => {
+      done(false);
+    });
+    socket.once('timeout', () => {
+      done(false);
+    });
+  });
+}
+
+async function wrotePid(pidFile: string, pid: number | undefined): Promise<boolean> {
+  const text = await readFile(pidFile, 'utf8').catch(() => '');
+  return pid !== undefined && text.trim() === String(pid);
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The URLs go into nginx.conf verbatim: accept only plain `http://host:port` (plus a path
+ * for the auth URL), nothing that could end the directive or start another.
+ */
+function assertOrigin(name: string, value: string, pathAllowed: boolean): void {
+  const pattern = pathAllowed
+    ? /^http:\/\/[A-Za-z0-9.-]+:\d+(\/[A-Za-z0-9._~/-]*)?$/
+    : /^http:\/\/[A-Za-z0-9.-]+:\d+$/;
+  if (!pattern.test(value)) {
+    throw new Error(
+      `startNginx: ${name} must look like http://127.0.0.1:PORT${pathAllowed ? '/path' : ' (no path, no trailing slash)'}, got ${JSON.stringify(value)}`,
+    );
+  }
+}
