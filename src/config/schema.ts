@@ -92,7 +92,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
-    .default({ level: 'info' }),
+    .prefault({}),
   grpc: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -104,7 +104,7 @@ export const configSchema = z.strictObject({
         .min(1024)
         .default(4 * 1024 * 1024),
     })
-    .default({ enabled: true, host: '0.0.0.0', port: 9191, maxReceiveMessageBytes: 4194304 }),
+    .prefault({}),
   http: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -123,14 +123,7 @@ export const configSchema = z.strictObject({
         .min(0)
         .default(64 * 1024),
     })
-    .default({
-      enabled: true,
-      host: '0.0.0.0',
-      port: 9192,
-      envoyPathPrefix: '/envoy',
-      trustedProxies: ['127.0.0.0/8', '::1/128'],
-      maxBodyBytes: 65536,
-    }),
+    .prefault({}),
   policies: z
     .strictObject({
       /** Folder with Rego files, an optional data.json and the API catalog. */
@@ -142,33 +135,27 @@ export const configSchema = z.strictObject({
       /** Where compiled WebAssembly is cached by content hash. */
       compileCacheDir: z.string().min(1).default('.gatehouse/wasm-cache'),
     })
-    .default({
-      dir: 'policies',
-      catalogFile: 'catalog.yaml',
-      watch: true,
-      watchDebounceMs: 250,
-      compileCacheDir: '.gatehouse/wasm-cache',
-    }),
+    .prefault({}),
   opa: z
     .strictObject({
       /** Path to the `opa` binary; else OPA_BIN, then .tools/bin/opa, then PATH. */
       binary: z.string().min(1).optional(),
       buildTimeoutMs: z.number().int().min(1000).default(120_000),
     })
-    .default({ buildTimeoutMs: 120_000 }),
+    .prefault({}),
   routing: z
     .strictObject({
       /** Let requests that match no API through (policy-free). Off: unknown APIs are denied. */
       allowUnknownApis: z.boolean().default(false),
     })
-    .default({ allowUnknownApis: false }),
+    .prefault({}),
   tokens: z
     .strictObject({
       maxTokenBytes: z.number().int().min(256).default(8192),
       /** Tolerance for exp/nbf/iat, in seconds (per-issuer clockSkewS overrides). */
       clockSkewS: z.number().int().min(0).max(600).default(30),
     })
-    .default({ maxTokenBytes: 8192, clockSkewS: 30 }),
+    .prefault({}),
   issuers: z.array(issuerSchema).default([]),
 });
 

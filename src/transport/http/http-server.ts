@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { TransportName } from '../../check/check-input.js';
 import { deny } from '../../check/decision.js';
+import type { DenyCode } from '../../check/deny-codes.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -43,8 +44,6 @@ export const HTTP_PATHS = {
   readyz: '/readyz',
   metrics: '/metrics',
 } as const;
-
-class BodyTooLargeError extends Error {}
 
 /**
  * HTTP check server for NGINX auth_request, Traefik forwardAuth, Envoy's HTTP service mode
@@ -148,40 +147,35 @@ async function check(
     body: string;
   }) => InputResult,
 ): Promise<void> {
-  const { realm, logger } = options;
+  // A deny decided here, before the pipeline: logged and counted like the pipeline's own.
+  const denyHere = (code: DenyCode, reason: string): void => {
+    const decision = deny(code, reason, { realm: options.realm });
+    options.logger.info({ transport, code, reason }, LOG.checkDenied);
+    options.metrics.decisions.inc({ transport, code });
+    writeDecision(res, decision, transport);
+  };
   // Envoy's HTTP mode carries the original path in the URL; the others in forwarded headers.
   const usesForwardedHeaders = transport !== 'http-envoy';
   if (usesForwardedHeaders && !options.trustedProxies.isTrusted(req.socket.remoteAddress)) {
     // Its X-Forwarded-Uri / X-Original-URI could name any path: never authorize on them.
-    logger.warn({ peer: req.socket.remoteAddress, transport }, LOG.untrustedForwardedHeaders);
-    const decision = deny(
+    options.logger.warn(
+      { peer: req.socket.remoteAddress, transport },
+      LOG.untrustedForwardedHeaders,
+    );
+    denyHere(
       'GH_ERR_UNTRUSTED_PROXY',
       `peer ${req.socket.remoteAddress ?? '?'} is not a trusted proxy`,
-      {
-        realm,
-      },
     );
-    options.metrics.decisions.inc({ transport, code: decision.code });
-    writeDecision(res, decision, transport);
     return;
   }
-  let body: string;
-  try {
-    body = await readBody(req, options.maxBodyBytes);
-  } catch (error) {
-    if (!(error instanceof BodyTooLargeError)) throw error;
-    const decision = deny('GH_ERR_INVALID_REQUEST', 'request body over http.maxBodyBytes', {
-      realm,
-    });
-    writeDecision(res, decision, transport);
+  const body = await readBody(req, options.maxBodyBytes);
+  if (body === undefined) {
+    denyHere('GH_ERR_INVALID_REQUEST', 'request body over http.maxBodyBytes');
     return;
   }
   const built = toInput({ req, headers: joinRawHeaders(req.rawHeaders), body });
   if (!built.ok) {
-    const decision = deny('GH_ERR_INVALID_REQUEST', built.reason, { realm });
-    logger.info({ transport, code: decision.code, reason: built.reason }, LOG.checkDenied);
-    options.metrics.decisions.inc({ transport, code: decision.code });
-    writeDecision(res, decision, transport);
+    denyHere('GH_ERR_INVALID_REQUEST', built.reason);
     return;
   }
   const decision = await options.authorizer.check(built.input);
@@ -202,11 +196,8 @@ async function decideJson(
     json(405, { error: 'use POST' });
     return;
   }
-  let body: string;
-  try {
-    body = await readBody(req, options.maxBodyBytes);
-  } catch (error) {
-    if (!(error instanceof BodyTooLargeError)) throw error;
+  const body = await readBody(req, options.maxBodyBytes);
+  if (body === undefined) {
     json(413, { error: 'request body over http.maxBodyBytes' });
     return;
   }
@@ -242,13 +233,14 @@ async function decideJson(
   );
 }
 
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+/** The request body as text, or undefined when it is longer than maxBytes. */
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buffer = chunk as Buffer;
     size += buffer.length;
-    if (size > maxBytes) throw new BodyTooLargeError();
+    if (size > maxBytes) return undefined;
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
