@@ -32,14 +32,16 @@ export interface OpaBinary {
  * Finds `opa`: the configured path (config opa.binary or OPA_BIN), then the project's
  * .tools/bin/opa, then PATH. The first candidate that runs `opa version` wins.
  */
-export async function findOpa(configured: string | undefined): Promise<OpaBinary> {
+export async function findOpa(
+  configured: string | undefined,
+  where: { readonly projectOpa?: string; readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<OpaBinary> {
+  const env = where.env ?? process.env;
   const candidates = [
     ...(configured === undefined ? [] : [configured]),
-    ...(process.env.OPA_BIN === undefined || process.env.OPA_BIN === ''
-      ? []
-      : [process.env.OPA_BIN]),
-    PROJECT_OPA,
-    ...(process.env.PATH ?? '')
+    ...(env.OPA_BIN === undefined || env.OPA_BIN === '' ? [] : [env.OPA_BIN]),
+    where.projectOpa ?? PROJECT_OPA,
+    ...(env.PATH ?? '')
       .split(path.delimiter)
       .filter((dir) => dir !== '')
       .map((dir) => path.join(dir, 'opa')),

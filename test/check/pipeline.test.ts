@@ -360,3 +360,42 @@ describe('fail closed without a snapshot', () => {
     expect(decision.status).toBe(403);
   });
 });
+
+describe('allowUnknownApis', () => {
+  let open: TestGatehouse;
+  beforeAll(async () => {
+    open = await startTestGatehouse({
+      config: {
+        grpc: { enabled: false },
+        http: { enabled: false },
+        routing: { allowUnknownApis: true },
+      },
+    });
+  });
+  afterAll(async () => {
+    await open.close();
+  });
+
+  it('lets an unknown API through the global policy only, with an optional token', async () => {
+    const decision = await open.gatehouse.pipeline.check(checkInput({ path: '/nowhere' }));
+    expect(decision).toMatchObject({ allowed: true, api: undefined });
+  });
+
+  it('still denies what the global policy denies, and still rejects a bad token', async () => {
+    const blocked = await open.issuer.sign({ sub: 'mallory' });
+    const denied = expectDeny(
+      await open.gatehouse.pipeline.check(
+        checkInput({ path: '/nowhere', headers: bearer(blocked) }),
+      ),
+    );
+    expect(denied.reason).toBe('denied by global policy test.global');
+    const expired = await open.issuer.sign({ exp: Math.floor(Date.now() / 1000) - 3600 });
+    expect(
+      expectDeny(
+        await open.gatehouse.pipeline.check(
+          checkInput({ path: '/nowhere', headers: bearer(expired) }),
+        ),
+      ).status,
+    ).toBe(401);
+  });
+});
