@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { request } from 'undici';
 import {
   asJsonWebKeySet,
   buildIssuerKeys,
@@ -7,6 +6,7 @@ import {
   type IssuerKeys,
 } from '../auth/issuer-keys.js';
 import type { IssuerConfig } from '../config/schema.js';
+import { fetchBytes } from './http-fetch.js';
 
 export interface JwksLoadOptions {
   readonly timeoutMs: number;
@@ -54,28 +54,15 @@ export async function loadIssuerKeys(
 
 async function fetchText(url: string, options: JwksLoadOptions): Promise<string> {
   try {
-    const response = await request(url, {
-      method: 'GET',
+    const response = await fetchBytes(url, {
       headers: { accept: 'application/jwk-set+json, application/json' },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      timeoutMs: options.timeoutMs,
+      maxBytes: options.maxBytes,
     });
-    if (response.statusCode !== 200) {
-      await response.body.dump();
-      throw new KeySetError(`JWKS ${url} answered HTTP ${response.statusCode}`);
+    if (response.status !== 200) {
+      throw new KeySetError(`JWKS ${url} answered HTTP ${response.status}`);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of response.body) {
-      const buffer = chunk as Buffer;
-      size += buffer.length;
-      if (size > options.maxBytes) {
-        response.body.destroy();
-        throw new KeySetError(`JWKS ${url} is larger than ${options.maxBytes} bytes`);
-      }
-      chunks.push(buffer);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    return response.body.toString('utf8');
   } catch (error) {
     if (error instanceof KeySetError) throw error;
     throw new KeySetError(`cannot fetch JWKS ${url}: ${String(error)}`, { cause: error });
