@@ -25,6 +25,8 @@ let client: Client;
 let readerToken: string;
 
 beforeAll(async () => {
+  // As scripts/start.sh does: the dev key exists before Gatehouse reads its JWKS.
+  await run(process.execPath, ['--import', 'tsx', 'src/dev/ensure-dev-key.ts'], { cwd: ROOT });
   child = spawn(
     process.execPath,
     ['--import', 'tsx', 'src/main.ts', '--config', 'config/gatehouse.dev.yaml'],
