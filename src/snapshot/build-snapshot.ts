@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
-import { compileWasm, type CompileOptions, type RegoFile } from '../policy/compile-wasm.js';
+import {
+  compileWasm,
+  contentHash,
+  type CompileOptions,
+  type RegoFile,
+} from '../policy/compile-wasm.js';
 import { WasmPolicy } from '../policy/wasm-policy.js';
 import { entrypointFor, parseCatalog, type ApiDefinition } from '../routes/catalog.js';
 import { RouteTable } from '../routes/route-table.js';
@@ -12,12 +17,16 @@ export interface PolicyInputs {
   readonly regoFiles: readonly RegoFile[];
   /** The `data` document policies see (data.json), or {}. */
   readonly data: unknown;
+  /** A precompiled policy.wasm (from a bundle); when set, regoFiles are not compiled. */
+  readonly wasm?: Buffer | undefined;
+  /** The source's own revision (a bundle manifest's), for logs and status. */
+  readonly sourceRevision?: string | undefined;
 }
 
 export interface BuildResult {
   readonly snapshot: Snapshot;
-  /** Whether compiled WebAssembly came from the on-disk cache (or the previous snapshot). */
-  readonly compiled: 'compiled' | 'cache' | 'reused';
+  /** Where the WebAssembly came from: compiled now, the on-disk cache, the previous snapshot, or the bundle. */
+  readonly compiled: 'compiled' | 'cache' | 'reused' | 'bundle';
 }
 
 /**
@@ -32,26 +41,40 @@ export async function buildSnapshot(
   compile: CompileOptions,
   previous: Snapshot | undefined,
 ): Promise<BuildResult> {
-  const catalog = parseCatalog(inputs.catalogText);
-  const routes = RouteTable.build<ApiDefinition>(
-    catalog.apis.map((api) => ({
-      methods: api.methods,
-      template: api.pathTemplate,
-      hosts: api.hosts,
-      value: api,
-    })),
-  );
+  // Keys rotate far more often than the catalog: reuse the parsed catalog and its route
+  // table when the catalog text is unchanged.
+  const reuseRoutes = previous !== undefined && previous.catalogText === inputs.catalogText;
+  const catalog = reuseRoutes ? previous.catalog : parseCatalog(inputs.catalogText);
+  const routes = reuseRoutes
+    ? previous.routes
+    : RouteTable.build<ApiDefinition>(
+        catalog.apis.map((api) => ({
+          methods: api.methods,
+          template: api.pathTemplate,
+          hosts: api.hosts,
+          value: api,
+        })),
+      );
   const entrypoints = new Map(catalog.packages.map((pkg) => [pkg, entrypointFor(pkg)]));
   const dataText = JSON.stringify(inputs.data ?? {});
 
+  // A bundle may carry its own policy.wasm: then nothing is compiled (and no opa needed).
+  const wasmHash =
+    inputs.wasm === undefined
+      ? contentHash(inputs.regoFiles, [...entrypoints.values()], compile.opa.version)
+      : sha256(inputs.wasm);
+  const policyHash = sha256(`${wasmHash}\0${dataText}`);
+
   let policy: WasmPolicy;
   let compiled: BuildResult['compiled'];
-  const wasm = await compileWasm(inputs.regoFiles, [...entrypoints.values()], compile);
-  const policyHash = sha256(`${wasm.hash}\0${dataText}`);
   if (previous !== undefined && previous.policy.hash === policyHash) {
     policy = previous.policy;
     compiled = 'reused';
+  } else if (inputs.wasm !== undefined) {
+    policy = await WasmPolicy.load(inputs.wasm, JSON.parse(dataText), policyHash);
+    compiled = 'bundle';
   } else {
+    const wasm = await compileWasm(inputs.regoFiles, [...entrypoints.values()], compile);
     policy = await WasmPolicy.load(wasm.wasm, JSON.parse(dataText), policyHash);
     compiled = wasm.fromCache ? 'cache' : 'compiled';
   }
@@ -75,7 +98,9 @@ export async function buildSnapshot(
   return {
     snapshot: Object.freeze({
       revision,
+      sourceRevision: inputs.sourceRevision,
       createdAt: new Date(),
+      catalogText: inputs.catalogText,
       catalog,
       routes,
       issuers: issuerMap,
@@ -86,6 +111,6 @@ export async function buildSnapshot(
   };
 }
 
-function sha256(text: string): string {
+function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }

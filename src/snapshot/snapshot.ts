@@ -11,7 +11,11 @@ import type { RouteTable } from '../routes/route-table.js';
 export interface Snapshot {
   /** Identifies the inputs: policy hash, data, catalog and key ids. */
   readonly revision: string;
+  /** The policy source's own revision (a bundle manifest's), if it has one. */
+  readonly sourceRevision: string | undefined;
   readonly createdAt: Date;
+  /** The catalog as its source delivered it: an unchanged catalog is not parsed again. */
+  readonly catalogText: string;
   readonly catalog: Catalog;
   readonly routes: RouteTable<ApiDefinition>;
   readonly issuers: ReadonlyMap<string, IssuerKeys>;
