@@ -13,6 +13,8 @@ export interface IssuerKeys {
   readonly hmacSecret: Uint8Array | undefined;
   /** Key ids in the JWKS, for status pages and logs. */
   readonly keyIds: readonly string[];
+  /** The JWKS document itself, as loaded (persisted as last-known-good). */
+  readonly keySet: JSONWebKeySet | undefined;
 }
 
 export class KeySetError extends Error {
@@ -43,6 +45,7 @@ export function buildIssuerKeys(
     jwks: resolver,
     hmacSecret: hmacSecret === undefined ? undefined : new TextEncoder().encode(hmacSecret),
     keyIds: (jwks?.keys ?? []).flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])),
+    keySet: jwks,
   };
 }
 
