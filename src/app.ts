@@ -1,7 +1,6 @@
 import type { GatehouseConfig } from './config/schema.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { LOG } from './observability/log-messages.js';
 import { Metrics } from './observability/metrics.js';
 import { findOpa } from './policy/opa-binary.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
@@ -92,7 +91,6 @@ export async function startGatehouse(
     controlLoop,
     ready,
     async close() {
-      logger.info(LOG.shuttingDown);
       controlLoop.stop();
       await Promise.all([grpc?.close(), http?.close()]);
     },

@@ -151,11 +151,9 @@ export class CheckPipeline implements Authorizer {
         body: outcome.verdict?.body,
       });
     }
-    const upstreamHeaders: Array<readonly [string, string]> = [];
     const responseHeaders: Array<readonly [string, string]> = [];
     const toRemove = new Set<string>();
     for (const verdict of outcome.verdicts) {
-      upstreamHeaders.push(...verdict.headers);
       responseHeaders.push(...verdict.responseHeadersToAdd);
       for (const name of verdict.requestHeadersToRemove) toRemove.add(name);
     }
@@ -163,7 +161,7 @@ export class CheckPipeline implements Authorizer {
       allowed: true,
       code: 'GH_OK',
       api: apiRef,
-      upstreamHeaders: lastWins(upstreamHeaders),
+      upstreamHeaders: innerLevelWins(outcome.verdicts.map((verdict) => verdict.headers)),
       upstreamHeadersToRemove: [...toRemove],
       responseHeaders,
       revision,
@@ -208,9 +206,19 @@ export class CheckPipeline implements Authorizer {
   }
 }
 
-/** An inner level's header overrides an outer level's header of the same name. */
-function lastWins(headers: HeaderList): HeaderList {
-  const byName = new Map<string, readonly [string, string]>();
-  for (const header of headers) byName.set(header[0], header);
-  return [...byName.values()];
+/**
+ * An inner level's header replaces an outer level's header of the same name (API over
+ * service over global); several values for one name from the same level all stay.
+ */
+function innerLevelWins(levels: readonly HeaderList[]): HeaderList {
+  const byName = new Map<string, Array<readonly [string, string]>>();
+  for (const headers of levels) {
+    const setHere = new Set<string>();
+    for (const header of headers) {
+      if (!setHere.has(header[0])) byName.set(header[0], []);
+      setHere.add(header[0]);
+      byName.get(header[0])?.push(header);
+    }
+  }
+  return [...byName.values()].flat();
 }

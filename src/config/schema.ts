@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -36,27 +37,44 @@ const issuerSchema = z
     /** Audiences this resource server accepts from the issuer (any one must be in `aud`). */
     audiences: z.array(z.string().min(1)).min(1),
     algorithms: z.array(algorithm).min(1).default(['RS256', 'ES256']),
+    /** Find the JWKS by OIDC discovery: `<issuer>/.well-known/openid-configuration` -> jwks_uri. */
+    discovery: z.boolean().default(false),
     /** A JWKS document on disk (read at start and on every reload). */
     jwksFile: z.string().min(1).optional(),
     /** A JWKS URL, fetched by the control loop, never on the check path. */
     jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** A PEM X.509 signer certificate whose public key verifies the issuer's tokens. */
+    signerCertificateFile: z.string().min(1).optional(),
+    /** The `kid` tokens signed by signerCertificateFile carry (default: its x5t#S256 thumbprint). */
+    signerKeyId: z.string().min(1).optional(),
     jwksRefreshIntervalS: z.number().int().min(10).default(300),
+    /** At most one refresh per this many seconds when tokens name an unknown `kid`. */
+    unknownKidCooldownS: z.number().int().min(1).default(30),
+    /** Authenticate discovery and JWKS requests with the `centralServer` OAuth client. */
+    useClientAuth: z.boolean().default(false),
     /** Name of an environment variable holding the shared secret for HS* algorithms. */
     hmacSecretEnv: z.string().min(1).optional(),
     clockSkewS: z.number().int().min(0).max(600).optional(),
   })
   .superRefine((value, ctx) => {
-    const keySources = [value.jwksFile, value.jwksUrl, value.hmacSecretEnv].filter(
-      (source) => source !== undefined,
-    );
-    if (keySources.length === 0) {
+    const publicKeySources = [
+      value.discovery ? 'discovery' : undefined,
+      value.jwksFile,
+      value.jwksUrl,
+      value.signerCertificateFile,
+    ].filter((source) => source !== undefined);
+    if (publicKeySources.length === 0 && value.hmacSecretEnv === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: 'needs a key source: jwksFile, jwksUrl or hmacSecretEnv',
+        message:
+          'needs a key source: discovery, jwksUrl, jwksFile, signerCertificateFile or hmacSecretEnv',
       });
     }
-    if (value.jwksFile !== undefined && value.jwksUrl !== undefined) {
-      ctx.addIssue({ code: 'custom', message: 'set jwksFile or jwksUrl, not both' });
+    if (publicKeySources.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'set only one of discovery, jwksUrl, jwksFile, signerCertificateFile',
+      });
     }
     // RFC 8725 section 3.1: an HMAC algorithm next to public keys invites the
     // "HS256 signed with the RSA public key" confusion; allow HS* only with a secret.
@@ -78,6 +96,107 @@ const issuerSchema = z
       });
     }
   });
+
+const clientAuthMethod = z.enum([
+  'client_secret_basic',
+  'client_secret_post',
+  'client_secret_jwt',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+]);
+
+/** How Gatehouse authenticates itself to the central authorization server (an OAuth client). */
+const centralServerSchema = z
+  .strictObject({
+    /** The authorization server's issuer; its discovery document names the token endpoint. */
+    issuer: z.url({ protocol: /^https?$/ }).optional(),
+    /** The token endpoint, when not discovered from `issuer`. */
+    tokenEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+    clientId: z.string().min(1),
+    method: clientAuthMethod,
+    /** Environment variable holding the client secret (client_secret_*). */
+    clientSecretEnv: z.string().min(1).optional(),
+    /** PEM private key for private_key_jwt. */
+    privateKeyFile: z.string().min(1).optional(),
+    privateKeyAlgorithm: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).default('RS256'),
+    privateKeyId: z.string().min(1).optional(),
+    /** Client certificate and key (PEM) for tls_client_auth and for mutual TLS downloads. */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** CA bundle (PEM) to trust for the central server's TLS certificate. */
+    caFile: z.string().min(1).optional(),
+    scope: z.string().min(1).optional(),
+    requestTimeoutMs: z.number().int().min(100).default(10_000),
+  })
+  .superRefine((value, ctx) => {
+    if (value.issuer === undefined && value.tokenEndpoint === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'set issuer (discovery) or tokenEndpoint' });
+    }
+    const needs: Record<string, readonly (keyof typeof value)[]> = {
+      client_secret_basic: ['clientSecretEnv'],
+      client_secret_post: ['clientSecretEnv'],
+      client_secret_jwt: ['clientSecretEnv'],
+      private_key_jwt: ['privateKeyFile'],
+      tls_client_auth: ['certFile', 'keyFile'],
+      self_signed_tls_client_auth: ['certFile', 'keyFile'],
+    };
+    for (const field of needs[value.method] ?? []) {
+      if (value[field] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `is required for ${value.method}` });
+      }
+    }
+  });
+
+/** An OPA bundle with the policies, data and API catalog, polled over HTTP. */
+const bundleSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  /** Seconds between polls: a random delay between min and max (jitter). */
+  pollMinDelayS: z.number().min(0).default(10),
+  pollMaxDelayS: z.number().min(0).default(20),
+  /** Ask the server to hold the request up to this long until the bundle changes (OPA long polling). */
+  longPollingTimeoutS: z.number().int().min(1).optional(),
+  requestTimeoutMs: z.number().int().min(100).default(10_000),
+  /** Send the `centralServer` OAuth token (and client certificate) with bundle requests. */
+  useClientAuth: z.boolean().default(false),
+  /** The API catalog's path inside the bundle. */
+  catalogFile: z.string().min(1).default('catalog.yaml'),
+  maxBundleBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(32 * 1024 * 1024),
+  /** Verify OPA bundle signatures (.signatures.json); unsigned or tampered bundles are refused. */
+  signing: z
+    .strictObject({
+      /** PEM public key (RS*, PS*, ES*). */
+      publicKeyFile: z.string().min(1).optional(),
+      /** Environment variable with a shared secret (HS256). */
+      secretEnv: z.string().min(1).optional(),
+      algorithm: z
+        .enum([
+          'RS256',
+          'RS384',
+          'RS512',
+          'PS256',
+          'PS384',
+          'PS512',
+          'ES256',
+          'ES384',
+          'ES512',
+          'HS256',
+          'HS384',
+          'HS512',
+        ])
+        .default('RS256'),
+      keyId: z.string().min(1).optional(),
+      scope: z.string().min(1).optional(),
+    })
+    .refine((v) => (v.publicKeyFile === undefined) !== (v.secretEnv === undefined), {
+      message: 'set exactly one of publicKeyFile or secretEnv',
+    })
+    .optional(),
+});
 
 export const configSchema = z.strictObject({
   /** The realm named in `WWW-Authenticate` challenges. */
@@ -116,7 +235,13 @@ export const configSchema = z.strictObject({
         .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'must look like /envoy')
         .default('/envoy'),
       /** Peers whose X-Forwarded-* / X-Original-* headers are believed (CIDR or address). */
-      trustedProxies: z.array(z.string().min(1)).default(['127.0.0.0/8', '::1/128']),
+      trustedProxies: z
+        .array(
+          z.string().refine((entry) => isAddressOrCidr(entry), {
+            message: 'must be an IP address or CIDR, like 10.0.0.0/8 or ::1/128',
+          }),
+        )
+        .default(['127.0.0.0/8', '::1/128']),
       maxBodyBytes: z
         .number()
         .int()
@@ -138,7 +263,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   opa: z
     .strictObject({
-      /** Path to the `opa` binary; else OPA_BIN, then .tools/bin/opa, then PATH. */
+      /** Path to the `opa` binary (env OPA_BIN sets it too); else .tools/bin/opa, then PATH. */
       binary: z.string().min(1).optional(),
       buildTimeoutMs: z.number().int().min(1000).default(120_000),
     })
@@ -157,8 +282,30 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   issuers: z.array(issuerSchema).default([]),
+  /** Gatehouse's OAuth client at the central authorization server (for bundles, JWKS). */
+  centralServer: centralServerSchema.optional(),
+  /** Policies, data and API catalog from an OPA bundle server, instead of policies.dir. */
+  bundle: bundleSchema.optional(),
+  persistence: z
+    .strictObject({
+      /** Keep the last activated snapshot's inputs on disk and serve them at restart. */
+      enabled: z.boolean().default(true),
+      dir: z.string().min(1).default('.gatehouse/state'),
+      /** Environment variable with a key (>= 32 bytes) for an HMAC over the saved file. */
+      hmacKeyEnv: z.string().min(1).optional(),
+    })
+    .prefault({}),
 });
 
 /** The validated configuration. Paths in it are absolute (resolved against the config file). */
 export type GatehouseConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = GatehouseConfig['issuers'][number];
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d+$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+}

@@ -12,9 +12,9 @@ export const PROJECT_OPA = path.join(PROJECT_ROOT, '.tools', 'bin', 'opa');
 
 export class OpaNotFoundError extends Error {
   readonly code = 'GH_OPA_NOT_FOUND';
-  constructor(tried: readonly string[]) {
+  constructor(tried: readonly string[], problem = 'the opa CLI was not found') {
     super(
-      `the opa CLI was not found (tried: ${tried.join(', ')}). Gatehouse compiles Rego to ` +
+      `${problem} (tried: ${tried.join(', ')}). Gatehouse compiles Rego to ` +
         `WebAssembly with it. Run "npm run setup" (it installs a pinned opa into .tools/bin ` +
         `with "go install"), or point OPA_BIN or the config option opa.binary at an opa binary.`,
     );
@@ -37,9 +37,20 @@ export async function findOpa(
   where: { readonly projectOpa?: string; readonly env?: NodeJS.ProcessEnv } = {},
 ): Promise<OpaBinary> {
   const env = where.env ?? process.env;
+  const explicit =
+    configured ?? (env.OPA_BIN === undefined || env.OPA_BIN === '' ? undefined : env.OPA_BIN);
+  if (explicit !== undefined) {
+    // Asked for by name: use it or say so; never fall back to some other opa silently.
+    const version = await versionOf(explicit);
+    if (version === undefined) {
+      throw new OpaNotFoundError(
+        [explicit],
+        `opa.binary / OPA_BIN is ${explicit}, which does not run "opa version"`,
+      );
+    }
+    return { path: explicit, version };
+  }
   const candidates = [
-    ...(configured === undefined ? [] : [configured]),
-    ...(env.OPA_BIN === undefined || env.OPA_BIN === '' ? [] : [env.OPA_BIN]),
     where.projectOpa ?? PROJECT_OPA,
     ...(env.PATH ?? '')
       .split(path.delimiter)
@@ -50,7 +61,7 @@ export async function findOpa(
     const version = await versionOf(candidate);
     if (version !== undefined) return { path: candidate, version };
   }
-  throw new OpaNotFoundError([...new Set(candidates.slice(0, 3))].concat('PATH'));
+  throw new OpaNotFoundError([candidates[0] ?? PROJECT_OPA, 'PATH']);
 }
 
 async function versionOf(binary: string): Promise<string | undefined> {

@@ -87,11 +87,22 @@ export async function buildSnapshot(
   }
 
   const issuerMap = new Map(issuers.map((keys) => [keys.config.issuer, keys]));
+  // A typo in an API's issuer list would silently reject every token for that API.
+  for (const api of catalog.apis) {
+    for (const issuer of api.auth.issuers ?? []) {
+      if (!issuerMap.has(issuer)) {
+        throw new Error(
+          `API ${api.id} accepts issuer "${issuer}", which is not configured in issuers`,
+        );
+      }
+    }
+  }
   const revision = sha256(
     [
       policyHash,
       inputs.catalogText,
-      ...issuers.map((keys) => `${keys.config.issuer}:${keys.keyIds.join(',')}`),
+      // The key material itself, not only the kids: a re-keyed kid is a new snapshot.
+      ...issuers.map((keys) => `${keys.config.issuer}:${JSON.stringify(keys.keySet ?? null)}`),
     ].join('\0'),
   ).slice(0, 16);
 

@@ -1,4 +1,4 @@
-import type { IssuerKeys } from '../auth/issuer-keys.js';
+import { buildIssuerKeys, type IssuerKeys } from '../auth/issuer-keys.js';
 import type { GatehouseConfig, IssuerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
@@ -132,8 +132,12 @@ export class ControlLoop {
           this.keys.set(issuer.issuer, keys);
           logger.info({ issuer: issuer.issuer, kids: keys.keyIds }, LOG.jwksLoaded);
         } catch (error) {
-          // Keep the previous keys for this issuer; without any, its tokens are rejected.
+          // Keep the previous keys for this issuer; without any, its tokens are rejected
+          // as signed by an unknown key (the issuer itself stays known).
           logger.error({ err: error, issuer: issuer.issuer }, LOG.jwksFailed);
+          if (!this.keys.has(issuer.issuer)) {
+            this.keys.set(issuer.issuer, buildIssuerKeys(issuer, undefined, undefined));
+          }
         }
       }),
     );

@@ -75,6 +75,17 @@ describe('snapshot swaps', () => {
     expect(t.gatehouse.store.current()?.revision).toBe(before);
   });
 
+  it('a catalog accepting an issuer that is not configured is rejected (a typo would reject every token)', async () => {
+    t = await startTestGatehouse();
+    const before = t.gatehouse.store.current()?.revision;
+    await appendFile(
+      path.join(t.policyDir, 'catalog.yaml'),
+      '  - name: typo\n    apis:\n      - { id: typo.get, method: GET, path: /typo, auth: { issuers: [https://isuer.typo] } }\n',
+    );
+    expect(await t.gatehouse.controlLoop.reload()).toBe(false);
+    expect(t.gatehouse.store.current()?.revision).toBe(before);
+  });
+
   it('watches the folder and swaps when a file changes', async () => {
     t = await startTestGatehouse({
       config: {

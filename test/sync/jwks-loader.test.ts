@@ -48,6 +48,9 @@ function config(path: string): IssuerConfig {
     algorithms: ['RS256'],
     jwksUrl: `${base}${path}`,
     jwksRefreshIntervalS: 300,
+    discovery: false,
+    unknownKidCooldownS: 30,
+    useClientAuth: false,
   };
 }
 

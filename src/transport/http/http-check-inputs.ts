@@ -11,17 +11,19 @@ export type InputResult =
   | { readonly ok: true; readonly input: CheckInput }
   | { readonly ok: false; readonly reason: string };
 
-interface Base {
+export interface HttpCheckBase {
   readonly req: IncomingMessage;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /** Whether the peer is a trusted proxy, whose X-Forwarded-* headers may be believed. */
+  readonly peerTrusted: boolean;
 }
 
 /**
  * Envoy's HTTP service mode: Envoy calls `<path_prefix><original path>` with the original
  * method and the allowed headers (Envoy docs: ext_authz HttpService.path_prefix).
  */
-export function envoyHttpInput(base: Base, prefix: string): InputResult {
+export function envoyHttpInput(base: HttpCheckBase, prefix: string): InputResult {
   const target = base.req.url ?? '';
   if (!target.startsWith(prefix))
     return { ok: false, reason: 'path does not start with the Envoy prefix' };
@@ -32,10 +34,12 @@ export function envoyHttpInput(base: Base, prefix: string): InputResult {
       method: base.req.method ?? '',
       path: path === '' ? '/' : path,
       host: base.headers.host ?? '',
-      scheme: base.headers['x-forwarded-proto'] ?? 'http',
+      // Envoy sets these, but anyone can reach this port: believe them from trusted peers only.
+      scheme: (base.peerTrusted ? base.headers['x-forwarded-proto'] : undefined) ?? 'http',
       source: {
         address:
-          firstForwardedFor(base.headers['x-forwarded-for']) ?? base.req.socket.remoteAddress,
+          (base.peerTrusted ? firstForwardedFor(base.headers['x-forwarded-for']) : undefined) ??
+          base.req.socket.remoteAddress,
       },
     }),
   };
@@ -46,7 +50,7 @@ export function envoyHttpInput(base: Base, prefix: string): InputResult {
  * X-Original-Method (set with proxy_set_header in the auth location); the original
  * headers come along with the subrequest.
  */
-export function nginxInput(base: Base): InputResult {
+export function nginxInput(base: HttpCheckBase): InputResult {
   const uri = base.headers['x-original-uri'];
   const method = base.headers['x-original-method'];
   if (uri === undefined || method === undefined) {
@@ -74,7 +78,7 @@ export function nginxInput(base: Base): InputResult {
 }
 
 /** Traefik `forwardAuth`: X-Forwarded-Method, -Proto, -Host, -Uri, -For (Traefik docs). */
-export function traefikInput(base: Base): InputResult {
+export function traefikInput(base: HttpCheckBase): InputResult {
   const uri = base.headers['x-forwarded-uri'];
   const method = base.headers['x-forwarded-method'];
   if (uri === undefined || method === undefined) {
@@ -125,7 +129,12 @@ export function jsonInput(req: IncomingMessage, body: string): InputResult {
   return {
     ok: true,
     input: make(
-      { req, headers, body: typeof parsed.body === 'string' ? parsed.body : '' },
+      {
+        req,
+        headers,
+        body: typeof parsed.body === 'string' ? parsed.body : '',
+        peerTrusted: false,
+      },
       'json',
       {
         method,
@@ -139,7 +148,7 @@ export function jsonInput(req: IncomingMessage, body: string): InputResult {
 }
 
 function make(
-  base: Base,
+  base: HttpCheckBase,
   transport: TransportName,
   fields: { method: string; path: string; host: string; scheme: string; source: PeerInfo },
 ): CheckInput {

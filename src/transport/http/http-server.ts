@@ -12,6 +12,7 @@ import {
   jsonInput,
   nginxInput,
   traefikInput,
+  type HttpCheckBase,
   type InputResult,
 } from './http-check-inputs.js';
 import { send, writeDecision } from './http-responses.js';
@@ -141,11 +142,7 @@ async function check(
   res: ServerResponse,
   options: HttpServerOptions,
   transport: Exclude<TransportName, 'grpc' | 'json'>,
-  toInput: (base: {
-    req: IncomingMessage;
-    headers: Record<string, string>;
-    body: string;
-  }) => InputResult,
+  toInput: (base: HttpCheckBase) => InputResult,
 ): Promise<void> {
   // A deny decided here, before the pipeline: logged and counted like the pipeline's own.
   const denyHere = (code: DenyCode, reason: string): void => {
@@ -156,7 +153,8 @@ async function check(
   };
   // Envoy's HTTP mode carries the original path in the URL; the others in forwarded headers.
   const usesForwardedHeaders = transport !== 'http-envoy';
-  if (usesForwardedHeaders && !options.trustedProxies.isTrusted(req.socket.remoteAddress)) {
+  const peerTrusted = options.trustedProxies.isTrusted(req.socket.remoteAddress);
+  if (usesForwardedHeaders && !peerTrusted) {
     // Its X-Forwarded-Uri / X-Original-URI could name any path: never authorize on them.
     options.logger.warn(
       { peer: req.socket.remoteAddress, transport },
@@ -173,7 +171,7 @@ async function check(
     denyHere('GH_ERR_INVALID_REQUEST', 'request body over http.maxBodyBytes');
     return;
   }
-  const built = toInput({ req, headers: joinRawHeaders(req.rawHeaders), body });
+  const built = toInput({ req, headers: joinRawHeaders(req.rawHeaders), body, peerTrusted });
   if (!built.ok) {
     denyHere('GH_ERR_INVALID_REQUEST', built.reason);
     return;

@@ -1,0 +1,69 @@
+/**
+ * The closed set of errors the OAuth client raises, with what each means. The code is
+ * the log field and the metric label.
+ */
+export const OAUTH_CLIENT_ERRORS = {
+  GH_OAUTH_CONFIG_INVALID:
+    'the client options are unusable (missing or malformed credential, endpoint, key or certificate); raised at construction, before any request',
+  GH_OAUTH_TOKEN_FAILED:
+    'no access token: discovery or the token request failed (network error, timeout, an OAuth error response such as invalid_client, or a malformed token response)',
+} as const;
+
+export type OAuthClientErrorCode = keyof typeof OAUTH_CLIENT_ERRORS;
+
+export interface OAuthClientErrorDetails {
+  /** The server's `error` code (RFC 6749 section 5.2), e.g. `invalid_client`. */
+  readonly oauthError?: string | undefined;
+  /** The server's `error_description` (RFC 6749 section 5.2), secrets redacted. */
+  readonly errorDescription?: string | undefined;
+  /** The HTTP status of the answer, when there was one. */
+  readonly status?: number | undefined;
+}
+
+/**
+ * An OAuth client failure. Messages never contain a client secret, a private key or an
+ * access token: they name the option, the endpoint and what the server said.
+ */
+export class OAuthClientError extends Error {
+  readonly oauthError: string | undefined;
+  readonly errorDescription: string | undefined;
+  readonly status: number | undefined;
+
+  constructor(
+    readonly code: OAuthClientErrorCode,
+    message: string,
+    details: OAuthClientErrorDetails = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'OAuthClientError';
+    this.oauthError = details.oauthError;
+    this.errorDescription = details.errorDescription;
+    this.status = details.status;
+  }
+}
+
+/** A config error naming the option, as fastify does: `secret: is required for ...`. */
+export function configError(option: string, problem: string, cause?: unknown): OAuthClientError {
+  return new OAuthClientError(
+    'GH_OAUTH_CONFIG_INVALID',
+    `${option}: ${problem}`,
+    {},
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+const REDACTED = '[redacted]';
+
+/**
+ * Replaces every occurrence of each secret in `text`. Applied to anything a server sent
+ * back before it goes into an error, since a broken server may echo the request body
+ * (which carries `client_secret` for client_secret_post).
+ */
+export function redact(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) {
+    if (secret !== '') result = result.split(secret).join(REDACTED);
+  }
+  return result;
+}
