@@ -1,3 +1,4 @@
+import { ConfigError } from './config/load-config.js';
 import type { GatehouseConfig } from './config/schema.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -37,6 +38,7 @@ export async function startGatehouse(
   config: GatehouseConfig,
   options: GatehouseOptions = {},
 ): Promise<RunningGatehouse> {
+  refuseUnwiredOptions(config);
   const logger = options.logger ?? createLogger(config.log);
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
   const trustedProxies = new TrustedProxies(config.http.trustedProxies);
@@ -95,4 +97,28 @@ export async function startGatehouse(
       await Promise.all([grpc?.close(), http?.close()]);
     },
   };
+}
+
+/**
+ * Options the schema already knows but this build does not act on yet. Refusing them at
+ * start-up is better than ignoring them: a user who configured a bundle server must not
+ * get a Gatehouse that silently serves the local folder instead.
+ */
+function refuseUnwiredOptions(config: GatehouseConfig): void {
+  const unwired: string[] = [];
+  if (config.bundle !== undefined) unwired.push('bundle');
+  if (config.centralServer !== undefined) unwired.push('centralServer');
+  config.issuers.forEach((issuer, index) => {
+    if (issuer.discovery) unwired.push(`issuers.${index}.discovery`);
+    if (issuer.signerCertificateFile !== undefined) {
+      unwired.push(`issuers.${index}.signerCertificateFile`);
+    }
+    if (issuer.useClientAuth) unwired.push(`issuers.${index}.useClientAuth`);
+  });
+  if (unwired.length > 0) {
+    throw new ConfigError(
+      'configuration uses options this build does not support yet',
+      unwired.map((option) => `${option}: not supported yet`),
+    );
+  }
 }
