@@ -53,6 +53,8 @@ RUN mkdir -p /etc/gatehouse /var/cache/gatehouse \
       'policies:' \
       '  dir: /app/policies' \
       '  compileCacheDir: /var/cache/gatehouse/wasm' \
+      'persistence:' \
+      '  dir: /var/cache/gatehouse/state' \
       > /etc/gatehouse/gatehouse.yaml \
  && chown node:node /var/cache/gatehouse
 

@@ -6,6 +6,11 @@ import { Metrics } from './observability/metrics.js';
 import { findOpa } from './policy/opa-binary.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
 import { ControlLoop } from './sync/control-loop.js';
+import {
+  createKeySources,
+  createLastKnownGood,
+  createPolicySource,
+} from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
@@ -24,6 +29,8 @@ export interface RunningGatehouse {
   readonly store: SnapshotStore;
   readonly pipeline: CheckPipeline;
   readonly controlLoop: ControlLoop;
+  /** Re-reads (folder) or re-fetches (bundle) the policies now; resolves with whether a snapshot was activated. */
+  reloadPolicies(): Promise<boolean>;
   /** Whether the first snapshot was activated at start-up. */
   readonly ready: boolean;
   close(): Promise<void>;
@@ -44,6 +51,19 @@ export async function startGatehouse(
   const trustedProxies = new TrustedProxies(config.http.trustedProxies);
   const opa = await findOpa(config.opa.binary);
   const store = new SnapshotStore();
+  const env = options.env ?? process.env;
+  const policySource = createPolicySource(config, logger);
+  const controlLoop = new ControlLoop({
+    config,
+    store,
+    opa,
+    logger,
+    metrics,
+    policySource,
+    keySources: createKeySources(config, logger, env),
+    lastKnownGood: createLastKnownGood(config, env),
+    env,
+  });
   const pipeline = new CheckPipeline(store, {
     realm: config.realm,
     allowUnknownApis: config.routing.allowUnknownApis,
@@ -51,14 +71,7 @@ export async function startGatehouse(
     clockSkewS: config.tokens.clockSkewS,
     logger,
     metrics,
-  });
-  const controlLoop = new ControlLoop({
-    config,
-    store,
-    opa,
-    logger,
-    metrics,
-    ...(options.env === undefined ? {} : { env: options.env }),
+    keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
   });
   const ready = await controlLoop.start();
 
@@ -91,6 +104,7 @@ export async function startGatehouse(
     store,
     pipeline,
     controlLoop,
+    reloadPolicies: () => policySource.refreshNow(),
     ready,
     async close() {
       controlLoop.stop();
@@ -109,10 +123,6 @@ function refuseUnwiredOptions(config: GatehouseConfig): void {
   if (config.bundle !== undefined) unwired.push('bundle');
   if (config.centralServer !== undefined) unwired.push('centralServer');
   config.issuers.forEach((issuer, index) => {
-    if (issuer.discovery) unwired.push(`issuers.${index}.discovery`);
-    if (issuer.signerCertificateFile !== undefined) {
-      unwired.push(`issuers.${index}.signerCertificateFile`);
-    }
     if (issuer.useClientAuth) unwired.push(`issuers.${index}.useClientAuth`);
   });
   if (unwired.length > 0) {

@@ -20,7 +20,13 @@ export interface VerifyRequirements {
 
 export type VerifyResult =
   | { readonly ok: true; readonly claims: JWTPayload; readonly issuer: string }
-  | { readonly ok: false; readonly code: DenyCode; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly code: DenyCode;
+      readonly reason: string;
+      /** Set when the issuer is known but not the token's key: a refresh may help. */
+      readonly unknownKid?: { readonly issuer: string; readonly kid: string };
+    };
 
 /**
  * Verifies a JWT access token against the snapshot's issuers (RFC 7519, RFC 8725):
@@ -44,9 +50,12 @@ export async function verifyJwt(
   if (parts.length !== 3) return fail('GH_ERR_TOKEN_MALFORMED', 'not a compact JWS');
 
   let alg: string | undefined;
+  let kid: string | undefined;
   let iss: unknown;
   try {
-    alg = decodeProtectedHeader(token).alg;
+    const header = decodeProtectedHeader(token);
+    alg = header.alg;
+    kid = header.kid;
     iss = decodeJwt(token).iss;
   } catch (error) {
     return fail('GH_ERR_TOKEN_MALFORMED', `cannot decode token: ${errorText(error)}`);
@@ -68,7 +77,12 @@ export async function verifyJwt(
   }
   const key = alg.startsWith('HS') ? keys.hmacSecret : keys.jwks;
   if (key === undefined) {
-    return fail('GH_ERR_TOKEN_KEY_UNKNOWN', `issuer ${iss} has no key for ${alg}`);
+    return {
+      ok: false,
+      code: 'GH_ERR_TOKEN_KEY_UNKNOWN',
+      reason: `issuer ${iss} has no key for ${alg}`,
+      unknownKid: { issuer: iss, kid: kid ?? '' },
+    };
   }
 
   try {
@@ -86,7 +100,11 @@ export async function verifyJwt(
         : await jwtVerify(token, key satisfies JWTVerifyGetKey, options);
     return { ok: true, claims: payload, issuer: iss };
   } catch (error) {
-    return mapJoseError(error);
+    const result = mapJoseError(error);
+    if (!result.ok && result.code === 'GH_ERR_TOKEN_KEY_UNKNOWN') {
+      return { ...result, unknownKid: { issuer: iss, kid: kid ?? '' } };
+    }
+    return result;
   }
 }
 

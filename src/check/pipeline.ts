@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import { readBearerCredential } from '../auth/bearer-credential.js';
+import type { IssuerKeys } from '../auth/issuer-keys.js';
 import { verifyJwt } from '../auth/jwt-verifier.js';
 import { missingScopes } from '../auth/scopes.js';
 import type { Logger } from '../observability/logger.js';
@@ -22,6 +23,11 @@ export interface PipelineOptions {
   readonly clockSkewS: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * Asked when a token names a `kid` the snapshot does not know: may refresh the issuer's
+   * keys (rate-limited by the key source) and return them when the kid is now known.
+   */
+  readonly keysForUnknownKid?: (issuer: string, kid: string) => Promise<IssuerKeys | undefined>;
 }
 
 /** Auth for requests that match no API when allowUnknownApis is on: a token is optional. */
@@ -104,12 +110,23 @@ export class CheckPipeline implements Authorizer {
         return deny('GH_ERR_NO_CREDENTIAL', 'no bearer token', { realm, revision, api: apiRef });
       }
       if (credential.kind === 'bearer') {
-        const verified = await verifyJwt(credential.token, snapshot.issuers, {
+        const requirements = {
           issuers: auth.issuers,
           audiences: auth.audiences,
           maxTokenBytes: this.options.maxTokenBytes,
           defaultClockSkewS: this.options.clockSkewS,
-        });
+        };
+        let verified = await verifyJwt(credential.token, snapshot.issuers, requirements);
+        const refresh = this.options.keysForUnknownKid;
+        if (!verified.ok && verified.unknownKid !== undefined && refresh !== undefined) {
+          // Keys may have rotated since this snapshot: verify once more with fresh keys.
+          const { issuer, kid } = verified.unknownKid;
+          const fresh = await refresh(issuer, kid);
+          if (fresh !== undefined) {
+            const issuers = new Map(snapshot.issuers).set(issuer, fresh);
+            verified = await verifyJwt(credential.token, issuers, requirements);
+          }
+        }
         if (!verified.ok) {
           return deny(verified.code, verified.reason, { realm, revision, api: apiRef });
         }

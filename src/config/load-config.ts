@@ -113,6 +113,11 @@ function checkIssuerSecrets(config: GatehouseConfig, env: NodeJS.ProcessEnv): st
 
 function resolvePaths(config: GatehouseConfig, baseDir: string): GatehouseConfig {
   const resolve = (p: string): string => path.resolve(baseDir, p);
+  const maybe = (p: string | undefined): string | undefined =>
+    p === undefined ? undefined : resolve(p);
+  // Every file option, so none of them depends on the working directory.
+  const central = config.centralServer;
+  const signing = config.bundle?.signing;
   return {
     ...config,
     policies: {
@@ -125,14 +130,51 @@ function resolvePaths(config: GatehouseConfig, baseDir: string): GatehouseConfig
         ? config.opa
         : {
             ...config.opa,
+            // A bare name ("opa") is looked up on PATH, as a shell would.
             binary: config.opa.binary.includes('/')
               ? resolve(config.opa.binary)
               : config.opa.binary,
           },
     issuers: config.issuers.map((issuer) =>
-      issuer.jwksFile === undefined ? issuer : { ...issuer, jwksFile: resolve(issuer.jwksFile) },
+      withDefined({
+        ...issuer,
+        jwksFile: maybe(issuer.jwksFile),
+        signerCertificateFile: maybe(issuer.signerCertificateFile),
+      }),
     ),
+    persistence: { ...config.persistence, dir: resolve(config.persistence.dir) },
+    ...(central === undefined
+      ? {}
+      : {
+          centralServer: withDefined({
+            ...central,
+            privateKeyFile: maybe(central.privateKeyFile),
+            certFile: maybe(central.certFile),
+            keyFile: maybe(central.keyFile),
+            caFile: maybe(central.caFile),
+          }),
+        }),
+    ...(config.bundle === undefined
+      ? {}
+      : {
+          bundle: {
+            ...config.bundle,
+            ...(signing === undefined
+              ? {}
+              : {
+                  signing: withDefined({
+                    ...signing,
+                    publicKeyFile: maybe(signing.publicKeyFile),
+                  }),
+                }),
+          },
+        }),
   };
+}
+
+/** Drops keys whose value is undefined (exactOptionalPropertyTypes: absent, not undefined). */
+function withDefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 function formatPath(segments: readonly PropertyKey[]): string {

@@ -15,4 +15,7 @@ export const LOG = {
   shuttingDown: 'shutting down',
   untrustedForwardedHeaders: 'forwarded headers from an untrusted peer',
   configInvalid: 'configuration is invalid',
+  lastKnownGoodRestored: 'last-known-good snapshot restored',
+  lastKnownGoodIgnored: 'last-known-good snapshot ignored',
+  lastKnownGoodSaveFailed: 'could not save the last-known-good snapshot',
 } as const;

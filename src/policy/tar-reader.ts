@@ -1,4 +1,5 @@
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync } from 'node:zlib';
 
 /**
  * A minimal reader for the gzip'ed tarballs `opa build` writes (POSIX ustar, with PAX
@@ -91,4 +92,143 @@ function parsePaxPath(data: Buffer): string | undefined {
     if (match?.[1] !== undefined) return match[1];
   }
   return undefined;
+}
+
+/** Limits for {@link readTarGzBounded}; all in bytes except `maxFiles`. */
+export interface BoundedTarLimits extends TarLimits {
+  /** The largest single file, checked against its header before its content is read. */
+  readonly maxFileBytes: number;
+}
+
+/** The archive was well-formed as far as it was read, but goes over one of the limits. */
+export class TarLimitError extends TarError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TarLimitError';
+  }
+}
+
+/** An entry is a link, a device or another non-regular file: it could point outside the archive. */
+export class TarEntryTypeError extends TarError {
+  constructor(
+    readonly entryPath: string,
+    readonly entryKind: string,
+  ) {
+    super(`entry "${entryPath}" is a ${entryKind}, not a regular file`);
+    this.name = 'TarEntryTypeError';
+  }
+}
+
+/** Entry types that are not regular files, named for error messages (POSIX ustar, GNU). */
+const ENTRY_TYPE_NAMES: Readonly<Record<string, string>> = {
+  '1': 'hard link',
+  '2': 'symbolic link',
+  '3': 'character device',
+  '4': 'block device',
+  '6': 'FIFO',
+  '7': 'contiguous file',
+  K: 'GNU long link name',
+  S: 'GNU sparse file',
+  V: 'GNU volume header',
+};
+
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * Reads a gzip'ed tarball that came over the network, more strictly than
+ * {@link readTarGz}:
+ * - decompression runs on the libuv thread pool (zlib's async API), so a large bundle does
+ *   not stall the check path that shares this event loop;
+ * - a limit breach is a {@link TarLimitError}, anything malformed a plain {@link TarError};
+ * - every header's checksum is verified (POSIX ustar), so bytes that merely happen to
+ *   gunzip are refused instead of being read as sizes and names;
+ * - the end-of-archive marker (a zero block) is required: without it, a tarball cut at a
+ *   member boundary would pass for a complete one with fewer files;
+ * - GNU long names (type "L", what GNU tar writes for paths over 100 bytes) are read;
+ *   every entry that is not a regular file or a directory is refused, as in readTarGz.
+ * Paths are returned as written; judging them is the caller's job.
+ */
+export async function readTarGzBounded(
+  archive: Buffer,
+  limits: BoundedTarLimits,
+): Promise<TarEntry[]> {
+  let tar: Buffer;
+  try {
+    tar = await gunzipAsync(archive, { maxOutputLength: limits.maxUncompressedBytes });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new TarLimitError(
+        `archive expands to more than the ${limits.maxUncompressedBytes}-byte limit`,
+      );
+    }
+    throw new TarError(`not a valid gzip stream: ${(error as Error).message}`);
+  }
+  const entries: TarEntry[] = [];
+  let offset = 0;
+  let longName: string | undefined;
+  for (;;) {
+    if (offset + BLOCK > tar.length) {
+      throw new TarError('archive is truncated: it ends without the end-of-archive marker');
+    }
+    const header = tar.subarray(offset, offset + BLOCK);
+    if (header.every((byte) => byte === 0)) break;
+    verifyChecksum(header, offset);
+    const size = parseOctal(header.subarray(124, 136));
+    const type = String.fromCharCode(header[156] ?? 0);
+    const name = longName ?? ustarName(header);
+    const isMetadata = type === 'x' || type === 'g' || type === 'L';
+    if (!isMetadata && type !== '5' && type !== '0' && type !== '\0') {
+      throw new TarEntryTypeError(name, ENTRY_TYPE_NAMES[type] ?? `entry of type "${type}"`);
+    }
+    if (size > limits.maxFileBytes) {
+      throw new TarLimitError(
+        `entry "${name}" is ${size} bytes, over the ${limits.maxFileBytes}-byte limit per file`,
+      );
+    }
+    const dataStart = offset + BLOCK;
+    const dataEnd = dataStart + size;
+    if (dataEnd > tar.length) throw new TarError(`archive is truncated inside entry "${name}"`);
+    const data = tar.subarray(dataStart, dataEnd);
+    offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+
+    if (type === 'x') {
+      longName = parsePaxPath(data) ?? longName;
+      continue;
+    }
+    if (type === 'g') continue; // global PAX header: nothing we use
+    if (type === 'L') {
+      longName = cString(data);
+      continue;
+    }
+    longName = undefined;
+    if (type === '5') continue; // directory
+    if (entries.length >= limits.maxFiles) {
+      throw new TarLimitError(`archive has more than ${limits.maxFiles} files`);
+    }
+    entries.push({ path: name, content: Buffer.from(data) });
+  }
+  return entries;
+}
+
+/**
+ * The checksum is the sum of the header's bytes with its own field counted as spaces.
+ * Some old writers summed signed bytes; both sums are accepted, as GNU tar does.
+ */
+function verifyChecksum(header: Buffer, offset: number): void {
+  let stored: number;
+  try {
+    stored = parseOctal(header.subarray(148, 156));
+  } catch {
+    throw new TarError(`header at byte ${offset} has no valid checksum: not a tar archive`);
+  }
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : (header[i] ?? 0);
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  if (stored !== unsigned && stored !== signed) {
+    throw new TarError(`header at byte ${offset} has a bad checksum: not a tar archive`);
+  }
 }

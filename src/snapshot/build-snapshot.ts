@@ -6,10 +6,16 @@ import {
   type CompileOptions,
   type RegoFile,
 } from '../policy/compile-wasm.js';
+import { OpaNotFoundError, PROJECT_OPA, type OpaBinary } from '../policy/opa-binary.js';
 import { WasmPolicy } from '../policy/wasm-policy.js';
 import { entrypointFor, parseCatalog, type ApiDefinition } from '../routes/catalog.js';
 import { RouteTable } from '../routes/route-table.js';
 import type { Snapshot } from './snapshot.js';
+
+/** How to compile: like CompileOptions, but opa may be missing (bundles with policy.wasm). */
+export interface SnapshotCompileOptions extends Omit<CompileOptions, 'opa'> {
+  readonly opa: OpaBinary | undefined;
+}
 
 /** The raw inputs of a snapshot, as a source delivers them. */
 export interface PolicyInputs {
@@ -38,7 +44,7 @@ export interface BuildResult {
 export async function buildSnapshot(
   inputs: PolicyInputs,
   issuers: readonly IssuerKeys[],
-  compile: CompileOptions,
+  compile: SnapshotCompileOptions,
   previous: Snapshot | undefined,
 ): Promise<BuildResult> {
   // Keys rotate far more often than the catalog: reuse the parsed catalog and its route
@@ -59,9 +65,15 @@ export async function buildSnapshot(
   const dataText = JSON.stringify(inputs.data ?? {});
 
   // A bundle may carry its own policy.wasm: then nothing is compiled (and no opa needed).
+  if (inputs.wasm === undefined && compile.opa === undefined) {
+    throw new OpaNotFoundError(
+      [PROJECT_OPA, 'PATH'],
+      'these policies need compiling (the source carries no policy.wasm) but the opa CLI was not found',
+    );
+  }
   const wasmHash =
     inputs.wasm === undefined
-      ? contentHash(inputs.regoFiles, [...entrypoints.values()], compile.opa.version)
+      ? contentHash(inputs.regoFiles, [...entrypoints.values()], compile.opa?.version ?? '')
       : sha256(inputs.wasm);
   const policyHash = sha256(`${wasmHash}\0${dataText}`);
 
@@ -74,7 +86,10 @@ export async function buildSnapshot(
     policy = await WasmPolicy.load(inputs.wasm, JSON.parse(dataText), policyHash);
     compiled = 'bundle';
   } else {
-    const wasm = await compileWasm(inputs.regoFiles, [...entrypoints.values()], compile);
+    const wasm = await compileWasm(inputs.regoFiles, [...entrypoints.values()], {
+      ...compile,
+      opa: compile.opa as OpaBinary,
+    });
     policy = await WasmPolicy.load(wasm.wasm, JSON.parse(dataText), policyHash);
     compiled = wasm.fromCache ? 'cache' : 'compiled';
   }

@@ -1,106 +1,172 @@
+import type { JSONWebKeySet } from 'jose';
 import { buildIssuerKeys, type IssuerKeys } from '../auth/issuer-keys.js';
-import type { GatehouseConfig, IssuerConfig } from '../config/schema.js';
+import type { GatehouseConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OpaBinary } from '../policy/opa-binary.js';
-import { buildSnapshot } from '../snapshot/build-snapshot.js';
+import { buildSnapshot, type PolicyInputs } from '../snapshot/build-snapshot.js';
 import type { SnapshotStore } from '../snapshot/snapshot-store.js';
-import { loadIssuerKeys } from './jwks-loader.js';
-import { readPolicyFolder, watchPolicyFolder } from './local-folder-source.js';
+import type { LastKnownGoodStore } from './last-known-good.js';
+import type { KeySource, PolicySource } from './sources.js';
 
 export interface ControlLoopOptions {
   readonly config: GatehouseConfig;
   readonly store: SnapshotStore;
-  readonly opa: OpaBinary;
+  /** Undefined when no opa is installed: then only bundles carrying policy.wasm can load. */
+  readonly opa: OpaBinary | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  readonly policySource: PolicySource;
+  /** One per configured issuer with public keys, by issuer. */
+  readonly keySources: ReadonlyMap<string, KeySource>;
+  readonly lastKnownGood: LastKnownGoodStore | undefined;
   readonly env?: NodeJS.ProcessEnv;
 }
 
+interface BuildRecord {
+  readonly at: number;
+  readonly ok: boolean;
+  readonly origin: string;
+  readonly error?: string;
+}
+
 /**
- * The slow loop: reads sources, builds whole snapshots and activates them. It never runs
- * on the check path. One build at a time; a change that arrives during a build triggers
- * exactly one more build after it. A failed build keeps the previous snapshot serving.
+ * The slow loop: sources deliver policy inputs and keys; it builds whole snapshots and
+ * activates them. It never runs on the check path. Builds run one at a time, in order; a
+ * failed build keeps the previous snapshot serving. Every activated snapshot's inputs are
+ * saved as last-known-good, and at start-up that copy serves before any source answers.
  */
 export class ControlLoop {
-  private building: Promise<boolean> | undefined;
-  private rebuildRequested = false;
-  private readonly stoppers: Array<() => void> = [];
-  /** Last good keys per issuer: a failed JWKS refresh keeps serving the previous keys. */
-  private readonly keys = new Map<string, IssuerKeys>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private rebuildQueued = false;
+  /** The inputs of the active snapshot: key changes rebuild from these. */
+  private activeInputs: PolicyInputs | undefined;
+  /** Keys restored from last-known-good, used until an issuer's source has loaded. */
+  private restoredKeys = new Map<string, IssuerKeys>();
+  private lastBuild: BuildRecord | undefined;
+  private readonly unsubscribers: Array<() => void> = [];
 
   constructor(private readonly options: ControlLoopOptions) {}
 
-  /** Builds the first snapshot and starts watching. Resolves with whether it activated one. */
+  /** Restores last-known-good, starts the sources, builds. Resolves with whether a snapshot is active. */
   async start(): Promise<boolean> {
-    // URL key sets here; key files are read by every build.
-    await this.refreshKeys((issuer) => issuer.jwksUrl !== undefined);
-    const activated = await this.reload();
-    const { config } = this.options;
-    if (config.policies.watch) {
-      this.stoppers.push(
-        watchPolicyFolder(config.policies.dir, config.policies.watchDebounceMs, () => {
-          void this.reload();
+    await this.restoreLastKnownGood();
+    for (const source of this.options.keySources.values()) {
+      this.unsubscribers.push(
+        source.onChange(() => {
+          void this.rebuild('keys');
         }),
       );
     }
-    for (const issuer of config.issuers) {
-      if (issuer.jwksUrl === undefined) continue;
-      const timer = setInterval(() => {
-        void this.refreshKeys((candidate) => candidate === issuer).then(() => this.reload());
-      }, issuer.jwksRefreshIntervalS * 1000);
-      timer.unref();
-      this.stoppers.push(() => {
-        clearInterval(timer);
-      });
-    }
-    return activated;
+    await Promise.all([...this.options.keySources.values()].map((source) => source.start()));
+    await this.options.policySource.start((inputs) =>
+      this.submit(inputs, this.options.policySource.kind),
+    );
+    return this.options.store.current() !== undefined;
   }
 
   stop(): void {
-    for (const stop of this.stoppers.splice(0)) stop();
+    this.options.policySource.stop();
+    for (const source of this.options.keySources.values()) source.stop();
+    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
   }
 
-  /** Rebuilds from the sources; coalesces concurrent requests. Resolves with whether it activated. */
-  reload(): Promise<boolean> {
-    if (this.building !== undefined) {
-      this.rebuildRequested = true;
-      return this.building;
-    }
-    this.building = this.buildAndActivate().finally(() => {
-      this.building = undefined;
-      if (this.rebuildRequested) {
-        this.rebuildRequested = false;
-        void this.reload();
-      }
+  /** Builds a snapshot from new policy inputs; resolves with whether it was activated. */
+  submit(inputs: PolicyInputs, origin: string): Promise<boolean> {
+    return this.enqueue(() => this.buildAndActivate(inputs, origin));
+  }
+
+  /** Rebuilds the active inputs with the current keys (after a key change). */
+  rebuild(origin: string): Promise<boolean> {
+    if (this.rebuildQueued) return Promise.resolve(true);
+    this.rebuildQueued = true;
+    return this.enqueue(() => {
+      this.rebuildQueued = false;
+      const inputs = this.activeInputs;
+      return inputs === undefined ? Promise.resolve(false) : this.buildAndActivate(inputs, origin);
     });
-    return this.building;
   }
 
-  private async buildAndActivate(): Promise<boolean> {
+  /**
+   * For the check path: a token named a `kid` the snapshot does not know. Asks the issuer's
+   * source for a refresh (at most one per cooldown, one fetch in flight) and returns the new
+   * keys when the kid is now known; the snapshot catches up in the background.
+   */
+  async keysForUnknownKid(issuer: string, kid: string): Promise<IssuerKeys | undefined> {
+    const source = this.options.keySources.get(issuer);
+    if (source === undefined || !(await source.refreshForUnknownKid(kid))) return undefined;
+    return source.current();
+  }
+
+  status(): Record<string, unknown> {
+    const snapshot = this.options.store.current();
+    return {
+      ready: snapshot !== undefined,
+      snapshot:
+        snapshot === undefined
+          ? null
+          : {
+              revision: snapshot.revision,
+              sourceRevision: snapshot.sourceRevision ?? null,
+              createdAt: snapshot.createdAt.toISOString(),
+              apis: snapshot.catalog.apis.length,
+              policies: snapshot.catalog.packages.length,
+            },
+      lastBuild: this.lastBuild ?? null,
+      policySource: this.options.policySource.status(),
+      issuers: Object.fromEntries(
+        [...this.options.keySources].map(([issuer, source]) => [issuer, source.status()]),
+      ),
+    };
+  }
+
+  private enqueue(task: () => Promise<boolean>): Promise<boolean> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private currentKeys(): IssuerKeys[] {
+    const env = this.options.env ?? process.env;
+    return this.options.config.issuers.map((issuer) => {
+      const fromSource = this.options.keySources.get(issuer.issuer)?.current();
+      if (fromSource !== undefined) return fromSource;
+      const restored = this.restoredKeys.get(issuer.issuer);
+      if (restored !== undefined) return restored;
+      // No keys (yet): the issuer stays known, and its tokens fail as signed by an unknown key.
+      const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
+      return buildIssuerKeys(issuer, undefined, secret);
+    });
+  }
+
+  private async buildAndActivate(inputs: PolicyInputs, origin: string): Promise<boolean> {
     const { config, store, logger, metrics, opa } = this.options;
     const sequence = store.beginBuild();
     const started = Date.now();
     try {
-      // Key files are cheap to re-read and may have changed with the policies.
-      await this.refreshKeys((issuer) => issuer.jwksUrl === undefined);
-      const inputs = await readPolicyFolder(config.policies.dir, config.policies.catalogFile);
       const { snapshot, compiled } = await buildSnapshot(
         inputs,
-        [...this.keys.values()],
+        this.currentKeys(),
         { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
         store.current(),
       );
-      if (store.current()?.revision === snapshot.revision) return true;
+      this.lastBuild = { at: Date.now(), ok: true, origin };
+      if (store.current()?.revision === snapshot.revision) {
+        this.activeInputs = inputs;
+        return true;
+      }
       if (!store.activate(snapshot, sequence)) {
         metrics.snapshotBuilds.inc({ result: 'stale' });
         return false;
       }
+      this.activeInputs = inputs;
       metrics.snapshotBuilds.inc({ result: 'activated' });
       logger.info(
         {
           revision: snapshot.revision,
+          sourceRevision: snapshot.sourceRevision,
+          origin,
           apis: snapshot.catalog.apis.length,
           policies: snapshot.catalog.packages.length,
           wasm: compiled,
@@ -108,38 +174,79 @@ export class ControlLoop {
         },
         LOG.snapshotActivated,
       );
+      if (origin !== 'last-known-good') await this.saveLastKnownGood(inputs);
       return true;
     } catch (error) {
       metrics.snapshotBuilds.inc({ result: 'failed' });
+      this.lastBuild = { at: Date.now(), ok: false, origin, error: String(error) };
       logger.error(
-        { err: error, revision: store.current()?.revision ?? null },
+        { err: error, origin, revision: store.current()?.revision ?? null },
         LOG.snapshotRejected,
       );
       return false;
     }
   }
 
-  private async refreshKeys(which: (issuer: IssuerConfig) => boolean = () => true): Promise<void> {
-    const { config, logger } = this.options;
-    await Promise.all(
-      config.issuers.filter(which).map(async (issuer) => {
-        try {
-          const keys = await loadIssuerKeys(issuer, {
-            timeoutMs: 5000,
-            maxBytes: 1024 * 1024,
-            env: this.options.env ?? process.env,
-          });
-          this.keys.set(issuer.issuer, keys);
-          logger.info({ issuer: issuer.issuer, kids: keys.keyIds }, LOG.jwksLoaded);
-        } catch (error) {
-          // Keep the previous keys for this issuer; without any, its tokens are rejected
-          // as signed by an unknown key (the issuer itself stays known).
-          logger.error({ err: error, issuer: issuer.issuer }, LOG.jwksFailed);
-          if (!this.keys.has(issuer.issuer)) {
-            this.keys.set(issuer.issuer, buildIssuerKeys(issuer, undefined, undefined));
-          }
-        }
-      }),
+  private async restoreLastKnownGood(): Promise<void> {
+    const lkg = this.options.lastKnownGood;
+    if (lkg === undefined) return;
+    const loaded = await lkg.load();
+    if (!loaded.ok) {
+      if (!loaded.missing)
+        this.options.logger.warn({ reason: loaded.reason }, LOG.lastKnownGoodIgnored);
+      return;
+    }
+    const env = this.options.env ?? process.env;
+    for (const issuer of this.options.config.issuers) {
+      const keySet = loaded.state.issuers[issuer.issuer];
+      if (keySet === undefined) continue;
+      const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
+      try {
+        this.restoredKeys.set(issuer.issuer, buildIssuerKeys(issuer, keySet, secret));
+      } catch (error) {
+        this.options.logger.warn({ err: error, issuer: issuer.issuer }, LOG.lastKnownGoodIgnored);
+      }
+    }
+    const policy = loaded.state.policy;
+    const activated = await this.submit(
+      {
+        catalogText: policy.catalogText,
+        regoFiles: policy.regoFiles,
+        data: policy.data,
+        wasm:
+          policy.wasmBase64 === undefined ? undefined : Buffer.from(policy.wasmBase64, 'base64'),
+        sourceRevision: policy.sourceRevision,
+      },
+      'last-known-good',
     );
+    this.options.logger.info(
+      { activated, savedAt: loaded.state.savedAt },
+      LOG.lastKnownGoodRestored,
+    );
+  }
+
+  private async saveLastKnownGood(inputs: PolicyInputs): Promise<void> {
+    const lkg = this.options.lastKnownGood;
+    if (lkg === undefined) return;
+    const issuers: Record<string, JSONWebKeySet> = {};
+    for (const keys of this.currentKeys()) {
+      if (keys.keySet !== undefined) issuers[keys.config.issuer] = keys.keySet;
+    }
+    try {
+      await lkg.save({
+        savedAt: new Date().toISOString(),
+        policy: {
+          catalogText: inputs.catalogText,
+          regoFiles: inputs.regoFiles,
+          data: inputs.data,
+          wasmBase64: inputs.wasm?.toString('base64'),
+          sourceRevision: inputs.sourceRevision,
+        },
+        issuers,
+      });
+    } catch (error) {
+      // Serving goes on; only the next restart loses the head start.
+      this.options.logger.error({ err: error, dir: lkg.dir }, LOG.lastKnownGoodSaveFailed);
+    }
   }
 }

@@ -34,6 +34,8 @@ export interface TestGatehouseOptions {
   readonly config?: Record<string, unknown>;
   readonly logger?: Logger;
   readonly policySource?: string;
+  /** Merged over the test issuer's config entry (e.g. { algorithms: [...] }). */
+  readonly issuer?: Record<string, unknown>;
 }
 
 /**
@@ -58,7 +60,13 @@ export async function startTestGatehouse(
       http: { host: '127.0.0.1', port: 0 },
       policies: { dir: policyDir, watch: false, compileCacheDir: COMPILE_CACHE },
       issuers: [
-        { issuer: issuer.issuer, audiences: [TEST_AUDIENCE], algorithms: ['RS256'], jwksFile },
+        {
+          issuer: issuer.issuer,
+          audiences: [TEST_AUDIENCE],
+          algorithms: ['RS256'],
+          jwksFile,
+          ...options.issuer,
+        },
       ],
       ...options.config,
     },

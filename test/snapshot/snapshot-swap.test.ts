@@ -33,7 +33,7 @@ describe('snapshot swaps', () => {
     expect(await adminAllowedForReader(t)).toBe(false);
 
     await writeFile(path.join(t.policyDir, 'admin.rego'), ADMIN_FOR_READERS);
-    expect(await t.gatehouse.controlLoop.reload()).toBe(true);
+    expect(await t.gatehouse.reloadPolicies()).toBe(true);
 
     expect(t.gatehouse.store.current()?.revision).not.toBe(before);
     expect(await adminAllowedForReader(t)).toBe(true);
@@ -44,7 +44,7 @@ describe('snapshot swaps', () => {
     const before = t.gatehouse.store.current()?.revision;
     await appendFile(path.join(t.policyDir, 'admin.rego'), '\nallow if {{{ not rego\n');
 
-    expect(await t.gatehouse.controlLoop.reload()).toBe(false);
+    expect(await t.gatehouse.reloadPolicies()).toBe(false);
 
     expect(t.gatehouse.store.current()?.revision).toBe(before);
     const token = await t.issuer.sign();
@@ -60,7 +60,7 @@ describe('snapshot swaps', () => {
       path.join(t.policyDir, 'catalog.yaml'),
       'services:\n  - name: x\n    apis: [{ id: a, method: GET, path: /a/{ }]\n',
     );
-    expect(await t.gatehouse.controlLoop.reload()).toBe(false);
+    expect(await t.gatehouse.reloadPolicies()).toBe(false);
     expect(t.gatehouse.store.current()?.revision).toBe(before);
   });
 
@@ -71,7 +71,7 @@ describe('snapshot swaps', () => {
       path.join(t.policyDir, 'catalog.yaml'),
       '  - name: ghost\n    apis:\n      - { id: ghost.get, method: GET, path: /ghost, policy: test.does_not_exist }\n',
     );
-    expect(await t.gatehouse.controlLoop.reload()).toBe(false);
+    expect(await t.gatehouse.reloadPolicies()).toBe(false);
     expect(t.gatehouse.store.current()?.revision).toBe(before);
   });
 
@@ -82,7 +82,7 @@ describe('snapshot swaps', () => {
       path.join(t.policyDir, 'catalog.yaml'),
       '  - name: typo\n    apis:\n      - { id: typo.get, method: GET, path: /typo, auth: { issuers: [https://isuer.typo] } }\n',
     );
-    expect(await t.gatehouse.controlLoop.reload()).toBe(false);
+    expect(await t.gatehouse.reloadPolicies()).toBe(false);
     expect(t.gatehouse.store.current()?.revision).toBe(before);
   });
 

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { fetchBytes } from '../http-fetch.js';
 import { checkEndpointUrl } from './endpoint-url.js';
-import { OAuthClientError } from './errors.js';
+import { describeFailure, OAuthClientError } from './errors.js';
 
 /** What the token source needs from the authorization server's metadata. */
 export interface TokenEndpointMetadata {
@@ -59,7 +59,7 @@ export async function discoverTokenEndpoint(
       ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
     });
   } catch (error) {
-    throw fail(error instanceof Error ? error.message : String(error), undefined, error);
+    throw fail(describeFailure(error, url), undefined, error);
   }
   if (response.status !== 200) throw fail(`HTTP ${response.status}`, response.status);
 
@@ -99,8 +99,6 @@ export async function discoverTokenEndpoint(
     issuer,
     tokenEndpoint: checked.url,
     authMethods:
-      Array.isArray(methods) && methods.every((m) => typeof m === 'string')
-        ? (methods as string[])
-        : undefined,
+      Array.isArray(methods) && methods.every((m) => typeof m === 'string') ? methods : undefined,
   };
 }

@@ -67,3 +67,12 @@ export function redact(text: string, secrets: readonly string[]): string {
   }
   return result;
 }
+
+/**
+ * The message of a network-level failure, without the URL prefix FetchError puts on it
+ * (the caller's message already names the URL).
+ */
+export function describeFailure(error: unknown, url: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.startsWith(`${url}: `) ? message.slice(url.length + 2) : message;
+}

@@ -1,4 +1,5 @@
-import { createPrivateKey, createSecureContext, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
 import { configError } from './errors.js';
 
@@ -36,6 +37,7 @@ export function createTlsAgent(tls: TlsMaterial): Agent {
   if (tls.cert !== undefined && tls.key !== undefined) {
     checkKeyPair(tls.cert, tls.key, tls.passphrase);
   }
+  if (tls.ca !== undefined) checkCaBundle(tls.ca);
   const ca =
     tls.ca === undefined
       ? undefined
@@ -52,7 +54,7 @@ export function createTlsAgent(tls: TlsMaterial): Agent {
     // Parses everything exactly as the handshake will.
     createSecureContext(connect);
   } catch (error) {
-    throw configError('ca', `cannot be used for TLS (${describe(error)})`, error);
+    throw configError('cert/key/ca', `cannot be used for TLS (${describe(error)})`, error);
   }
   return new Agent({ connect });
 }
@@ -76,6 +78,33 @@ function checkKeyPair(cert: Pem, key: Pem, passphrase: string | undefined): void
       'key',
       `does not match the certificate (subject ${certificate.subject.replaceAll('\n', ', ')})`,
     );
+  }
+}
+
+/**
+ * node:tls silently skips anything in `ca` that is not a PEM certificate, which would
+ * leave Gatehouse trusting nothing (every handshake failing) instead of failing to start.
+ */
+function checkCaBundle(ca: Pem | readonly Pem[]): void {
+  const texts = typeof ca === 'string' || Buffer.isBuffer(ca) ? [ca] : ca;
+  const blocks = texts.flatMap((text) =>
+    [
+      ...text
+        .toString('utf8')
+        .matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
+    ].map((match) => match[0]),
+  );
+  if (blocks.length === 0) throw configError('ca', 'holds no PEM certificate');
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw configError(
+        'ca',
+        `holds a certificate that does not parse (${describe(error)})`,
+        error,
+      );
+    }
   }
 }
 

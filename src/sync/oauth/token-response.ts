@@ -29,11 +29,15 @@ export function parseTokenResponse(
   secrets: readonly string[],
 ): TokenResponse {
   const fail = (problem: string, details: { error?: string; description?: string } = {}) =>
-    new OAuthClientError('GH_OAUTH_TOKEN_FAILED', `token request to ${endpoint} failed: ${problem}`, {
-      status: response.status,
-      oauthError: details.error,
-      errorDescription: details.description,
-    });
+    new OAuthClientError(
+      'GH_OAUTH_TOKEN_FAILED',
+      `token request to ${endpoint} failed: ${problem}`,
+      {
+        status: response.status,
+        oauthError: details.error,
+        errorDescription: details.description,
+      },
+    );
 
   const body = parseJsonObject(response.body);
   if (response.status !== 200) {
@@ -47,12 +51,16 @@ export function parseTokenResponse(
       // Not an OAuth error: a proxy's HTML page, an empty 502... The body is not quoted.
       throw fail(`HTTP ${response.status}${contentType(response, secrets)}`);
     }
-    throw fail(`HTTP ${response.status} ${error}${description === undefined ? '' : ` (${description})`}`, {
-      error,
-      ...(description === undefined ? {} : { description }),
-    });
+    throw fail(
+      `HTTP ${response.status} ${error}${description === undefined ? '' : ` (${description})`}`,
+      {
+        error,
+        ...(description === undefined ? {} : { description }),
+      },
+    );
   }
-  if (body === undefined) throw fail(`HTTP 200 but the body is not a JSON object${contentType(response, secrets)}`);
+  if (body === undefined)
+    throw fail(`HTTP 200 but the body is not a JSON object${contentType(response, secrets)}`);
 
   const token = body.access_token;
   if (typeof token !== 'string' || token === '') {

@@ -6,18 +6,19 @@ import { backoffDelayMs, refreshDelayMs } from './backoff.js';
 import type { OidcMetadata } from './discovery.js';
 import { KeySourceError } from './errors.js';
 import { hashJwks } from './jwks-hash.js';
-import { loadKeySet, type KeyOrigin, type LoadedKeySet } from './key-origin.js';
+import { loadKeySet, selectKeyOrigin, type KeyOrigin, type LoadedKeySet } from './key-origin.js';
 import { OIDC_LOG } from './log-messages.js';
 
 export interface IssuerKeySourceOptions {
   readonly config: IssuerConfig;
-  readonly origin: KeyOrigin;
+  /** Where the keys come from. Default: the one the config names (selectKeyOrigin). */
+  readonly origin?: KeyOrigin;
   /** Between scheduled refreshes, in seconds (jittered 10 % shorter). Default: config.jwksRefreshIntervalS. */
   readonly refreshIntervalS?: number;
   /**
    * After any refresh, how long an unknown `kid` does not trigger another one, in seconds.
-   * Default 30, as jose's `cooldownDuration`: a flood of tokens with made-up kids costs the
-   * provider at most one request per cooldown.
+   * Default: config.unknownKidCooldownS (30, as jose's `cooldownDuration`): a flood of
+   * tokens with made-up kids costs the provider at most one request per cooldown.
    */
   readonly unknownKidCooldownS?: number;
   /** The first retry after a failure, in seconds; doubles per failure up to the interval. Default 1. */
@@ -63,13 +64,16 @@ type Listener = (keys: IssuerKeys) => void;
 
 /**
  * One issuer's verification keys, kept current in the background, after jose's remote
- * JWKS (src/jwks/remote.ts): at most one load awaited at a time, whatever the number of
+ * JWKS (src/jwks/remote.ts): one load in flight at a time, whatever the number of
  * callers; a cooldown before an unknown kid may trigger another; a sequence number so an
- * older load that finishes late never replaces newer keys. A failed load keeps the
- * previous keys: an outage at the provider must not turn into rejecting every token.
+ * older load that finishes late never replaces newer keys. (A load that overruns
+ * attemptDeadlineMs is given up on, since fetchBytes cannot be aborted; it may still
+ * finish after a newer one, which is what the sequence number is for.) A failed load
+ * keeps the previous keys: an outage at the provider must not reject every token.
  */
 export class IssuerKeySource {
   readonly #options: IssuerKeySourceOptions;
+  readonly #origin: KeyOrigin;
   readonly #intervalS: number;
   readonly #cooldownMs: number;
   readonly #backoffBaseS: number;
@@ -99,11 +103,16 @@ export class IssuerKeySource {
 
   constructor(options: IssuerKeySourceOptions) {
     this.#options = options;
+    this.#origin = options.origin ?? selectKeyOrigin(options.config);
     this.#intervalS = positive(
       'refreshIntervalS',
       options.refreshIntervalS ?? options.config.jwksRefreshIntervalS,
     );
-    this.#cooldownMs = nonNegative('unknownKidCooldownS', options.unknownKidCooldownS ?? 30) * 1000;
+    this.#cooldownMs =
+      nonNegative(
+        'unknownKidCooldownS',
+        options.unknownKidCooldownS ?? options.config.unknownKidCooldownS,
+      ) * 1000;
     this.#backoffBaseS = positive('backoffBaseS', options.backoffBaseS ?? 1);
     this.#timeoutMs = positive('timeoutMs', options.timeoutMs ?? 5000);
     this.#deadlineMs = positive(
@@ -206,8 +215,8 @@ export class IssuerKeySource {
   }
 
   #load(): Promise<LoadedKeySet> {
-    const { origin, config, headers, dispatcher } = this.#options;
-    return loadKeySet(origin, {
+    const { config, headers, dispatcher } = this.#options;
+    return loadKeySet(this.#origin, {
       config,
       timeoutMs: this.#timeoutMs,
       maxBytes: this.#maxBytes,

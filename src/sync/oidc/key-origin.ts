@@ -21,34 +21,37 @@ export type KeyOrigin =
   /** PEM X.509 signer certificate(s) on disk; `kid` names the key (else its x5t#S256). */
   | { readonly kind: 'certificateFile'; readonly path: string; readonly kid?: string };
 
-/** The option names a configuration file would use for the origins. */
+/** The issuer options (src/config/schema.ts) that name an origin; an IssuerConfig is one. */
 export interface KeyOriginFields {
   readonly discovery?: boolean;
-  readonly jwksUrl?: string;
-  readonly jwksFile?: string;
-  readonly certificateFile?: string;
-  readonly certificateKid?: string;
+  readonly jwksUrl?: string | undefined;
+  readonly jwksFile?: string | undefined;
+  readonly signerCertificateFile?: string | undefined;
+  readonly signerKeyId?: string | undefined;
 }
 
-/** Picks the origin from configuration fields; throws naming the options unless exactly one is set. */
+/**
+ * Picks the origin from an issuer's options; throws naming the options unless exactly one
+ * is set. The schema checks the same at start-up; this keeps the class safe on its own.
+ */
 export function selectKeyOrigin(fields: KeyOriginFields): KeyOrigin {
   const origins: KeyOrigin[] = [];
   if (fields.discovery === true) origins.push({ kind: 'discovery' });
   if (fields.jwksUrl !== undefined) origins.push({ kind: 'jwksUrl', url: fields.jwksUrl });
   if (fields.jwksFile !== undefined) origins.push({ kind: 'jwksFile', path: fields.jwksFile });
-  if (fields.certificateFile !== undefined) {
+  if (fields.signerCertificateFile !== undefined) {
     origins.push({
       kind: 'certificateFile',
-      path: fields.certificateFile,
-      ...(fields.certificateKid === undefined ? {} : { kid: fields.certificateKid }),
+      path: fields.signerCertificateFile,
+      ...(fields.signerKeyId === undefined ? {} : { kid: fields.signerKeyId }),
     });
-  } else if (fields.certificateKid !== undefined) {
-    throw new TypeError('certificateKid is set without certificateFile');
+  } else if (fields.signerKeyId !== undefined) {
+    throw new TypeError('signerKeyId is set without signerCertificateFile');
   }
   const [origin, ...others] = origins;
   if (origin === undefined || others.length > 0) {
     throw new TypeError(
-      `set exactly one of discovery, jwksUrl, jwksFile, certificateFile (got ${origins.length})`,
+      `set exactly one of discovery, jwksUrl, jwksFile, signerCertificateFile (got ${origins.length})`,
     );
   }
   if (origin.kind === 'jwksUrl') {
