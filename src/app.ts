@@ -95,6 +95,7 @@ export async function startGatehouse(
         envoyPathPrefix: config.http.envoyPathPrefix,
         trustedProxies,
         maxBodyBytes: config.http.maxBodyBytes,
+        status: () => controlLoop.status(),
       })
     : undefined;
 

@@ -29,6 +29,8 @@ export interface HttpServerOptions {
   readonly envoyPathPrefix: string;
   readonly trustedProxies: TrustedProxies;
   readonly maxBodyBytes: number;
+  /** Control-loop status (sources, snapshot, last build) for GET /status. */
+  readonly status?: () => unknown;
 }
 
 export interface RunningHttpServer {
@@ -44,6 +46,7 @@ export const HTTP_PATHS = {
   healthz: '/healthz',
   readyz: '/readyz',
   metrics: '/metrics',
+  status: '/status',
 } as const;
 
 /**
@@ -130,6 +133,14 @@ async function handle(
         200,
         [['content-type', options.metrics.registry.contentType]],
         await options.metrics.registry.metrics(),
+      );
+      return;
+    case HTTP_PATHS.status:
+      send(
+        res,
+        200,
+        [['content-type', 'application/json']],
+        JSON.stringify(options.status?.() ?? { ready: options.authorizer.isReady() }),
       );
       return;
     default:

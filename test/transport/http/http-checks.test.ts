@@ -174,6 +174,21 @@ describe('health, readiness and metrics', () => {
     );
   });
 
+  it('reports the snapshot and each source on /status', async () => {
+    const res = await call('/status');
+    expect(res.status).toBe(200);
+    const status = JSON.parse(res.body) as {
+      ready: boolean;
+      snapshot: { revision: string };
+      policySource: { kind: string };
+      issuers: Record<string, { keyIds: string[] }>;
+    };
+    expect(status.ready).toBe(true);
+    expect(status.snapshot.revision).toBe(t.gatehouse.store.current()?.revision);
+    expect(status.policySource.kind).toBe('folder');
+    expect(status.issuers[t.issuer.issuer]?.keyIds).toEqual([t.issuer.kid]);
+  });
+
   it('answers 404 for paths that are not endpoints', async () => {
     expect((await call('/nope')).status).toBe(404);
   });
