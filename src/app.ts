@@ -1,16 +1,12 @@
-import { ConfigError } from './config/load-config.js';
 import type { GatehouseConfig } from './config/schema.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { findOpa } from './policy/opa-binary.js';
+import { findOpa, OpaNotFoundError, type OpaBinary } from './policy/opa-binary.js';
+import { LOG } from './observability/log-messages.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
 import { ControlLoop } from './sync/control-loop.js';
-import {
-  createKeySources,
-  createLastKnownGood,
-  createPolicySource,
-} from './sync/create-sources.js';
+import { createSources } from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
@@ -45,14 +41,14 @@ export async function startGatehouse(
   config: GatehouseConfig,
   options: GatehouseOptions = {},
 ): Promise<RunningGatehouse> {
-  refuseUnwiredOptions(config);
   const logger = options.logger ?? createLogger(config.log);
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
   const trustedProxies = new TrustedProxies(config.http.trustedProxies);
-  const opa = await findOpa(config.opa.binary);
+  const opa = await findOpaFor(config, logger);
   const store = new SnapshotStore();
   const env = options.env ?? process.env;
-  const policySource = createPolicySource(config, logger);
+  const sources = await createSources(config, logger, env);
+  const { policySource } = sources;
   const controlLoop = new ControlLoop({
     config,
     store,
@@ -60,8 +56,8 @@ export async function startGatehouse(
     logger,
     metrics,
     policySource,
-    keySources: createKeySources(config, logger, env),
-    lastKnownGood: createLastKnownGood(config, env),
+    keySources: sources.keySources,
+    lastKnownGood: sources.lastKnownGood,
     env,
   });
   const pipeline = new CheckPipeline(store, {
@@ -110,26 +106,22 @@ export async function startGatehouse(
     async close() {
       controlLoop.stop();
       await Promise.all([grpc?.close(), http?.close()]);
+      await sources.close();
     },
   };
 }
 
 /**
- * Options the schema already knows but this build does not act on yet. Refusing them at
- * start-up is better than ignoring them: a user who configured a bundle server must not
- * get a Gatehouse that silently serves the local folder instead.
+ * opa is needed to compile Rego. With a bundle server, bundles that carry policy.wasm load
+ * without it, so a host without opa may still run: say so once, and fail only the builds
+ * that need compiling.
  */
-function refuseUnwiredOptions(config: GatehouseConfig): void {
-  const unwired: string[] = [];
-  if (config.bundle !== undefined) unwired.push('bundle');
-  if (config.centralServer !== undefined) unwired.push('centralServer');
-  config.issuers.forEach((issuer, index) => {
-    if (issuer.useClientAuth) unwired.push(`issuers.${index}.useClientAuth`);
-  });
-  if (unwired.length > 0) {
-    throw new ConfigError(
-      'configuration uses options this build does not support yet',
-      unwired.map((option) => `${option}: not supported yet`),
-    );
+async function findOpaFor(config: GatehouseConfig, logger: Logger): Promise<OpaBinary | undefined> {
+  try {
+    return await findOpa(config.opa.binary);
+  } catch (error) {
+    if (config.bundle === undefined || !(error instanceof OpaNotFoundError)) throw error;
+    logger.warn({ err: error }, LOG.opaMissing);
+    return undefined;
   }
 }

@@ -119,15 +119,26 @@ const centralServerSchema = z
     clientSecretEnv: z.string().min(1).optional(),
     /** PEM private key for private_key_jwt. */
     privateKeyFile: z.string().min(1).optional(),
-    privateKeyAlgorithm: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).default('RS256'),
+    /** Default: the algorithm the key fits. */
+    privateKeyAlgorithm: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).optional(),
     privateKeyId: z.string().min(1).optional(),
     /** Client certificate and key (PEM) for tls_client_auth and for mutual TLS downloads. */
     certFile: z.string().min(1).optional(),
     keyFile: z.string().min(1).optional(),
     /** CA bundle (PEM) to trust for the central server's TLS certificate. */
     caFile: z.string().min(1).optional(),
+    /** Environment variable with the passphrase of an encrypted keyFile. */
+    keyPassphraseEnv: z.string().min(1).optional(),
     scope: z.string().min(1).optional(),
+    /** RFC 8707 resource indicator(s). */
+    resource: z.union([z.url(), z.array(z.url()).min(1)]).optional(),
+    /** A non-standard `audience` token request parameter (some providers want it). */
+    audience: z.string().min(1).optional(),
+    /** A client assertion's `aud`: the token endpoint (default) or the issuer. */
+    assertionAudience: z.enum(['token_endpoint', 'issuer']).optional(),
     requestTimeoutMs: z.number().int().min(100).default(10_000),
+    /** Renew the access token this many seconds before it expires. */
+    refreshSkewS: z.number().int().min(0).default(30),
   })
   .superRefine((value, ctx) => {
     if (value.issuer === undefined && value.tokenEndpoint === undefined) {

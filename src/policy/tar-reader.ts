@@ -192,7 +192,7 @@ export async function readTarGzBounded(
     offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
 
     if (type === 'x') {
-      longName = parsePaxPath(data) ?? longName;
+      longName = parsePaxRecords(data, offset).get('path') ?? longName;
       continue;
     }
     if (type === 'g') continue; // global PAX header: nothing we use
@@ -231,4 +231,31 @@ function verifyChecksum(header: Buffer, offset: number): void {
   if (stored !== unsigned && stored !== signed) {
     throw new TarError(`header at byte ${offset} has a bad checksum: not a tar archive`);
   }
+}
+
+/**
+ * PAX extended header records, read by their length prefix as POSIX specifies
+ * ("<length> <key>=<value>\n", the length counting the whole record): a value may itself
+ * contain newlines, and splitting on them would read a different path than other tar
+ * readers do.
+ */
+function parsePaxRecords(data: Buffer, offset: number): Map<string, string> {
+  const records = new Map<string, string>();
+  let at = 0;
+  while (at < data.length) {
+    if (data[at] === 0) break; // padding
+    const space = data.indexOf(0x20, at);
+    const lengthText = space === -1 ? '' : data.subarray(at, space).toString('latin1');
+    const length = /^[1-9]\d*$/.test(lengthText) ? Number(lengthText) : NaN;
+    const end = at + length;
+    if (!Number.isSafeInteger(length) || end > data.length || data[end - 1] !== 0x0a) {
+      throw new TarError(`PAX header at byte ${offset} has a malformed record`);
+    }
+    const record = data.subarray(space + 1, end - 1).toString('utf8');
+    const equals = record.indexOf('=');
+    if (equals <= 0) throw new TarError(`PAX header at byte ${offset} has a malformed record`);
+    records.set(record.slice(0, equals), record.slice(equals + 1));
+    at = end;
+  }
+  return records;
 }

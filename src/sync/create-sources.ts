@@ -1,57 +1,184 @@
+import { readFile } from 'node:fs/promises';
+import type { Dispatcher } from 'undici';
+import { ConfigError } from '../config/load-config.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { DEFAULT_BUNDLE_LIMITS } from './bundle/bundle-limits.js';
+import type { BundleVerification } from './bundle/verify-signature.js';
+import { BundlePolicySource } from './bundle-policy-source.js';
 import { FolderPolicySource } from './folder-policy-source.js';
 import { LastKnownGoodStore } from './last-known-good.js';
+import type { ClientCredentialsTokenSource } from './oauth/client-credentials.js';
+import { createClientCredentialsTokenSource } from './oauth/config.js';
 import { IssuerKeySource } from './oidc/issuer-key-source.js';
 import type { KeySource, PolicySource } from './sources.js';
 
-/** The policy source the config names: the local folder (an OPA bundle server comes next). */
-export function createPolicySource(config: GatehouseConfig, logger: Logger): PolicySource {
-  return new FolderPolicySource({
-    dir: config.policies.dir,
-    catalogFile: config.policies.catalogFile,
-    watch: config.policies.watch,
-    watchDebounceMs: config.policies.watchDebounceMs,
-    logger,
-  });
+/**
+ * What requests to the central server carry when `useClientAuth` is on: the OAuth access
+ * token, and the client certificate (mutual TLS) when one is configured.
+ */
+interface ClientAuth {
+  readonly headers: () => Promise<Record<string, string>>;
+  readonly dispatcher: Dispatcher | undefined;
 }
 
-/** A key source per issuer that has public keys; HS*-only issuers need none. */
-export function createKeySources(
+export interface Sources {
+  readonly policySource: PolicySource;
+  readonly keySources: Map<string, KeySource>;
+  readonly lastKnownGood: LastKnownGoodStore | undefined;
+  /** Closes the OAuth client (its TLS agent), if any. */
+  close(): Promise<void>;
+}
+
+/** Builds every source the config names. Throws ConfigError on unreadable key files. */
+export async function createSources(
   config: GatehouseConfig,
   logger: Logger,
   env: NodeJS.ProcessEnv,
+): Promise<Sources> {
+  const client =
+    config.centralServer === undefined
+      ? undefined
+      : await createClientCredentialsTokenSource(config.centralServer, { env });
+  const clientAuth = client === undefined ? undefined : toClientAuth(client);
+  return {
+    policySource: await createPolicySource(config, logger, env, clientAuth),
+    keySources: createKeySources(config, logger, env, clientAuth),
+    lastKnownGood: createLastKnownGood(config, env),
+    close: async () => {
+      await client?.close();
+    },
+  };
+}
+
+function toClientAuth(client: ClientCredentialsTokenSource): ClientAuth {
+  return { headers: () => client.authorizationHeader(), dispatcher: client.dispatcher() };
+}
+
+/** The bundle server when one is configured, else the local policy folder. */
+async function createPolicySource(
+  config: GatehouseConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv,
+  clientAuth: ClientAuth | undefined,
+): Promise<PolicySource> {
+  const bundle = config.bundle;
+  if (bundle === undefined) {
+    return new FolderPolicySource({
+      dir: config.policies.dir,
+      catalogFile: config.policies.catalogFile,
+      watch: config.policies.watch,
+      watchDebounceMs: config.policies.watchDebounceMs,
+      logger,
+    });
+  }
+  const auth = bundle.useClientAuth
+    ? requireClientAuth(clientAuth, 'bundle.useClientAuth')
+    : undefined;
+  const verification = await bundleVerification(config, env);
+  return new BundlePolicySource({
+    url: bundle.url,
+    pollMinDelayS: bundle.pollMinDelayS,
+    pollMaxDelayS: bundle.pollMaxDelayS,
+    requestTimeoutMs: bundle.requestTimeoutMs,
+    catalogFile: bundle.catalogFile,
+    limits: { ...DEFAULT_BUNDLE_LIMITS, maxCompressedBytes: bundle.maxBundleBytes },
+    logger,
+    ...(bundle.longPollingTimeoutS === undefined
+      ? {}
+      : { longPollingTimeoutS: bundle.longPollingTimeoutS }),
+    ...(verification === undefined ? {} : { verification }),
+    ...(auth === undefined ? {} : { headers: auth.headers }),
+    ...(auth?.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
+  });
+}
+
+async function bundleVerification(
+  config: GatehouseConfig,
+  env: NodeJS.ProcessEnv,
+): Promise<BundleVerification | undefined> {
+  const signing = config.bundle?.signing;
+  if (signing === undefined) return undefined;
+  let key: string;
+  if (signing.publicKeyFile !== undefined) {
+    try {
+      key = await readFile(signing.publicKeyFile, 'utf8');
+    } catch (error) {
+      throw new ConfigError('bundle signing key is unreadable', [
+        `bundle.signing.publicKeyFile: cannot read ${signing.publicKeyFile}: ${String(error)}`,
+      ]);
+    }
+  } else {
+    const secret = signing.secretEnv === undefined ? undefined : env[signing.secretEnv];
+    if (secret === undefined || secret === '') {
+      throw new ConfigError('bundle signing secret is missing', [
+        `bundle.signing.secretEnv: environment variable ${String(signing.secretEnv)} is not set`,
+      ]);
+    }
+    key = secret;
+  }
+  return {
+    key,
+    algorithm: signing.algorithm,
+    ...(signing.keyId === undefined ? {} : { keyId: signing.keyId }),
+    ...(signing.scope === undefined ? {} : { scope: signing.scope }),
+  };
+}
+
+/** A key source per issuer that has public keys; HS*-only issuers need none. */
+function createKeySources(
+  config: GatehouseConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv,
+  clientAuth: ClientAuth | undefined,
 ): Map<string, KeySource> {
   const sources = new Map<string, KeySource>();
-  for (const issuer of config.issuers) {
+  config.issuers.forEach((issuer, index) => {
     const hasPublicKeys =
       issuer.discovery ||
       issuer.jwksUrl !== undefined ||
       issuer.jwksFile !== undefined ||
       issuer.signerCertificateFile !== undefined;
-    if (!hasPublicKeys) continue;
+    if (!hasPublicKeys) return;
     const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
+    const auth = issuer.useClientAuth
+      ? requireClientAuth(clientAuth, `issuers.${index}.useClientAuth`)
+      : undefined;
     sources.set(
       issuer.issuer,
       new IssuerKeySource({
         config: issuer,
         logger,
         ...(secret === undefined ? {} : { hmacSecret: secret }),
+        ...(auth === undefined ? {} : { headers: auth.headers }),
+        ...(auth?.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
       }),
     );
-  }
+  });
   return sources;
 }
 
-export function createLastKnownGood(
+function requireClientAuth(clientAuth: ClientAuth | undefined, option: string): ClientAuth {
+  if (clientAuth === undefined) {
+    throw new ConfigError('client authentication is not configured', [
+      `${option}: is true but centralServer (the OAuth client) is not configured`,
+    ]);
+  }
+  return clientAuth;
+}
+
+function createLastKnownGood(
   config: GatehouseConfig,
   env: NodeJS.ProcessEnv,
 ): LastKnownGoodStore | undefined {
   if (!config.persistence.enabled) return undefined;
   const keyEnv = config.persistence.hmacKeyEnv;
-  const key = keyEnv === undefined ? undefined : env[keyEnv];
-  return new LastKnownGoodStore(
-    config.persistence.dir,
-    key === undefined ? undefined : Buffer.from(key, 'utf8'),
-  );
+  if (keyEnv === undefined) return new LastKnownGoodStore(config.persistence.dir, undefined);
+  const key = env[keyEnv];
+  if (key === undefined || Buffer.byteLength(key) < 32) {
+    throw new ConfigError('persistence key is missing', [
+      `persistence.hmacKeyEnv: environment variable ${keyEnv} must hold at least 32 bytes`,
+    ]);
+  }
+  return new LastKnownGoodStore(config.persistence.dir, Buffer.from(key, 'utf8'));
 }

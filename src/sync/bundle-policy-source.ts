@@ -1,0 +1,75 @@
+import type { Logger } from '../observability/logger.js';
+import { LOG } from '../observability/log-messages.js';
+import type { PolicyInputs } from '../snapshot/build-snapshot.js';
+import { BundlePoller, type BundlePollerOptions } from './bundle/bundle-poller.js';
+import type { Bundle } from './bundle/read-bundle.js';
+import type { PolicySource } from './sources.js';
+
+export type BundlePolicySourceOptions = Omit<BundlePollerOptions, 'onBundle' | 'onError'> & {
+  readonly logger: Logger;
+};
+
+/**
+ * Policies, data and the API catalog from an OPA bundle server: polled with ETags (and long
+ * polling where the server supports it), verified when signing is configured, delivered
+ * whole. A bundle the control loop cannot activate is not remembered, so it is fetched again.
+ */
+export class BundlePolicySource implements PolicySource {
+  readonly kind = 'bundle';
+  private readonly poller: BundlePoller;
+  private deliver: ((inputs: PolicyInputs) => Promise<boolean>) | undefined;
+  private lastActivated = false;
+
+  constructor(private readonly options: BundlePolicySourceOptions) {
+    const { logger, ...pollerOptions } = options;
+    this.poller = new BundlePoller({
+      ...pollerOptions,
+      onBundle: (bundle) => this.onBundle(bundle),
+      onError: (error) => {
+        logger.error({ err: error, url: options.url }, LOG.bundleFailed);
+      },
+    });
+  }
+
+  async start(deliver: (inputs: PolicyInputs) => Promise<boolean>): Promise<void> {
+    this.deliver = deliver;
+    // The first download is awaited, so start-up reports "ready" only after it is built;
+    // the poller's schedule takes over from there.
+    await this.poller.pollNow();
+    this.poller.start();
+  }
+
+  stop(): void {
+    this.poller.stop();
+  }
+
+  async refreshNow(): Promise<boolean> {
+    this.lastActivated = false;
+    await this.poller.pollNow();
+    return this.lastActivated;
+  }
+
+  status(): unknown {
+    return { kind: this.kind, ...this.poller.status() };
+  }
+
+  private async onBundle(bundle: Bundle): Promise<boolean> {
+    if (bundle.catalogText === undefined) {
+      this.options.logger.error(
+        { url: this.options.url, revision: bundle.revision, catalogFile: this.options.catalogFile },
+        LOG.bundleWithoutCatalog,
+      );
+      return false;
+    }
+    const activated =
+      (await this.deliver?.({
+        catalogText: bundle.catalogText,
+        regoFiles: bundle.regoFiles,
+        data: bundle.data,
+        wasm: bundle.wasm,
+        sourceRevision: bundle.revision === '' ? undefined : bundle.revision,
+      })) ?? false;
+    this.lastActivated = activated;
+    return activated;
+  }
+}
