@@ -1,0 +1,197 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  clientCredentialsOptionsFromConfig,
+  createClientCredentialsTokenSource,
+  type OAuthClientConfig,
+} from '../../../src/sync/oauth/config.js';
+import { createTestPki, type TestPki } from './certificates.js';
+import { everythingShown, rejection } from './helpers.js';
+import { startProvider, type RunningProvider } from './oidc-provider-harness.js';
+
+/*
+ * From the config file's shape to a working token source: secrets from the environment,
+ * keys and certificates from files relative to the config directory.
+ */
+
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const SECRET = 'config-secret-0123456789abcdef';
+
+let dir: string;
+let provider: RunningProvider;
+let pki: TestPki;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-oauth-config-'));
+  pki = await createTestPki();
+  await writeFile(
+    path.join(dir, 'client-key.jwk.json'),
+    JSON.stringify({ ...ec.privateKey.export({ format: 'jwk' }), kid: 'config-key' }),
+  );
+  await writeFile(
+    path.join(dir, 'client-key.pem'),
+    ec.privateKey.export({ format: 'pem', type: 'sec1' }),
+  );
+  await writeFile(path.join(dir, 'client.crt'), pki.client.cert);
+  await writeFile(path.join(dir, 'client.key'), pki.client.key);
+  await writeFile(path.join(dir, 'ca.crt'), pki.ca.cert);
+  await writeFile(path.join(dir, 'broken.json'), '{"kty":"EC","d":"TOP-SECRET-D",');
+  const common = { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] };
+  provider = await startProvider({
+    clients: [
+      {
+        ...common,
+        client_id: 'from-config-basic',
+        client_secret: SECRET,
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        ...common,
+        client_id: 'from-config-jwt',
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'config-key' }] },
+      },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await provider.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('createClientCredentialsTokenSource', () => {
+  it('client_secret_basic with the secret from the environment, discovered from the issuer', async () => {
+    const tokens = await createClientCredentialsTokenSource(
+      {
+        issuer: provider.issuer,
+        clientId: 'from-config-basic',
+        method: 'client_secret_basic',
+        clientSecretEnv: 'GH_TEST_SECRET',
+      },
+      { env: { GH_TEST_SECRET: SECRET } },
+    );
+    try {
+      expect(await provider.introspect(await tokens.getAccessToken())).toMatchObject({
+        active: true,
+      });
+    } finally {
+      await tokens.close();
+    }
+  });
+
+  it.each(['client-key.jwk.json', 'client-key.pem'])(
+    'private_key_jwt with the key from %s, relative to the config directory',
+    async (privateKeyFile) => {
+      const tokens = await createClientCredentialsTokenSource(
+        {
+          tokenEndpoint: provider.tokenEndpoint,
+          clientId: 'from-config-jwt',
+          method: 'private_key_jwt',
+          privateKeyFile,
+        },
+        { env: {}, baseDir: dir },
+      );
+      try {
+        expect(await provider.introspect(await tokens.getAccessToken())).toMatchObject({
+          active: true,
+          client_id: 'from-config-jwt',
+        });
+      } finally {
+        await tokens.close();
+      }
+    },
+  );
+
+  it('tls_client_auth: certificate, key and CA files become the mutual TLS dispatcher', async () => {
+    const config: OAuthClientConfig = {
+      tokenEndpoint: 'https://as.example/token',
+      clientId: 'from-config-tls',
+      method: 'tls_client_auth',
+      certFile: 'client.crt',
+      keyFile: 'client.key',
+      caFile: 'ca.crt',
+      requestTimeoutMs: 2_000,
+      refreshSkewS: 10,
+    };
+    const options = await clientCredentialsOptionsFromConfig(config, { env: {}, baseDir: dir });
+    expect(options).toMatchObject({ timeoutMs: 2_000, refreshSkewS: 10 });
+    expect(options.cert?.toString()).toBe(pki.client.cert);
+    const tokens = await createClientCredentialsTokenSource(config, { env: {}, baseDir: dir });
+    expect(tokens.dispatcher()).toBeDefined();
+    await tokens.close();
+  });
+
+  it('a parsed config whose optional fields are present but undefined fits as it is', async () => {
+    // zod's output for `.optional()` fields is `T | undefined`; the interface takes that.
+    const parsed: OAuthClientConfig = {
+      issuer: undefined,
+      tokenEndpoint: provider.tokenEndpoint,
+      clientId: 'from-config-basic',
+      method: 'client_secret_basic',
+      clientSecretEnv: 'GH_TEST_SECRET',
+      privateKeyFile: undefined,
+      privateKeyAlgorithm: undefined,
+      privateKeyId: undefined,
+      certFile: undefined,
+      keyFile: undefined,
+      caFile: undefined,
+      scope: undefined,
+      requestTimeoutMs: 10_000,
+    };
+    const tokens = await createClientCredentialsTokenSource(parsed, {
+      env: { GH_TEST_SECRET: SECRET },
+    });
+    await tokens.close();
+  });
+});
+
+describe('config problems name the field and never show a secret', () => {
+  it.each<[string, OAuthClientConfig, RegExp]>([
+    [
+      'an unset secret variable',
+      {
+        tokenEndpoint: 'https://as.example/token',
+        clientId: 'a',
+        method: 'client_secret_post',
+        clientSecretEnv: 'GH_UNSET',
+      },
+      /^clientSecretEnv: environment variable GH_UNSET is not set or empty$/,
+    ],
+    [
+      'a missing key file',
+      {
+        tokenEndpoint: 'https://as.example/token',
+        clientId: 'a',
+        method: 'private_key_jwt',
+        privateKeyFile: 'nope.pem',
+      },
+      /^privateKeyFile: cannot read .*nope\.pem \(ENOENT\)$/,
+    ],
+    [
+      'a JWK file that is not JSON',
+      {
+        tokenEndpoint: 'https://as.example/token',
+        clientId: 'a',
+        method: 'private_key_jwt',
+        privateKeyFile: 'broken.json',
+      },
+      /^privateKeyFile: broken\.json starts with "\{" but is not valid JSON$/,
+    ],
+    [
+      'a method without its credential',
+      { tokenEndpoint: 'https://as.example/token', clientId: 'a', method: 'client_secret_basic' },
+      /^secret: is required for client_secret_basic$/,
+    ],
+  ])('%s', async (_name, config, message) => {
+    const error = await rejection(
+      createClientCredentialsTokenSource(config, { env: { GH_EMPTY: '' }, baseDir: dir }),
+    );
+    expect(error.code).toBe('GH_OAUTH_CONFIG_INVALID');
+    expect(error.message).toMatch(message);
+    expect(everythingShown(error)).not.toContain('TOP-SECRET-D');
+  });
+});

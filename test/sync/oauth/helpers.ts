@@ -1,0 +1,60 @@
+import { createServer, type AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { expect } from 'vitest';
+import type { ClientCredentialsOptions } from '../../../src/sync/oauth/client-credentials.js';
+import { OAuthClientError } from '../../../src/sync/oauth/errors.js';
+
+/** Options for a test's token source: the test supplies the endpoint when left out. */
+export type SourceOptions = Partial<ClientCredentialsOptions> &
+  Pick<ClientCredentialsOptions, 'clientId' | 'method'>;
+
+/** Awaits `promise`, which must reject with an OAuthClientError, and returns that error. */
+export async function rejection(promise: Promise<unknown>): Promise<OAuthClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(OAuthClientError);
+    return error as OAuthClientError;
+  }
+  throw new Error('expected a rejection, got a value');
+}
+
+/** Runs `fn`, which must throw an OAuthClientError, and returns that error. */
+export function thrown(fn: () => unknown): OAuthClientError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(OAuthClientError);
+    return error as OAuthClientError;
+  }
+  throw new Error('expected a throw');
+}
+
+/**
+ * Everything a log line or a crash report could show of `value`: its inspection (with
+ * the cause chain and own properties) and its JSON form.
+ */
+export function everythingShown(value: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    // circular: inspect shows it all anyway
+  }
+  return `${inspect(value, { depth: 10, showHidden: true })}\n${json ?? ''}\n${String(value)}`;
+}
+
+/** A 127.0.0.1 port with nothing listening on it (free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => {
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  return port;
+}
