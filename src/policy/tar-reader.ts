@@ -170,9 +170,10 @@ export async function readTarGzBounded(
     if (offset + BLOCK > tar.length) {
       throw new TarError('archive is truncated: it ends without the end-of-archive marker');
     }
+    const headerAt = offset;
     const header = tar.subarray(offset, offset + BLOCK);
     if (header.every((byte) => byte === 0)) break;
-    verifyChecksum(header, offset);
+    verifyChecksum(header, headerAt);
     const size = parseOctal(header.subarray(124, 136));
     const type = String.fromCharCode(header[156] ?? 0);
     const name = longName ?? ustarName(header);
@@ -192,7 +193,7 @@ export async function readTarGzBounded(
     offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
 
     if (type === 'x') {
-      longName = parsePaxRecords(data, offset).get('path') ?? longName;
+      longName = parsePaxRecords(data, headerAt).get('path') ?? longName;
       continue;
     }
     if (type === 'g') continue; // global PAX header: nothing we use

@@ -54,7 +54,8 @@ export class BundlePolicySource implements PolicySource {
   }
 
   private async onBundle(bundle: Bundle): Promise<boolean> {
-    if (bundle.catalogText === undefined) {
+    const catalogText = bundle.catalogText ?? catalogFromData(bundle.data);
+    if (catalogText === undefined) {
       this.options.logger.error(
         { url: this.options.url, revision: bundle.revision, catalogFile: this.options.catalogFile },
         LOG.bundleWithoutCatalog,
@@ -63,7 +64,7 @@ export class BundlePolicySource implements PolicySource {
     }
     const activated =
       (await this.deliver?.({
-        catalogText: bundle.catalogText,
+        catalogText,
         regoFiles: bundle.regoFiles,
         data: bundle.data,
         wasm: bundle.wasm,
@@ -72,4 +73,15 @@ export class BundlePolicySource implements PolicySource {
     this.lastActivated = activated;
     return activated;
   }
+}
+
+/**
+ * `opa build` packs only Rego and data files, so a bundle built with it carries the catalog
+ * as data: `gatehouse/catalog/data.json` (or .yaml), which is `data.gatehouse.catalog`.
+ */
+function catalogFromData(data: Readonly<Record<string, unknown>>): string | undefined {
+  const gatehouse = data.gatehouse;
+  if (typeof gatehouse !== 'object' || gatehouse === null) return undefined;
+  const catalog = (gatehouse as Record<string, unknown>).catalog;
+  return catalog === undefined ? undefined : JSON.stringify(catalog);
 }

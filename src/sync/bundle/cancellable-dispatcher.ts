@@ -17,7 +17,7 @@ export class RequestCanceller {
       const done = (): void => {
         this.pending.delete(request);
       };
-      return dispatch(options, {
+      const wrapped: Dispatcher.DispatchHandler = {
         onRequestStart: (controller, context: unknown) => {
           request.controller = controller;
           // Cancelled while connecting: abort as soon as there is something to abort.
@@ -41,7 +41,13 @@ export class RequestCanceller {
           done();
           handler.onResponseError?.(controller, error);
         },
-      });
+      };
+      try {
+        return dispatch(options, wrapped);
+      } catch (error) {
+        done(); // rejected before it started: it will never end
+        throw error;
+      }
     });
   }
 

@@ -110,7 +110,9 @@ function checkFiles(files: ReadonlyMap<string, Buffer>, signed: readonly SignedF
     if (path === SIGNATURES_FILE) continue;
     const entry = unmatched.get(path);
     if (entry === undefined) {
-      throw invalid(`${path} is not covered by the signature: it was added after signing`);
+      throw invalid(
+        `${path} is not covered by the signature: it was added or renamed after signing`,
+      );
     }
     let digest: string;
     try {
