@@ -34,6 +34,8 @@ export interface TestGatehouseOptions {
   readonly config?: Record<string, unknown>;
   readonly logger?: Logger;
   readonly policySource?: string;
+  /** The environment Gatehouse sees (secrets by name); default empty. */
+  readonly env?: NodeJS.ProcessEnv;
   /** Merged over the test issuer's config entry (e.g. { algorithms: [...] }). */
   readonly issuer?: Record<string, unknown>;
 }
@@ -71,11 +73,11 @@ export async function startTestGatehouse(
       ...options.config,
     },
     dir,
-    {},
+    options.env ?? {},
   );
   const gatehouse = await startGatehouse(config, {
     logger: options.logger ?? silentLogger(),
-    env: {},
+    env: options.env ?? {},
   });
   return {
     gatehouse,

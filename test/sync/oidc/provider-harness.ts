@@ -22,8 +22,8 @@ import { parseIssuerConfig } from './issuer-config.js';
 
 export const AUDIENCE = 'orders-api';
 export const RESOURCE = 'urn:gatehouse:orders';
-const CLIENT_ID = 'gatehouse-tests';
-const CLIENT_SECRET = 'a-test-only-client-secret-of-reasonable-length';
+export const CLIENT_ID = 'gatehouse-tests';
+export const CLIENT_SECRET = 'a-test-only-client-secret-of-reasonable-length';
 
 export interface ProviderHarness {
   /** http://127.0.0.1:<port> */
