@@ -5,6 +5,7 @@ import {
   jwtVerify,
   type JWTPayload,
   type JWTVerifyGetKey,
+  type ProtectedHeaderParameters,
 } from 'jose';
 import type { DenyCode } from '../check/deny-codes.js';
 import type { IssuerKeys } from './issuer-keys.js';
@@ -49,17 +50,17 @@ export async function verifyJwt(
     return fail('GH_ERR_TOKEN_MALFORMED', 'encrypted tokens (JWE) are not accepted');
   if (parts.length !== 3) return fail('GH_ERR_TOKEN_MALFORMED', 'not a compact JWS');
 
-  let alg: string | undefined;
-  let kid: string | undefined;
+  let header: ProtectedHeaderParameters;
   let iss: unknown;
   try {
-    const header = decodeProtectedHeader(token);
-    alg = header.alg;
-    kid = header.kid;
+    header = decodeProtectedHeader(token);
     iss = decodeJwt(token).iss;
   } catch (error) {
     return fail('GH_ERR_TOKEN_MALFORMED', `cannot decode token: ${errorText(error)}`);
   }
+  const { alg, kid } = header;
+  const headerProblem = checkHeader(header);
+  if (headerProblem !== undefined) return fail('GH_ERR_TOKEN_HEADER', headerProblem);
   if (alg === undefined || alg.toLowerCase() === 'none') {
     return fail('GH_ERR_TOKEN_ALG', `algorithm "${alg ?? '(missing)'}" is never accepted`);
   }
@@ -74,6 +75,11 @@ export async function verifyJwt(
   const config = keys.config;
   if (!(config.algorithms as readonly string[]).includes(alg)) {
     return fail('GH_ERR_TOKEN_ALG', `algorithm ${alg} is not allowed for issuer ${iss}`);
+  }
+  // RFC 9068 section 4: an access-token resource server may insist on typ "at+jwt", which
+  // also keeps ID tokens and other JWTs of the issuer from passing as access tokens.
+  if (config.requireTypAtJwt && !AT_JWT_TYPES.has((header.typ ?? '').toLowerCase())) {
+    return fail('GH_ERR_TOKEN_HEADER', `typ "${header.typ ?? '(missing)'}" is not at+jwt`);
   }
   const key = alg.startsWith('HS') ? keys.hmacSecret : keys.jwks;
   if (key === undefined) {
@@ -91,13 +97,15 @@ export async function verifyJwt(
       audience: [...(requirements.audiences ?? config.audiences)],
       algorithms: [...config.algorithms],
       clockTolerance: config.clockSkewS ?? requirements.defaultClockSkewS,
-      // Access tokens must expire (RFC 9068 section 2.2).
-      requiredClaims: ['exp'],
+      // Access tokens must expire (RFC 9068 section 2.2); more where the issuer says so.
+      requiredClaims: ['exp', ...config.requiredClaims],
     };
     const { payload } =
       key instanceof Uint8Array
         ? await jwtVerify(token, key, options)
         : await jwtVerify(token, key satisfies JWTVerifyGetKey, options);
+    const claimProblem = checkClaimTypes(payload);
+    if (claimProblem !== undefined) return fail('GH_ERR_TOKEN_CLAIMS', claimProblem);
     return { ok: true, claims: payload, issuer: iss };
   } catch (error) {
     const result = mapJoseError(error);
@@ -107,6 +115,55 @@ export async function verifyJwt(
     return result;
   }
 }
+
+const AT_JWT_TYPES = new Set(['at+jwt', 'application/at+jwt']);
+
+/** JWT types that are never access tokens (a DPoP proof, a logout token, ...). */
+const FOREIGN_TYPES = new Set([
+  'dpop+jwt',
+  'logout+jwt',
+  'secevent+jwt',
+  'token-introspection+jwt',
+  'jwt-bearer+jwt',
+]);
+
+/**
+ * RFC 8725 section 3.10 and 2.6: keys come from configuration only. A token that names its
+ * own key (jwk), or where to fetch one (jku, x5u, x5c), is refused outright rather than
+ * ignored, so a confused deputy elsewhere can never be steered by it.
+ */
+function checkHeader(header: ProtectedHeaderParameters): string | undefined {
+  for (const hint of ['jwk', 'jku', 'x5u', 'x5c'] as const) {
+    if (header[hint] !== undefined) return `header "${hint}" (a key hint) is not accepted`;
+  }
+  const typ = header.typ?.toLowerCase();
+  if (typ !== undefined && FOREIGN_TYPES.has(typ.replace(/^application\//, ''))) {
+    return `a ${typ} token is not an access token`;
+  }
+  if (header.enc !== undefined) return 'encrypted tokens (JWE) are not accepted';
+  return undefined;
+}
+
+/** Numeric dates must be sane integers (RFC 7519 section 2); jose checks only "a number". */
+function checkClaimTypes(claims: JWTPayload): string | undefined {
+  for (const name of ['exp', 'nbf', 'iat'] as const) {
+    const value: unknown = claims[name];
+    if (value === undefined) continue;
+    if (
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      Math.abs(value) > MAX_NUMERIC_DATE
+    ) {
+      return `claim "${name}" is not a valid NumericDate`;
+    }
+  }
+  if (claims.sub !== undefined && typeof claims.sub !== 'string')
+    return 'claim "sub" is not a string';
+  return undefined;
+}
+
+/** Year 2286 or so: anything past it is a forgery or a bug, not a lifetime. */
+const MAX_NUMERIC_DATE = 10_000_000_000;
 
 function mapJoseError(error: unknown): VerifyResult {
   if (error instanceof errors.JWTExpired) return fail('GH_ERR_TOKEN_EXPIRED', error.message);

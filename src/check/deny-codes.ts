@@ -76,6 +76,12 @@ export const DENY_CODES = {
     challenge: 'invalid_token',
     message: 'the token is too large',
   },
+  GH_ERR_TOKEN_HEADER: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token header is not accepted',
+  },
   GH_ERR_TOKEN_ALG: {
     status: 401,
     grpcCode: GrpcCode.UNAUTHENTICATED,

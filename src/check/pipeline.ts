@@ -1,7 +1,7 @@
 import type { JWTPayload } from 'jose';
 import { readBearerCredential } from '../auth/bearer-credential.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
-import { verifyJwt } from '../auth/jwt-verifier.js';
+import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
 import { missingScopes } from '../auth/scopes.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
@@ -116,17 +116,7 @@ export class CheckPipeline implements Authorizer {
           maxTokenBytes: this.options.maxTokenBytes,
           defaultClockSkewS: this.options.clockSkewS,
         };
-        let verified = await verifyJwt(credential.token, snapshot.issuers, requirements);
-        const refresh = this.options.keysForUnknownKid;
-        if (!verified.ok && verified.unknownKid !== undefined && refresh !== undefined) {
-          // Keys may have rotated since this snapshot: verify once more with fresh keys.
-          const { issuer, kid } = verified.unknownKid;
-          const fresh = await refresh(issuer, kid);
-          if (fresh !== undefined) {
-            const issuers = new Map(snapshot.issuers).set(issuer, fresh);
-            verified = await verifyJwt(credential.token, issuers, requirements);
-          }
-        }
+        const verified = await this.verifyToken(credential.token, snapshot, requirements);
         if (!verified.ok) {
           return deny(verified.code, verified.reason, { realm, revision, api: apiRef });
         }
@@ -183,6 +173,41 @@ export class CheckPipeline implements Authorizer {
       responseHeaders,
       revision,
     };
+  }
+
+  /**
+   * Verifies a JWT, from the snapshot's cache when it verified before under the same
+   * requirements. A token naming an unknown kid gets one rate-limited key refresh.
+   */
+  private async verifyToken(
+    token: string,
+    snapshot: Snapshot,
+    requirements: VerifyRequirements,
+  ): Promise<VerifyResult> {
+    const requirementsKey = `${requirements.issuers?.join(' ') ?? '*'}\0${requirements.audiences?.join(' ') ?? '*'}`;
+    const cached = snapshot.tokenCache.get(token, requirementsKey);
+    if (cached !== undefined) return { ok: true, claims: cached.claims, issuer: cached.issuer };
+
+    let verified = await verifyJwt(token, snapshot.issuers, requirements);
+    const refresh = this.options.keysForUnknownKid;
+    if (!verified.ok && verified.unknownKid !== undefined && refresh !== undefined) {
+      // Keys may have rotated since this snapshot: verify once more with fresh keys.
+      const { issuer, kid } = verified.unknownKid;
+      const fresh = await refresh(issuer, kid);
+      if (fresh !== undefined) {
+        verified = await verifyJwt(
+          token,
+          new Map(snapshot.issuers).set(issuer, fresh),
+          requirements,
+        );
+      }
+    }
+    if (verified.ok) {
+      const skewS =
+        snapshot.issuers.get(verified.issuer)?.config.clockSkewS ?? requirements.defaultClockSkewS;
+      snapshot.tokenCache.set(token, requirementsKey, verified, skewS);
+    }
+    return verified;
   }
 
   /** For requests that match no API (allowUnknownApis): only the global policy, if any. */

@@ -55,6 +55,10 @@ const issuerSchema = z
     /** Name of an environment variable holding the shared secret for HS* algorithms. */
     hmacSecretEnv: z.string().min(1).optional(),
     clockSkewS: z.number().int().min(0).max(600).optional(),
+    /** Insist on `typ: at+jwt` (RFC 9068), which also keeps ID tokens out. */
+    requireTypAtJwt: z.boolean().default(false),
+    /** Claims every token of this issuer must carry (besides exp). */
+    requiredClaims: z.array(z.string().min(1)).default([]),
   })
   .superRefine((value, ctx) => {
     const publicKeySources = [
@@ -290,6 +294,10 @@ export const configSchema = z.strictObject({
       maxTokenBytes: z.number().int().min(256).default(8192),
       /** Tolerance for exp/nbf/iat, in seconds (per-issuer clockSkewS overrides). */
       clockSkewS: z.number().int().min(0).max(600).default(30),
+      /** Verified JWTs remembered (by hash) so a repeated token skips the signature check; 0 turns it off. */
+      cacheMaxEntries: z.number().int().min(0).default(10_000),
+      /** Longest a verified JWT is remembered, in seconds (never past its exp). */
+      cacheMaxTtlS: z.number().int().min(1).default(300),
     })
     .prefault({}),
   issuers: z.array(issuerSchema).default([]),

@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import {
+  VerifiedTokenCache,
+  type VerifiedTokenCacheOptions,
+} from '../auth/verified-token-cache.js';
+import {
   compileWasm,
   contentHash,
   type CompileOptions,
@@ -46,6 +50,7 @@ export async function buildSnapshot(
   issuers: readonly IssuerKeys[],
   compile: SnapshotCompileOptions,
   previous: Snapshot | undefined,
+  tokenCache: VerifiedTokenCacheOptions = { maxEntries: 10_000, maxTtlS: 300 },
 ): Promise<BuildResult> {
   // Keys rotate far more often than the catalog: reuse the parsed catalog and its route
   // table when the catalog text is unchanged.
@@ -112,15 +117,13 @@ export async function buildSnapshot(
       }
     }
   }
-  const revision = sha256(
-    [
-      policyHash,
-      inputs.catalogText,
-      // The key material itself, not only the kids: a re-keyed kid is a new snapshot.
-      ...issuers.map((keys) => `${keys.config.issuer}:${JSON.stringify(keys.keySet ?? null)}`),
-    ].join('\0'),
-  ).slice(0, 16);
-
+  // The key material itself, not only the kids: a re-keyed kid is a new snapshot.
+  const keysHash = sha256(
+    issuers
+      .map((keys) => `${keys.config.issuer}:${JSON.stringify(keys.keySet ?? null)}`)
+      .join('\0'),
+  );
+  const revision = sha256([policyHash, inputs.catalogText, keysHash].join('\0')).slice(0, 16);
   return {
     snapshot: Object.freeze({
       revision,
@@ -130,6 +133,12 @@ export async function buildSnapshot(
       catalog,
       routes,
       issuers: issuerMap,
+      keysHash,
+      // Verification results stay true while the keys stay the same.
+      tokenCache:
+        previous !== undefined && previous.keysHash === keysHash
+          ? previous.tokenCache
+          : new VerifiedTokenCache(tokenCache),
       policy,
       entrypoints,
     }),

@@ -150,6 +150,7 @@ export class ControlLoop {
         this.currentKeys(),
         { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
         store.current(),
+        { maxEntries: config.tokens.cacheMaxEntries, maxTtlS: config.tokens.cacheMaxTtlS },
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };
       if (store.current()?.revision === snapshot.revision) {

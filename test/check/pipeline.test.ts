@@ -1,5 +1,5 @@
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import { CompactSign, SignJWT } from 'jose';
+import { createPublicKey, createSign, KeyObject, type JsonWebKey } from 'node:crypto';
+import { CompactSign, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckPipeline } from '../../src/check/pipeline.js';
 import type { Decision, DenyDecision } from '../../src/check/decision.js';
@@ -262,6 +262,101 @@ describe('token attacks are denied with 401 invalid_token', () => {
       .setProtectedHeader({ alg: 'RS256', kid: t.issuer.kid })
       .sign(t.issuer.privateKey);
     await expectInvalidToken(jws, 'GH_ERR_TOKEN_MALFORMED');
+  });
+});
+
+describe('RFC 8725 / RFC 9068 token hardening', () => {
+  async function expectDenied(token: string, code: string): Promise<void> {
+    const decision = expectDeny(await check({ headers: bearer(token) }));
+    expect(decision.code).toBe(code);
+    expect(decision.status).toBe(401);
+  }
+
+  it.each(['jwk', 'jku', 'x5u'])('a token carrying a "%s" key hint in its header', async (hint) => {
+    const value = hint === 'jwk' ? t.issuer.publicJwk : 'https://evil.example/keys';
+    await expectDenied(
+      await t.issuer.sign({}, { header: { [hint]: value } }),
+      'GH_ERR_TOKEN_HEADER',
+    );
+  });
+
+  it('a DPoP proof presented as an access token', async () => {
+    await expectDenied(
+      await t.issuer.sign({}, { header: { typ: 'dpop+jwt' } }),
+      'GH_ERR_TOKEN_HEADER',
+    );
+  });
+
+  it('an unknown critical header parameter', async () => {
+    // jose will not sign with an unknown crit parameter, so sign by hand with node:crypto.
+    const now = Math.floor(Date.now() / 1000);
+    const signingInput = `${b64url({ alg: 'RS256', kid: t.issuer.kid, crit: ['x-unknown'], 'x-unknown': true })}.${b64url(
+      {
+        iss: t.issuer.issuer,
+        aud: TEST_AUDIENCE,
+        sub: 'alice',
+        roles: ['reader'],
+        exp: now + 600,
+      },
+    )}`;
+    const signature = createSign('RSA-SHA256')
+      .update(signingInput)
+      .sign(KeyObject.from(t.issuer.privateKey))
+      .toString('base64url');
+    await expectDenied(`${signingInput}.${signature}`, 'GH_ERR_TOKEN_MALFORMED');
+  });
+
+  it('an ID token (audience is the client, not this API)', async () => {
+    await expectDenied(
+      await t.issuer.sign(
+        { aud: 'web-client', nonce: 'n-0S6_WzA2Mj', auth_time: 1 },
+        { header: { typ: 'JWT' } },
+      ),
+      'GH_ERR_TOKEN_AUDIENCE',
+    );
+  });
+
+  it.each([
+    ['a string exp', { exp: String(Math.floor(Date.now() / 1000) + 600) }],
+    ['a huge exp', { exp: 1e15 }],
+    ['a non-string sub', { sub: 42 }],
+  ])('%s', async (_, claims) => {
+    // Deliberately ill-typed claims: what a forger or a broken issuer would send.
+    await expectDenied(await t.issuer.sign(claims as unknown as JWTPayload), 'GH_ERR_TOKEN_CLAIMS');
+  });
+
+  it('a repeated token is served from the verified-token cache', async () => {
+    const token = await t.issuer.sign({ sub: 'cache-me' });
+    const cache = t.gatehouse.store.current()?.tokenCache;
+    const before = cache?.hits ?? 0;
+    expect((await check({ headers: bearer(token) })).allowed).toBe(true);
+    expect((await check({ headers: bearer(token) })).allowed).toBe(true);
+    expect(cache?.hits).toBe(before + 1);
+  });
+});
+
+describe('typ at+jwt required (RFC 9068)', () => {
+  let strict: TestGatehouse;
+  beforeAll(async () => {
+    strict = await startTestGatehouse({
+      config: { grpc: { enabled: false }, http: { enabled: false } },
+      issuer: { requireTypAtJwt: true },
+    });
+  });
+  afterAll(async () => {
+    await strict.close();
+  });
+
+  it('refuses a JWT whose typ is not at+jwt, accepts one that is', async () => {
+    const plain = await strict.issuer.sign({}, { header: { typ: 'JWT' } });
+    const denied = expectDeny(
+      await strict.gatehouse.pipeline.check(checkInput({ headers: bearer(plain) })),
+    );
+    expect(denied.code).toBe('GH_ERR_TOKEN_HEADER');
+    const at = await strict.issuer.sign();
+    expect(
+      (await strict.gatehouse.pipeline.check(checkInput({ headers: bearer(at) }))).allowed,
+    ).toBe(true);
   });
 });
 

@@ -21,7 +21,12 @@ describe('parseConfig', () => {
     expect(config.http.port).toBe(9192);
     expect(config.http.trustedProxies).toEqual(['127.0.0.0/8', '::1/128']);
     expect(config.routing.allowUnknownApis).toBe(false);
-    expect(config.tokens).toEqual({ maxTokenBytes: 8192, clockSkewS: 30 });
+    expect(config.tokens).toEqual({
+      maxTokenBytes: 8192,
+      clockSkewS: 30,
+      cacheMaxEntries: 10_000,
+      cacheMaxTtlS: 300,
+    });
     expect(config.policies.dir).toBe(path.resolve('/etc/gatehouse/policies'));
     expect(config.issuers[0]?.jwksFile).toBe('/etc/gatehouse/keys/jwks.json');
     expect(config.issuers[0]?.algorithms).toEqual(['RS256', 'ES256']);

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import type { JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
+
+/**
+ * Tokens that verified, so a repeated token costs a hash instead of a signature check.
+ *
+ * - Keyed by SHA-256 of the token and what was required of it (issuers, audiences): the raw
+ *   token is never a key, and a token verified for one API is not taken as verified for
+ *   another with other requirements.
+ * - An entry lives no longer than the token (exp, plus the clock skew that verification
+ *   allowed) and no longer than maxTtlS; exp and nbf are checked again on every read.
+ * - One cache per snapshot: new keys mean a new snapshot and so an empty cache, and a
+ *   token whose key was removed is never served from it.
+ * - Only successes are cached: caching failures would let garbage tokens fill it.
+ */
+export interface CachedVerification {
+  readonly claims: JWTPayload;
+  readonly issuer: string;
+}
+
+interface Entry extends CachedVerification {
+  readonly expS: number;
+  readonly nbfS: number | undefined;
+  readonly skewS: number;
+}
+
+export interface VerifiedTokenCacheOptions {
+  readonly maxEntries: number;
+  readonly maxTtlS: number;
+}
+
+export class VerifiedTokenCache {
+  private readonly cache: LRUCache<string, Entry> | undefined;
+  private hitCount = 0;
+
+  constructor(private readonly options: VerifiedTokenCacheOptions) {
+    this.cache =
+      options.maxEntries > 0 ? new LRUCache<string, Entry>({ max: options.maxEntries }) : undefined;
+  }
+
+  get hits(): number {
+    return this.hitCount;
+  }
+
+  get(
+    token: string,
+    requirements: string,
+    nowS = Date.now() / 1000,
+  ): CachedVerification | undefined {
+    if (this.cache === undefined) return undefined;
+    const key = cacheKey(token, requirements);
+    const entry = this.cache.get(key);
+    if (entry === undefined) return undefined;
+    if (
+      nowS > entry.expS + entry.skewS ||
+      (entry.nbfS !== undefined && nowS < entry.nbfS - entry.skewS)
+    ) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    this.hitCount++;
+    return entry;
+  }
+
+  set(
+    token: string,
+    requirements: string,
+    verified: CachedVerification,
+    skewS: number,
+    nowS = Date.now() / 1000,
+  ): void {
+    const expS = verified.claims.exp;
+    if (this.cache === undefined || typeof expS !== 'number') return;
+    const ttlS = Math.min(expS + skewS - nowS, this.options.maxTtlS);
+    if (ttlS <= 0) return;
+    const nbf = verified.claims.nbf;
+    this.cache.set(
+      cacheKey(token, requirements),
+      { ...verified, expS, nbfS: typeof nbf === 'number' ? nbf : undefined, skewS },
+      { ttl: Math.ceil(ttlS * 1000) },
+    );
+  }
+}
+
+function cacheKey(token: string, requirements: string): string {
+  return createHash('sha256').update(requirements).update('\0').update(token).digest('base64url');
+}
