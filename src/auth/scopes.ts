@@ -12,9 +12,18 @@ export function grantedScopes(claims: JWTPayload): ReadonlySet<string> {
   return new Set();
 }
 
-/** The required scopes the token does not carry (all-of semantics). */
-export function missingScopes(claims: JWTPayload, required: readonly string[]): string[] {
-  if (required.length === 0) return [];
+/**
+ * Whether the token carries the required scopes: every one ("all") or at least one ("any").
+ * No required scopes: always satisfied.
+ */
+export function hasRequiredScopes(
+  claims: JWTPayload,
+  required: readonly string[],
+  match: 'all' | 'any',
+): boolean {
+  if (required.length === 0) return true;
   const granted = grantedScopes(claims);
-  return required.filter((scope) => !granted.has(scope));
+  return match === 'all'
+    ? required.every((scope) => granted.has(scope))
+    : required.some((scope) => granted.has(scope));
 }

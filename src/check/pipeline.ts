@@ -2,7 +2,7 @@ import type { JWTPayload } from 'jose';
 import { readBearerCredential } from '../auth/bearer-credential.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
-import { missingScopes } from '../auth/scopes.js';
+import { hasRequiredScopes } from '../auth/scopes.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,6 +12,7 @@ import type { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
+import { claimsToHeaders } from './claims-to-headers.js';
 import { deny, type Decision, type HeaderList, type MatchedApiRef } from './decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
 import { buildPolicyInput } from './policy-input.js';
@@ -36,6 +37,7 @@ const UNKNOWN_API_AUTH: ApiAuth = {
   issuers: undefined,
   audiences: undefined,
   scopes: [],
+  scopesMatch: 'all',
 };
 
 /**
@@ -121,9 +123,9 @@ export class CheckPipeline implements Authorizer {
           return deny(verified.code, verified.reason, { realm, revision, api: apiRef });
         }
         claims = verified.claims;
-        const missing = missingScopes(claims, auth.scopes);
-        if (missing.length > 0) {
-          return deny('GH_ERR_SCOPE_MISSING', `missing scopes: ${missing.join(' ')}`, {
+        if (!hasRequiredScopes(claims, auth.scopes, auth.scopesMatch)) {
+          const needed = `${auth.scopesMatch} of: ${auth.scopes.join(' ')}`;
+          return deny('GH_ERR_SCOPE_MISSING', `the token lacks the scopes (${needed})`, {
             realm,
             revision,
             api: apiRef,
@@ -159,7 +161,10 @@ export class CheckPipeline implements Authorizer {
       });
     }
     const responseHeaders: Array<readonly [string, string]> = [];
-    const toRemove = new Set<string>();
+    // A client must never choose a header the API fills from the token: strip it always,
+    // and set it only from verified claims.
+    const claimMapping = api?.claimsToHeaders ?? [];
+    const toRemove = new Set<string>(claimMapping.map(([header]) => header));
     for (const verdict of outcome.verdicts) {
       responseHeaders.push(...verdict.responseHeadersToAdd);
       for (const name of verdict.requestHeadersToRemove) toRemove.add(name);
@@ -168,7 +173,10 @@ export class CheckPipeline implements Authorizer {
       allowed: true,
       code: 'GH_OK',
       api: apiRef,
-      upstreamHeaders: innerLevelWins(outcome.verdicts.map((verdict) => verdict.headers)),
+      upstreamHeaders: innerLevelWins([
+        claimsToHeaders(claimMapping, claims),
+        ...outcome.verdicts.map((verdict) => verdict.headers),
+      ]),
       upstreamHeadersToRemove: [...toRemove],
       responseHeaders,
       revision,

@@ -39,11 +39,23 @@ const authSchema = z.strictObject({
   issuers: z.array(z.string().min(1)).min(1).optional(),
   /** Audiences accepted; default: the issuer's configured audiences. */
   audiences: z.array(z.string().min(1)).min(1).optional(),
-  /** Scopes the token must all carry (`scope` string or `scp` array). */
+  /** Scopes the token must carry (`scope` string or `scp` array): all of them, or any one. */
+  scopesMatch: z.enum(['all', 'any']).optional(),
   scopes: z
     .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token'))
     .optional(),
 });
+
+/** Upstream header name -> claim path (dot-separated: "sub", "org.id"). */
+const claimsToHeaders = z.record(
+  z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'),
+  z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/,
+      'must be a claim path like "sub" or "org.id"',
+    ),
+);
 
 const apiSchema = z
   .strictObject({
@@ -53,6 +65,7 @@ const apiSchema = z
     path: z.string().startsWith('/'),
     policy: regoPackage.optional(),
     auth: authSchema.optional(),
+    claimsToHeaders: claimsToHeaders.optional(),
   })
   .refine((api) => (api.method === undefined) !== (api.methods === undefined), {
     message: 'set exactly one of method or methods',
@@ -63,6 +76,7 @@ const serviceSchema = z.strictObject({
   hosts: z.array(host).default([]),
   policy: regoPackage.optional(),
   auth: authSchema.optional(),
+  claimsToHeaders: claimsToHeaders.optional(),
   apis: z.array(apiSchema).min(1),
 });
 
@@ -71,6 +85,7 @@ const catalogSchema = z.strictObject({
     .strictObject({
       policy: regoPackage.optional(),
       auth: authSchema.optional(),
+      claimsToHeaders: claimsToHeaders.optional(),
     })
     .optional(),
   services: z.array(serviceSchema).default([]),
@@ -83,6 +98,7 @@ export interface ApiAuth {
   readonly issuers: readonly string[] | undefined;
   readonly audiences: readonly string[] | undefined;
   readonly scopes: readonly string[];
+  readonly scopesMatch: 'all' | 'any';
 }
 
 /** The policy levels that decide an API, outermost first. */
@@ -99,6 +115,8 @@ export interface ApiDefinition {
   readonly hosts: readonly string[];
   readonly auth: ApiAuth;
   readonly policies: readonly PolicyLevel[];
+  /** Upstream header -> claim path; client-sent headers of these names never pass. */
+  readonly claimsToHeaders: ReadonlyArray<readonly [header: string, claimPath: string]>;
 }
 
 export interface Catalog {
@@ -177,8 +195,14 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
           issuers: auth.issuers,
           audiences: auth.audiences,
           scopes: auth.scopes ?? [],
+          scopesMatch: auth.scopesMatch ?? 'all',
         },
         policies,
+        claimsToHeaders: Object.entries({
+          ...parsed.global?.claimsToHeaders,
+          ...service.claimsToHeaders,
+          ...api.claimsToHeaders,
+        }).map(([header, claim]) => [header.toLowerCase(), claim] as const),
       });
     }
   }

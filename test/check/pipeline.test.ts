@@ -360,6 +360,69 @@ describe('typ at+jwt required (RFC 9068)', () => {
   });
 });
 
+describe('claims to headers', () => {
+  function upstream(decision: Decision): Record<string, string> {
+    if (!decision.allowed) throw new Error(`denied: ${decision.code}`);
+    return Object.fromEntries(decision.upstreamHeaders);
+  }
+
+  it('maps verified claims to upstream headers, service and API mappings together', async () => {
+    const token = await t.issuer.sign({
+      email: 'alice@example.com',
+      tenant: { id: 't-1' },
+      roles: ['reader', 'writer'],
+    });
+    const decision = await check({ path: '/profile', headers: bearer(token) });
+    expect(upstream(decision)).toEqual({
+      'x-user-sub': 'alice',
+      'x-user-roles': 'reader,writer',
+      'x-user-email': 'alice@example.com',
+      'x-tenant': 't-1',
+    });
+  });
+
+  it('a client-sent x-user-sub never reaches the upstream: it is always stripped', async () => {
+    const token = await t.issuer.sign();
+    const decision = await check({
+      path: '/profile',
+      headers: { ...bearer(token), 'x-user-sub': 'mallory' },
+    });
+    if (!decision.allowed) throw new Error('expected allow');
+    expect(decision.upstreamHeadersToRemove).toEqual(
+      expect.arrayContaining(['x-user-sub', 'x-user-roles', 'x-user-email', 'x-tenant']),
+    );
+    expect(upstream(decision)['x-user-sub']).toBe('alice');
+  });
+
+  it('a claim value containing \\r\\n is never emitted (and the header is still stripped)', async () => {
+    const token = await t.issuer.sign({ email: 'a@example.com\r\nx-admin: true' });
+    const decision = await check({ path: '/profile', headers: bearer(token) });
+    if (!decision.allowed) throw new Error('expected allow');
+    expect(upstream(decision)['x-user-email']).toBeUndefined();
+    expect(decision.upstreamHeadersToRemove).toContain('x-user-email');
+    expect(decision.upstreamHeaders.some(([, value]) => /[\r\n]/.test(value))).toBe(false);
+  });
+
+  it('a missing claim sets no header', async () => {
+    const decision = await check({ path: '/profile', headers: bearer(await t.issuer.sign()) });
+    expect(upstream(decision)['x-tenant']).toBeUndefined();
+  });
+});
+
+describe('scopes: any-of', () => {
+  it('one of the listed scopes is enough', async () => {
+    const token = await t.issuer.sign({ scope: 'profile admin:all' });
+    expect((await check({ path: '/reports', headers: bearer(token) })).allowed).toBe(true);
+  });
+
+  it('none of them is a 403 insufficient_scope naming them', async () => {
+    const token = await t.issuer.sign({ scope: 'profile' });
+    const decision = expectDeny(await check({ path: '/reports', headers: bearer(token) }));
+    expect(decision.code).toBe('GH_ERR_SCOPE_MISSING');
+    expect(header(decision, 'www-authenticate')).toMatch(/scope="reports:read admin:all"/);
+  });
+});
+
 describe('malformed requests are denied with 400', () => {
   it('two Authorization headers (joined with a comma, as Envoy sends them)', async () => {
     const a = await t.issuer.sign();
