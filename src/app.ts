@@ -69,7 +69,6 @@ export async function startGatehouse(
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
   });
-  const ready = await controlLoop.start();
 
   const grpc = config.grpc.enabled
     ? await startGrpcServer({
@@ -94,6 +93,17 @@ export async function startGatehouse(
         status: () => controlLoop.status(),
       })
     : undefined;
+
+  // Listen first: until a snapshot is active every check is an explicit deny and health
+  // says NOT_SERVING, which is what an orchestrator should see during a slow first sync.
+  let ready: boolean;
+  try {
+    ready = await controlLoop.start();
+  } catch (error) {
+    controlLoop.stop();
+    await Promise.all([grpc?.close(), http?.close(), sources.close()]);
+    throw error;
+  }
 
   return {
     grpcPort: grpc?.port,

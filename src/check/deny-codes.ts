@@ -23,7 +23,13 @@ export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
  * - `bearer`: no error attribute: the request carried no credential (section 3.1).
  * - the others: the `error` attribute to send.
  */
-export type Challenge = 'bearer' | 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+export type Challenge =
+  | 'bearer'
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  /** RFC 9449 section 7.1: `DPoP error="invalid_dpop_proof"`. */
+  | 'invalid_dpop_proof';
 
 export interface DenyCodeSpec {
   readonly status: 400 | 401 | 403;
@@ -129,6 +135,30 @@ export const DENY_CODES = {
     grpcCode: GrpcCode.UNAUTHENTICATED,
     challenge: 'invalid_token',
     message: 'the token claims are invalid',
+  },
+  GH_ERR_TOKEN_INACTIVE: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token is not active',
+  },
+  GH_ERR_TOKEN_BINDING: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_token',
+    message: 'the token is bound to another key or certificate',
+  },
+  GH_ERR_DPOP_PROOF: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'invalid_dpop_proof',
+    message: 'the DPoP proof is invalid',
+  },
+  GH_ERR_INTROSPECTION_UNAVAILABLE: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: the token could not be checked with its issuer',
   },
   GH_ERR_SCOPE_MISSING: {
     status: 403,

@@ -164,54 +164,76 @@ const centralServerSchema = z
   });
 
 /** An OPA bundle with the policies, data and API catalog, polled over HTTP. */
-const bundleSchema = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }),
-  /** Seconds between polls: a random delay between min and max (jitter). */
-  pollMinDelayS: z.number().min(0).default(10),
-  pollMaxDelayS: z.number().min(0).default(20),
-  /** Ask the server to hold the request up to this long until the bundle changes (OPA long polling). */
-  longPollingTimeoutS: z.number().int().min(1).optional(),
-  requestTimeoutMs: z.number().int().min(100).default(10_000),
-  /** Send the `centralServer` OAuth token (and client certificate) with bundle requests. */
-  useClientAuth: z.boolean().default(false),
-  /** The API catalog's path inside the bundle. */
-  catalogFile: z.string().min(1).default('catalog.yaml'),
-  maxBundleBytes: z
-    .number()
-    .int()
-    .min(1024)
-    .default(32 * 1024 * 1024),
-  /** Verify OPA bundle signatures (.signatures.json); unsigned or tampered bundles are refused. */
-  signing: z
-    .strictObject({
-      /** PEM public key (RS*, PS*, ES*). */
-      publicKeyFile: z.string().min(1).optional(),
-      /** Environment variable with a shared secret (HS256). */
-      secretEnv: z.string().min(1).optional(),
-      algorithm: z
-        .enum([
-          'RS256',
-          'RS384',
-          'RS512',
-          'PS256',
-          'PS384',
-          'PS512',
-          'ES256',
-          'ES384',
-          'ES512',
-          'HS256',
-          'HS384',
-          'HS512',
-        ])
-        .default('RS256'),
-      keyId: z.string().min(1).optional(),
-      scope: z.string().min(1).optional(),
-    })
-    .refine((v) => (v.publicKeyFile === undefined) !== (v.secretEnv === undefined), {
-      message: 'set exactly one of publicKeyFile or secretEnv',
-    })
-    .optional(),
-});
+const bundleSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    /** Seconds between polls: a random delay between min and max (jitter). */
+    pollMinDelayS: z.number().min(1).default(10),
+    pollMaxDelayS: z.number().min(1).default(20),
+    /** Ask the server to hold the request up to this long until the bundle changes (OPA long polling). */
+    longPollingTimeoutS: z.number().int().min(1).optional(),
+    requestTimeoutMs: z.number().int().min(100).default(10_000),
+    /** Send the `centralServer` OAuth token (and client certificate) with bundle requests. */
+    useClientAuth: z.boolean().default(false),
+    /** The API catalog's path inside the bundle. */
+    catalogFile: z.string().min(1).default('catalog.yaml'),
+    maxBundleBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024 * 1024),
+    /** Verify OPA bundle signatures (.signatures.json); unsigned or tampered bundles are refused. */
+    signing: z
+      .strictObject({
+        /** PEM public key (RS*, PS*, ES*). */
+        publicKeyFile: z.string().min(1).optional(),
+        /** Environment variable with a shared secret (HS256). */
+        secretEnv: z.string().min(1).optional(),
+        algorithm: z
+          .enum([
+            'RS256',
+            'RS384',
+            'RS512',
+            'PS256',
+            'PS384',
+            'PS512',
+            'ES256',
+            'ES384',
+            'ES512',
+            'HS256',
+            'HS384',
+            'HS512',
+          ])
+          .default('RS256'),
+        keyId: z.string().min(1).optional(),
+        scope: z.string().min(1).optional(),
+      })
+      .refine((v) => (v.publicKeyFile === undefined) !== (v.secretEnv === undefined), {
+        message: 'set exactly one of publicKeyFile or secretEnv',
+      })
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.pollMaxDelayS < value.pollMinDelayS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pollMaxDelayS'],
+        message: 'must be >= pollMinDelayS',
+      });
+    }
+    // The bearer token must not travel in clear text to anything but this host.
+    const url = new URL(value.url);
+    const loopback =
+      ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+    if (value.useClientAuth && url.protocol === 'http:' && !loopback) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message:
+          'must be https when useClientAuth sends a token (http is allowed to loopback only)',
+      });
+    }
+  });
 
 export const configSchema = z.strictObject({
   /** The realm named in `WWW-Authenticate` challenges. */

@@ -7,6 +7,7 @@ import { dpopFailure, type DpopFailure } from './dpop-failures.js';
  */
 export interface ConfirmationClaims {
   readonly cnf?: unknown;
+  readonly [claim: string]: unknown;
 }
 
 /** The authentication scheme the token arrived with (RFC 6750 section 2.1, RFC 9449 7.1). */
@@ -37,7 +38,10 @@ export function checkDpopBinding(
   if (binding.kind === 'invalid') return dpopFailure('DPOP_ERR_CNF_INVALID', binding.reason);
   if (binding.kind === 'unbound') {
     if (scheme === 'DPoP') {
-      return dpopFailure('DPOP_ERR_TOKEN_NOT_BOUND', 'DPoP scheme with a token that has no cnf.jkt');
+      return dpopFailure(
+        'DPOP_ERR_TOKEN_NOT_BOUND',
+        'DPoP scheme with a token that has no cnf.jkt',
+      );
     }
     return { ok: true, bound: false };
   }
@@ -46,7 +50,10 @@ export function checkDpopBinding(
   }
   if (jkt === undefined) return dpopFailure('DPOP_ERR_PROOF_MISSING', 'no DPoP proof');
   if (jkt !== binding.jkt) {
-    return dpopFailure('DPOP_ERR_JKT_MISMATCH', 'the proof key is not the key the token is bound to');
+    return dpopFailure(
+      'DPOP_ERR_JKT_MISMATCH',
+      'the proof key is not the key the token is bound to',
+    );
   }
   return { ok: true, bound: true };
 }

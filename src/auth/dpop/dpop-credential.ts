@@ -1,3 +1,4 @@
+import type { DpopFailureCode } from './dpop-failures.js';
 import { holdsSeveralValues } from './lib/field-value.js';
 
 /**
@@ -35,16 +36,26 @@ export function readDpopCredential(headers: Readonly<Record<string, string>>): D
 export type DpopProofHeader =
   | { readonly kind: 'none' }
   | { readonly kind: 'proof'; readonly proof: string }
-  | { readonly kind: 'malformed'; readonly reason: string };
+  | {
+      readonly kind: 'malformed';
+      readonly code: Extract<DpopFailureCode, 'DPOP_ERR_MALFORMED' | 'DPOP_ERR_MULTIPLE_PROOFS'>;
+      readonly reason: string;
+    };
 
 /** The single DPoP proof of a request (RFC 9449 section 4.3 check 1); `none` without one. */
 export function readDpopProof(headers: Readonly<Record<string, string>>): DpopProofHeader {
   const value = headers.dpop;
   if (value === undefined) return { kind: 'none' };
   const proof = value.trim();
-  if (proof === '') return { kind: 'malformed', reason: 'empty DPoP header' };
+  if (proof === '') {
+    return { kind: 'malformed', code: 'DPOP_ERR_MALFORMED', reason: 'empty DPoP header' };
+  }
   if (holdsSeveralValues(proof)) {
-    return { kind: 'malformed', reason: 'more than one DPoP header or proof' };
+    return {
+      kind: 'malformed',
+      code: 'DPOP_ERR_MULTIPLE_PROOFS',
+      reason: 'more than one DPoP header or proof',
+    };
   }
   return { kind: 'proof', proof };
 }
