@@ -1,8 +1,5 @@
-import type { JWTPayload } from 'jose';
-import { readBearerCredential } from '../auth/bearer-credential.js';
+import { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
-import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
-import { hasRequiredScopes } from '../auth/scopes.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -10,6 +7,7 @@ import type { ApiAuth, ApiDefinition } from '../routes/catalog.js';
 import { normalizePath, parseQuery } from '../routes/normalize-path.js';
 import type { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
+import { Authenticator, type DpopSettings } from './authenticate.js';
 import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
 import { claimsToHeaders } from './claims-to-headers.js';
@@ -29,7 +27,11 @@ export interface PipelineOptions {
    * keys (rate-limited by the key source) and return them when the kid is now known.
    */
   readonly keysForUnknownKid?: (issuer: string, kid: string) => Promise<IssuerKeys | undefined>;
+  /** DPoP proof checks (RFC 9449); default: ES256, RS256, PS256, EdDSA within 60 s. */
+  readonly dpop?: DpopSettings;
 }
+
+export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
 
 /** Auth for requests that match no API when allowUnknownApis is on: a token is optional. */
 const UNKNOWN_API_AUTH: ApiAuth = {
@@ -45,10 +47,23 @@ const UNKNOWN_API_AUTH: ApiAuth = {
  * Transport-free: the gRPC and HTTP adapters build a CheckInput and map the Decision.
  */
 export class CheckPipeline implements Authorizer {
+  private readonly authenticator: Authenticator;
+
   constructor(
     private readonly store: SnapshotStore,
     private readonly options: PipelineOptions,
-  ) {}
+  ) {
+    this.authenticator = new Authenticator({
+      maxTokenBytes: options.maxTokenBytes,
+      clockSkewS: options.clockSkewS,
+      dpop: options.dpop ?? {
+        algorithms: DEFAULT_DPOP_ALGORITHMS,
+        iatWindowS: 60,
+        replay: new DpopReplayCache({ iatWindowS: 60 }),
+      },
+      keysForUnknownKid: options.keysForUnknownKid,
+    });
+  }
 
   isReady(): boolean {
     return this.store.current() !== undefined;
@@ -102,38 +117,16 @@ export class CheckPipeline implements Authorizer {
 
     // 2. Authenticate, as the API requires.
     const auth = api?.auth ?? UNKNOWN_API_AUTH;
-    let claims: JWTPayload | undefined;
-    if (auth.mode !== 'none') {
-      const credential = readBearerCredential(input.headers);
-      if (credential.kind === 'malformed') {
-        return deny('GH_ERR_INVALID_REQUEST', credential.reason, { realm, revision, api: apiRef });
-      }
-      if (credential.kind === 'none' && auth.mode === 'required') {
-        return deny('GH_ERR_NO_CREDENTIAL', 'no bearer token', { realm, revision, api: apiRef });
-      }
-      if (credential.kind === 'bearer') {
-        const requirements = {
-          issuers: auth.issuers,
-          audiences: auth.audiences,
-          maxTokenBytes: this.options.maxTokenBytes,
-          defaultClockSkewS: this.options.clockSkewS,
-        };
-        const verified = await this.verifyToken(credential.token, snapshot, requirements);
-        if (!verified.ok) {
-          return deny(verified.code, verified.reason, { realm, revision, api: apiRef });
-        }
-        claims = verified.claims;
-        if (!hasRequiredScopes(claims, auth.scopes, auth.scopesMatch)) {
-          const needed = `${auth.scopesMatch} of: ${auth.scopes.join(' ')}`;
-          return deny('GH_ERR_SCOPE_MISSING', `the token lacks the scopes (${needed})`, {
-            realm,
-            revision,
-            api: apiRef,
-            scopes: auth.scopes,
-          });
-        }
-      }
+    const authenticated = await this.authenticator.authenticate(input, snapshot, auth);
+    if (!authenticated.ok) {
+      return deny(authenticated.code, authenticated.reason, {
+        realm,
+        revision,
+        api: apiRef,
+        ...(authenticated.scopes === undefined ? {} : { scopes: authenticated.scopes }),
+      });
     }
+    const claims = authenticated.claims;
 
     // 3. Evaluate every policy level: global -> service -> API.
     const levels = api?.policies ?? this.globalLevels(snapshot);
@@ -181,41 +174,6 @@ export class CheckPipeline implements Authorizer {
       responseHeaders,
       revision,
     };
-  }
-
-  /**
-   * Verifies a JWT, from the snapshot's cache when it verified before under the same
-   * requirements. A token naming an unknown kid gets one rate-limited key refresh.
-   */
-  private async verifyToken(
-    token: string,
-    snapshot: Snapshot,
-    requirements: VerifyRequirements,
-  ): Promise<VerifyResult> {
-    const requirementsKey = `${requirements.issuers?.join(' ') ?? '*'}\0${requirements.audiences?.join(' ') ?? '*'}`;
-    const cached = snapshot.tokenCache.get(token, requirementsKey);
-    if (cached !== undefined) return { ok: true, claims: cached.claims, issuer: cached.issuer };
-
-    let verified = await verifyJwt(token, snapshot.issuers, requirements);
-    const refresh = this.options.keysForUnknownKid;
-    if (!verified.ok && verified.unknownKid !== undefined && refresh !== undefined) {
-      // Keys may have rotated since this snapshot: verify once more with fresh keys.
-      const { issuer, kid } = verified.unknownKid;
-      const fresh = await refresh(issuer, kid);
-      if (fresh !== undefined) {
-        verified = await verifyJwt(
-          token,
-          new Map(snapshot.issuers).set(issuer, fresh),
-          requirements,
-        );
-      }
-    }
-    if (verified.ok) {
-      const skewS =
-        snapshot.issuers.get(verified.issuer)?.config.clockSkewS ?? requirements.defaultClockSkewS;
-      snapshot.tokenCache.set(token, requirementsKey, verified, skewS);
-    }
-    return verified;
   }
 
   /** For requests that match no API (allowUnknownApis): only the global policy, if any. */

@@ -47,6 +47,8 @@ export async function fetchBytes(url: string, options: FetchOptions): Promise<Fe
   }
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > options.maxBytes) {
+    // destroy() makes the body emit an abort error; with no listener it would be uncaught.
+    response.body.on('error', () => undefined);
     response.body.destroy();
     throw new FetchError(
       `${url}: body of ${declared} bytes is over the ${options.maxBytes}-byte limit`,
@@ -59,6 +61,7 @@ export async function fetchBytes(url: string, options: FetchOptions): Promise<Fe
       const buffer = chunk as Buffer;
       size += buffer.length;
       if (size > options.maxBytes) {
+        response.body.on('error', () => undefined);
         response.body.destroy();
         throw new FetchError(`${url}: body is over the ${options.maxBytes}-byte limit`);
       }

@@ -99,8 +99,14 @@ export class OAuthClientAuthenticator implements ClientAuthenticator {
     });
     const { assertionAudience } = options;
     if (assertionAudience !== undefined) {
-      if (resolved.credential.kind !== 'secret-jwt' && resolved.credential.kind !== 'private-key-jwt') {
-        throw configError('assertionAudience', `is set but ${options.method} sends no client assertion`);
+      if (
+        resolved.credential.kind !== 'secret-jwt' &&
+        resolved.credential.kind !== 'private-key-jwt'
+      ) {
+        throw configError(
+          'assertionAudience',
+          `is set but ${options.method} sends no client assertion`,
+        );
       }
       if (typeof assertionAudience !== 'string' || assertionAudience === '') {
         throw configError('assertionAudience', 'must be a non-empty string');

@@ -57,7 +57,9 @@ export function parseIntrospectionBody(text: string): ParsedIntrospection {
   const { active } = body;
   if (typeof active !== 'boolean') {
     return malformed(
-      active === undefined ? '"active" is missing' : `"active" is ${typeName(active)}, not a boolean`,
+      active === undefined
+        ? '"active" is missing'
+        : `"active" is ${typeName(active)}, not a boolean`,
     );
   }
   // RFC 7662 section 2.2: with `active: false` the server "SHOULD NOT include any

@@ -87,7 +87,8 @@ export function resolveIntrospectionOptions(
       'must be a ClientAuthenticator (e.g. new OAuthClientAuthenticator({ clientId, method, ... }))',
     );
   }
-  const now = options.now ?? Date.now;
+  // Read at call time, so a test faking Date after construction is seen.
+  const now = options.now ?? (() => Date.now());
   if (typeof now !== 'function') throw new IntrospectionConfigError('now', 'must be a function');
   const cache = options.cache ?? {};
   return Object.freeze({

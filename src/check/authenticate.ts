@@ -1,0 +1,184 @@
+import type { JWTPayload } from 'jose';
+import { readBearerCredential } from '../auth/bearer-credential.js';
+import { checkDpopBinding, type TokenScheme } from '../auth/dpop/bound-token.js';
+import { readDpopCredential, readDpopProof } from '../auth/dpop/dpop-credential.js';
+import { DPOP_FAILURES, type DpopFailure } from '../auth/dpop/dpop-failures.js';
+import type { DpopReplayCache } from '../auth/dpop/replay-cache.js';
+import { verifyDpopProof } from '../auth/dpop/verify-dpop-proof.js';
+import type { IssuerKeys } from '../auth/issuer-keys.js';
+import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
+import { hasRequiredScopes } from '../auth/scopes.js';
+import type { ApiAuth } from '../routes/catalog.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
+import type { CheckInput } from './check-input.js';
+import type { DenyCode } from './deny-codes.js';
+
+export interface DpopSettings {
+  readonly algorithms: readonly string[];
+  readonly iatWindowS: number;
+  readonly replay: DpopReplayCache;
+}
+
+export interface AuthenticatorOptions {
+  readonly maxTokenBytes: number;
+  readonly clockSkewS: number;
+  readonly dpop: DpopSettings;
+  /** See PipelineOptions.keysForUnknownKid. */
+  readonly keysForUnknownKid?:
+    ((issuer: string, kid: string) => Promise<IssuerKeys | undefined>) | undefined;
+}
+
+export type AuthOutcome =
+  | { readonly ok: true; readonly claims: JWTPayload | undefined }
+  | {
+      readonly ok: false;
+      readonly code: DenyCode;
+      readonly reason: string;
+      /** For an insufficient_scope challenge. */
+      readonly scopes?: readonly string[];
+    };
+
+/**
+ * Step 2 of the pipeline: what the matched API accepts. Reads the credential (Bearer, or
+ * DPoP with its proof), verifies the token, checks its binding to the proof key, then
+ * its scopes. Each failure carries the deny code that decides the answer.
+ */
+export class Authenticator {
+  constructor(private readonly options: AuthenticatorOptions) {}
+
+  async authenticate(input: CheckInput, snapshot: Snapshot, auth: ApiAuth): Promise<AuthOutcome> {
+    if (auth.mode === 'none') return { ok: true, claims: undefined };
+
+    const credential = readCredential(input.headers);
+    if (credential.kind === 'malformed') return fail('GH_ERR_INVALID_REQUEST', credential.reason);
+    if (credential.kind === 'none') {
+      return auth.mode === 'required'
+        ? fail('GH_ERR_NO_CREDENTIAL', 'no access token')
+        : { ok: true, claims: undefined };
+    }
+
+    const requirements: VerifyRequirements = {
+      issuers: auth.issuers,
+      audiences: auth.audiences,
+      maxTokenBytes: this.options.maxTokenBytes,
+      defaultClockSkewS: this.options.clockSkewS,
+    };
+    const verified = await this.verifyToken(credential.token, snapshot, requirements);
+    if (!verified.ok) return fail(verified.code, verified.reason);
+    const claims = verified.claims;
+
+    const binding = await this.checkDpop(input, credential.scheme, credential.token, claims);
+    if (binding !== undefined) return fail(dpopDenyCode(binding), binding.reason);
+
+    if (!hasRequiredScopes(claims, auth.scopes, auth.scopesMatch)) {
+      const needed = `${auth.scopesMatch} of: ${auth.scopes.join(' ')}`;
+      return {
+        ok: false,
+        code: 'GH_ERR_SCOPE_MISSING',
+        reason: `the token lacks the scopes (${needed})`,
+        scopes: auth.scopes,
+      };
+    }
+    return { ok: true, claims };
+  }
+
+  /**
+   * RFC 9449: with the DPoP scheme, the proof must be valid for this request and its key
+   * must be the one the token is bound to; a DPoP-bound token sent as Bearer is refused.
+   * Returns the failure, or undefined when the binding holds.
+   */
+  private async checkDpop(
+    input: CheckInput,
+    scheme: TokenScheme,
+    token: string,
+    claims: JWTPayload,
+  ): Promise<DpopFailure | undefined> {
+    let jkt: string | undefined;
+    if (scheme === 'DPoP') {
+      const proof = readDpopProof(input.headers);
+      if (proof.kind === 'none') {
+        return {
+          ok: false,
+          code: 'DPOP_ERR_PROOF_MISSING',
+          reason: 'DPoP scheme without a DPoP proof',
+        };
+      }
+      if (proof.kind === 'malformed') return { ok: false, code: proof.code, reason: proof.reason };
+      const result = await verifyDpopProof(
+        { proof: proof.proof, method: input.method, url: requestUrl(input), accessToken: token },
+        this.options.dpop,
+      );
+      if (!result.ok) return result;
+      jkt = result.jkt;
+    }
+    const binding = checkDpopBinding(claims, jkt, scheme);
+    return binding.ok ? undefined : binding;
+  }
+
+  /**
+   * Verifies a JWT, from the snapshot's cache when it verified before under the same
+   * requirements. A token naming an unknown kid gets one rate-limited key refresh.
+   */
+  private async verifyToken(
+    token: string,
+    snapshot: Snapshot,
+    requirements: VerifyRequirements,
+  ): Promise<VerifyResult> {
+    const requirementsKey = `${requirements.issuers?.join(' ') ?? '*'}\0${requirements.audiences?.join(' ') ?? '*'}`;
+    const cached = snapshot.tokenCache.get(token, requirementsKey);
+    if (cached !== undefined) return { ok: true, claims: cached.claims, issuer: cached.issuer };
+
+    let verified = await verifyJwt(token, snapshot.issuers, requirements);
+    const refresh = this.options.keysForUnknownKid;
+    if (!verified.ok && verified.unknownKid !== undefined && refresh !== undefined) {
+      // Keys may have rotated since this snapshot: verify once more with fresh keys.
+      const { issuer, kid } = verified.unknownKid;
+      const fresh = await refresh(issuer, kid);
+      if (fresh !== undefined) {
+        verified = await verifyJwt(
+          token,
+          new Map(snapshot.issuers).set(issuer, fresh),
+          requirements,
+        );
+      }
+    }
+    if (verified.ok) {
+      const skewS =
+        snapshot.issuers.get(verified.issuer)?.config.clockSkewS ?? requirements.defaultClockSkewS;
+      snapshot.tokenCache.set(token, requirementsKey, verified, skewS);
+    }
+    return verified;
+  }
+}
+
+type Credential =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'malformed'; readonly reason: string }
+  | { readonly kind: 'token'; readonly scheme: TokenScheme; readonly token: string };
+
+/** `Authorization: DPoP <token>` (RFC 9449 section 7.1) or `Bearer <token>` (RFC 6750). */
+function readCredential(headers: Readonly<Record<string, string>>): Credential {
+  const dpop = readDpopCredential(headers);
+  if (dpop.kind === 'malformed') return dpop;
+  if (dpop.kind === 'dpop') return { kind: 'token', scheme: 'DPoP', token: dpop.token };
+  const bearer = readBearerCredential(headers);
+  if (bearer.kind === 'bearer') return { kind: 'token', scheme: 'Bearer', token: bearer.token };
+  return bearer;
+}
+
+/** The request URL as the client addressed it, for the proof's htu (query is ignored there). */
+function requestUrl(input: CheckInput): string {
+  const scheme = input.scheme === '' ? 'https' : input.scheme.toLowerCase();
+  return `${scheme}://${input.host}${input.path}`;
+}
+
+/** Proof problems answer `DPoP error="invalid_dpop_proof"`; binding problems `invalid_token`. */
+function dpopDenyCode(failure: DpopFailure): DenyCode {
+  return DPOP_FAILURES[failure.code].error === 'invalid_dpop_proof'
+    ? 'GH_ERR_DPOP_PROOF'
+    : 'GH_ERR_TOKEN_BINDING';
+}
+
+function fail(code: DenyCode, reason: string): AuthOutcome {
+  return { ok: false, code, reason };
+}
