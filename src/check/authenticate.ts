@@ -5,6 +5,8 @@ import { readDpopCredential, readDpopProof } from '../auth/dpop/dpop-credential.
 import { DPOP_FAILURES, type DpopFailure } from '../auth/dpop/dpop-failures.js';
 import type { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import { verifyDpopProof } from '../auth/dpop/verify-dpop-proof.js';
+import { checkCertificateBinding } from '../auth/certificate/certificate-binding.js';
+import { presentedCertificate } from '../auth/certificate/presented-certificate.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
 import { hasRequiredScopes } from '../auth/scopes.js';
@@ -69,6 +71,8 @@ export class Authenticator {
 
     const binding = await this.checkDpop(input, credential.scheme, credential.token, claims);
     if (binding !== undefined) return fail(dpopDenyCode(binding), binding.reason);
+    const certificateProblem = checkCertificate(input, claims);
+    if (certificateProblem !== undefined) return fail('GH_ERR_TOKEN_BINDING', certificateProblem);
 
     if (!hasRequiredScopes(claims, auth.scopes, auth.scopesMatch)) {
       const needed = `${auth.scopesMatch} of: ${auth.scopes.join(' ')}`;
@@ -149,6 +153,26 @@ export class Authenticator {
     }
     return verified;
   }
+}
+
+/**
+ * RFC 8705 section 3: a token with cnf.x5t#S256 is good only with that client certificate:
+ * Envoy's peer certificate, or one a trusted proxy forwarded. Returns the problem, if any.
+ */
+function checkCertificate(input: CheckInput, claims: JWTPayload): string | undefined {
+  // Most tokens are unbound: skip the certificate parsing for them.
+  if (claims.cnf === undefined) return undefined;
+  const presented = presentedCertificate({
+    peerCertificate: input.source.certificate,
+    headers: input.headers,
+    peerTrusted: input.peerTrusted ?? false,
+  });
+  const result = checkCertificateBinding(
+    claims,
+    presented.kind === 'presented' ? presented : undefined,
+  );
+  if (result.ok) return undefined;
+  return presented.kind === 'invalid' ? `${result.reason} (${presented.reason})` : result.reason;
 }
 
 type Credential =

@@ -34,4 +34,9 @@ export interface CheckInput {
   readonly source: PeerInfo;
   readonly destination: PeerInfo;
   readonly contextExtensions: Readonly<Record<string, string>>;
+  /**
+   * Whether the peer that sent this check is a trusted proxy, so that headers it sets
+   * about the client (X-Forwarded-Client-Cert, Client-Cert) may be believed. Default false.
+   */
+  readonly peerTrusted?: boolean;
 }

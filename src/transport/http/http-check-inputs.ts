@@ -165,6 +165,7 @@ function make(
     source: fields.source,
     destination: { address: base.req.socket.localAddress, port: base.req.socket.localPort },
     contextExtensions: {},
+    peerTrusted: base.peerTrusted,
   };
 }
 
