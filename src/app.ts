@@ -68,6 +68,7 @@ export async function startGatehouse(
     logger,
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
+    introspectors: sources.introspectors,
   });
 
   const grpc = config.grpc.enabled

@@ -7,6 +7,7 @@ import type { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import { verifyDpopProof } from '../auth/dpop/verify-dpop-proof.js';
 import { checkCertificateBinding } from '../auth/certificate/certificate-binding.js';
 import { presentedCertificate } from '../auth/certificate/presented-certificate.js';
+import type { IntrospectionResult } from '../auth/introspection/introspection-client.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
 import { hasRequiredScopes } from '../auth/scopes.js';
@@ -25,9 +26,18 @@ export interface AuthenticatorOptions {
   readonly maxTokenBytes: number;
   readonly clockSkewS: number;
   readonly dpop: DpopSettings;
+  /** RFC 7662 introspection by issuer, for opaque (non-JWT) tokens. */
+  readonly introspectors?: ReadonlyMap<string, TokenIntrospector> | undefined;
   /** See PipelineOptions.keysForUnknownKid. */
   readonly keysForUnknownKid?:
     ((issuer: string, kid: string) => Promise<IssuerKeys | undefined>) | undefined;
+}
+
+type AuthFailure = Extract<AuthOutcome, { readonly ok: false }>;
+
+/** What the authenticator needs of an introspection client (see IssuerIntrospector). */
+export interface TokenIntrospector {
+  introspect(token: string): Promise<IntrospectionResult>;
 }
 
 export type AuthOutcome =
@@ -65,9 +75,17 @@ export class Authenticator {
       maxTokenBytes: this.options.maxTokenBytes,
       defaultClockSkewS: this.options.clockSkewS,
     };
-    const verified = await this.verifyToken(credential.token, snapshot, requirements);
-    if (!verified.ok) return fail(verified.code, verified.reason);
-    const claims = verified.claims;
+    const introspector = isCompactJws(credential.token) ? undefined : this.introspectorFor(auth);
+    let claims: JWTPayload;
+    if (introspector === undefined) {
+      const verified = await this.verifyToken(credential.token, snapshot, requirements);
+      if (!verified.ok) return fail(verified.code, verified.reason);
+      claims = verified.claims;
+    } else {
+      const introspected = await this.introspect(introspector, credential.token, snapshot, auth);
+      if (!introspected.ok) return introspected;
+      claims = introspected.claims;
+    }
 
     const binding = await this.checkDpop(input, credential.scheme, credential.token, claims);
     if (binding !== undefined) return fail(dpopDenyCode(binding), binding.reason);
@@ -81,6 +99,66 @@ export class Authenticator {
         code: 'GH_ERR_SCOPE_MISSING',
         reason: `the token lacks the scopes (${needed})`,
         scopes: auth.scopes,
+      };
+    }
+    return { ok: true, claims };
+  }
+
+  /** The introspection of the first issuer this API accepts that has one. */
+  private introspectorFor(auth: ApiAuth): [string, TokenIntrospector] | undefined {
+    const introspectors = this.options.introspectors;
+    if (introspectors === undefined) return undefined;
+    for (const [issuer, introspector] of introspectors) {
+      if (auth.issuers === undefined || auth.issuers.includes(issuer))
+        return [issuer, introspector];
+    }
+    return undefined;
+  }
+
+  /**
+   * RFC 7662: an opaque token is asked about at its issuer. Inactive is an invalid token;
+   * no answer is an explicit deny (never an allow). An active answer must not name another
+   * issuer or only other audiences (RFC 7662 section 2.2 iss, aud).
+   */
+  private async introspect(
+    [issuer, introspector]: [string, TokenIntrospector],
+    token: string,
+    snapshot: Snapshot,
+    auth: ApiAuth,
+  ): Promise<{ readonly ok: true; readonly claims: JWTPayload } | AuthFailure> {
+    if (token.length > this.options.maxTokenBytes) {
+      return {
+        ok: false,
+        code: 'GH_ERR_TOKEN_TOO_LARGE',
+        reason: `token is over ${this.options.maxTokenBytes} bytes`,
+      };
+    }
+    const result = await introspector.introspect(token);
+    if (result.kind === 'inactive') {
+      return {
+        ok: false,
+        code: 'GH_ERR_TOKEN_INACTIVE',
+        reason: `introspection at ${issuer}: inactive`,
+      };
+    }
+    if (result.kind === 'unavailable') {
+      return { ok: false, code: 'GH_ERR_INTROSPECTION_UNAVAILABLE', reason: result.reason };
+    }
+    const claims = result.claims as JWTPayload;
+    if (claims.iss !== undefined && claims.iss !== issuer) {
+      return {
+        ok: false,
+        code: 'GH_ERR_TOKEN_ISSUER',
+        reason: `introspected iss "${claims.iss}" is not ${issuer}`,
+      };
+    }
+    const accepted = auth.audiences ?? snapshot.issuers.get(issuer)?.config.audiences ?? [];
+    const audiences = claims.aud === undefined ? undefined : [claims.aud].flat();
+    if (audiences !== undefined && !audiences.some((aud) => accepted.includes(aud))) {
+      return {
+        ok: false,
+        code: 'GH_ERR_TOKEN_AUDIENCE',
+        reason: 'introspected aud names none of the accepted audiences',
       };
     }
     return { ok: true, claims };
@@ -201,6 +279,11 @@ function dpopDenyCode(failure: DpopFailure): DenyCode {
   return DPOP_FAILURES[failure.code].error === 'invalid_dpop_proof'
     ? 'GH_ERR_DPOP_PROOF'
     : 'GH_ERR_TOKEN_BINDING';
+}
+
+/** Three base64url parts: a JWS. Anything else is opaque to us (RFC 7515 section 7.1). */
+function isCompactJws(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
 }
 
 function fail(code: DenyCode, reason: string): AuthOutcome {

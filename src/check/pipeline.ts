@@ -7,7 +7,7 @@ import type { ApiAuth, ApiDefinition } from '../routes/catalog.js';
 import { normalizePath, parseQuery } from '../routes/normalize-path.js';
 import type { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
-import { Authenticator, type DpopSettings } from './authenticate.js';
+import { Authenticator, type DpopSettings, type TokenIntrospector } from './authenticate.js';
 import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
 import { claimsToHeaders } from './claims-to-headers.js';
@@ -27,6 +27,8 @@ export interface PipelineOptions {
    * keys (rate-limited by the key source) and return them when the kid is now known.
    */
   readonly keysForUnknownKid?: (issuer: string, kid: string) => Promise<IssuerKeys | undefined>;
+  /** RFC 7662 introspection by issuer, for opaque tokens. */
+  readonly introspectors?: ReadonlyMap<string, TokenIntrospector>;
   /** DPoP proof checks (RFC 9449); default: ES256, RS256, PS256, EdDSA within 60 s. */
   readonly dpop?: DpopSettings;
 }
@@ -62,6 +64,7 @@ export class CheckPipeline implements Authorizer {
         replay: new DpopReplayCache({ iatWindowS: 60 }),
       },
       keysForUnknownKid: options.keysForUnknownKid,
+      introspectors: options.introspectors,
     });
   }
 

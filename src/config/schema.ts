@@ -55,6 +55,20 @@ const issuerSchema = z
     /** Name of an environment variable holding the shared secret for HS* algorithms. */
     hmacSecretEnv: z.string().min(1).optional(),
     clockSkewS: z.number().int().min(0).max(600).optional(),
+    /**
+     * RFC 7662 introspection for this issuer's opaque tokens, authenticated as the
+     * `centralServer` client. The endpoint defaults to the discovery document's.
+     */
+    introspection: z
+      .strictObject({
+        endpoint: z.url({ protocol: /^https?$/ }).optional(),
+        timeoutMs: z.number().int().min(100).default(2000),
+        /** Longest an active answer is reused, in seconds (never past the token's exp). */
+        cacheMaxTtlS: z.number().int().min(0).default(300),
+        /** How long an inactive answer is remembered, in seconds. */
+        inactiveCacheTtlS: z.number().int().min(0).default(10),
+      })
+      .optional(),
     /** Insist on `typ: at+jwt` (RFC 9068), which also keeps ID tokens out. */
     requireTypAtJwt: z.boolean().default(false),
     /** Claims every token of this issuer must carry (besides exp). */
@@ -67,11 +81,15 @@ const issuerSchema = z
       value.jwksUrl,
       value.signerCertificateFile,
     ].filter((source) => source !== undefined);
-    if (publicKeySources.length === 0 && value.hmacSecretEnv === undefined) {
+    if (
+      publicKeySources.length === 0 &&
+      value.hmacSecretEnv === undefined &&
+      value.introspection === undefined
+    ) {
       ctx.addIssue({
         code: 'custom',
         message:
-          'needs a key source: discovery, jwksUrl, jwksFile, signerCertificateFile or hmacSecretEnv',
+          'needs a key source (discovery, jwksUrl, jwksFile, signerCertificateFile, hmacSecretEnv) or introspection',
       });
     }
     if (publicKeySources.length > 1) {
@@ -235,108 +253,122 @@ const bundleSchema = z
     }
   });
 
-export const configSchema = z.strictObject({
-  /** The realm named in `WWW-Authenticate` challenges. */
-  realm: z
-    .string()
-    .regex(
-      /^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/,
-      'must be printable ASCII without quotes or backslashes',
-    )
-    .default('gatehouse'),
-  log: z
-    .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    })
-    .prefault({}),
-  grpc: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      host: z.string().min(1).default('0.0.0.0'),
-      port: port.default(9191),
-      maxReceiveMessageBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .default(4 * 1024 * 1024),
-    })
-    .prefault({}),
-  http: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      host: z.string().min(1).default('0.0.0.0'),
-      port: port.default(9192),
-      /** Envoy HTTP service mode: the authorization request path is this prefix + the original path. */
-      envoyPathPrefix: z
-        .string()
-        .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'must look like /envoy')
-        .default('/envoy'),
-      /** Peers whose X-Forwarded-* / X-Original-* headers are believed (CIDR or address). */
-      trustedProxies: z
-        .array(
-          z.string().refine((entry) => isAddressOrCidr(entry), {
-            message: 'must be an IP address or CIDR, like 10.0.0.0/8 or ::1/128',
-          }),
-        )
-        .default(['127.0.0.0/8', '::1/128']),
-      maxBodyBytes: z
-        .number()
-        .int()
-        .min(0)
-        .default(64 * 1024),
-    })
-    .prefault({}),
-  policies: z
-    .strictObject({
-      /** Folder with Rego files, an optional data.json and the API catalog. */
-      dir: z.string().min(1).default('policies'),
-      catalogFile: z.string().min(1).default('catalog.yaml'),
-      /** Rebuild the snapshot when a file in `dir` changes. */
-      watch: z.boolean().default(true),
-      watchDebounceMs: z.number().int().min(0).default(250),
-      /** Where compiled WebAssembly is cached by content hash. */
-      compileCacheDir: z.string().min(1).default('.gatehouse/wasm-cache'),
-    })
-    .prefault({}),
-  opa: z
-    .strictObject({
-      /** Path to the `opa` binary (env OPA_BIN sets it too); else .tools/bin/opa, then PATH. */
-      binary: z.string().min(1).optional(),
-      buildTimeoutMs: z.number().int().min(1000).default(120_000),
-    })
-    .prefault({}),
-  routing: z
-    .strictObject({
-      /** Let requests that match no API through (policy-free). Off: unknown APIs are denied. */
-      allowUnknownApis: z.boolean().default(false),
-    })
-    .prefault({}),
-  tokens: z
-    .strictObject({
-      maxTokenBytes: z.number().int().min(256).default(8192),
-      /** Tolerance for exp/nbf/iat, in seconds (per-issuer clockSkewS overrides). */
-      clockSkewS: z.number().int().min(0).max(600).default(30),
-      /** Verified JWTs remembered (by hash) so a repeated token skips the signature check; 0 turns it off. */
-      cacheMaxEntries: z.number().int().min(0).default(10_000),
-      /** Longest a verified JWT is remembered, in seconds (never past its exp). */
-      cacheMaxTtlS: z.number().int().min(1).default(300),
-    })
-    .prefault({}),
-  issuers: z.array(issuerSchema).default([]),
-  /** Gatehouse's OAuth client at the central authorization server (for bundles, JWKS). */
-  centralServer: centralServerSchema.optional(),
-  /** Policies, data and API catalog from an OPA bundle server, instead of policies.dir. */
-  bundle: bundleSchema.optional(),
-  persistence: z
-    .strictObject({
-      /** Keep the last activated snapshot's inputs on disk and serve them at restart. */
-      enabled: z.boolean().default(true),
-      dir: z.string().min(1).default('.gatehouse/state'),
-      /** Environment variable with a key (>= 32 bytes) for an HMAC over the saved file. */
-      hmacKeyEnv: z.string().min(1).optional(),
-    })
-    .prefault({}),
-});
+export const configSchema = z
+  .strictObject({
+    /** The realm named in `WWW-Authenticate` challenges. */
+    realm: z
+      .string()
+      .regex(
+        /^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/,
+        'must be printable ASCII without quotes or backslashes',
+      )
+      .default('gatehouse'),
+    log: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .prefault({}),
+    grpc: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default('0.0.0.0'),
+        port: port.default(9191),
+        maxReceiveMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(4 * 1024 * 1024),
+      })
+      .prefault({}),
+    http: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default('0.0.0.0'),
+        port: port.default(9192),
+        /** Envoy HTTP service mode: the authorization request path is this prefix + the original path. */
+        envoyPathPrefix: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'must look like /envoy')
+          .default('/envoy'),
+        /** Peers whose X-Forwarded-* / X-Original-* headers are believed (CIDR or address). */
+        trustedProxies: z
+          .array(
+            z.string().refine((entry) => isAddressOrCidr(entry), {
+              message: 'must be an IP address or CIDR, like 10.0.0.0/8 or ::1/128',
+            }),
+          )
+          .default(['127.0.0.0/8', '::1/128']),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024),
+      })
+      .prefault({}),
+    policies: z
+      .strictObject({
+        /** Folder with Rego files, an optional data.json and the API catalog. */
+        dir: z.string().min(1).default('policies'),
+        catalogFile: z.string().min(1).default('catalog.yaml'),
+        /** Rebuild the snapshot when a file in `dir` changes. */
+        watch: z.boolean().default(true),
+        watchDebounceMs: z.number().int().min(0).default(250),
+        /** Where compiled WebAssembly is cached by content hash. */
+        compileCacheDir: z.string().min(1).default('.gatehouse/wasm-cache'),
+      })
+      .prefault({}),
+    opa: z
+      .strictObject({
+        /** Path to the `opa` binary (env OPA_BIN sets it too); else .tools/bin/opa, then PATH. */
+        binary: z.string().min(1).optional(),
+        buildTimeoutMs: z.number().int().min(1000).default(120_000),
+      })
+      .prefault({}),
+    routing: z
+      .strictObject({
+        /** Let requests that match no API through (policy-free). Off: unknown APIs are denied. */
+        allowUnknownApis: z.boolean().default(false),
+      })
+      .prefault({}),
+    tokens: z
+      .strictObject({
+        maxTokenBytes: z.number().int().min(256).default(8192),
+        /** Tolerance for exp/nbf/iat, in seconds (per-issuer clockSkewS overrides). */
+        clockSkewS: z.number().int().min(0).max(600).default(30),
+        /** Verified JWTs remembered (by hash) so a repeated token skips the signature check; 0 turns it off. */
+        cacheMaxEntries: z.number().int().min(0).default(10_000),
+        /** Longest a verified JWT is remembered, in seconds (never past its exp). */
+        cacheMaxTtlS: z.number().int().min(1).default(300),
+      })
+      .prefault({}),
+    issuers: z.array(issuerSchema).default([]),
+    /** Gatehouse's OAuth client at the central authorization server (for bundles, JWKS). */
+    centralServer: centralServerSchema.optional(),
+    /** Policies, data and API catalog from an OPA bundle server, instead of policies.dir. */
+    bundle: bundleSchema.optional(),
+    persistence: z
+      .strictObject({
+        /** Keep the last activated snapshot's inputs on disk and serve them at restart. */
+        enabled: z.boolean().default(true),
+        dir: z.string().min(1).default('.gatehouse/state'),
+        /** Environment variable with a key (>= 32 bytes) for an HMAC over the saved file. */
+        hmacKeyEnv: z.string().min(1).optional(),
+      })
+      .prefault({}),
+  })
+  .superRefine((value, ctx) => {
+    value.issuers.forEach((issuer, index) => {
+      if (issuer.introspection !== undefined && value.centralServer === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['issuers', index, 'introspection'],
+          message: 'needs centralServer: introspection requests are authenticated as that client',
+        });
+      }
+    });
+  });
 
 /** The validated configuration. Paths in it are absolute (resolved against the config file). */
 export type GatehouseConfig = z.infer<typeof configSchema>;

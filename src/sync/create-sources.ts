@@ -9,7 +9,12 @@ import { BundlePolicySource } from './bundle-policy-source.js';
 import { FolderPolicySource } from './folder-policy-source.js';
 import { LastKnownGoodStore } from './last-known-good.js';
 import type { ClientCredentialsTokenSource } from './oauth/client-credentials.js';
-import { createClientCredentialsTokenSource } from './oauth/config.js';
+import {
+  clientCredentialsOptionsFromConfig,
+  createClientCredentialsTokenSource,
+} from './oauth/config.js';
+import { OAuthClientAuthenticator } from '../auth/introspection/client-auth.js';
+import { IssuerIntrospector } from '../auth/introspection/issuer-introspector.js';
 import { IssuerKeySource } from './oidc/issuer-key-source.js';
 import type { KeySource, PolicySource } from './sources.js';
 
@@ -24,6 +29,8 @@ interface ClientAuth {
 
 export interface Sources {
   readonly policySource: PolicySource;
+  /** Introspection per issuer that has it configured (opaque tokens). */
+  readonly introspectors: ReadonlyMap<string, IssuerIntrospector>;
   readonly keySources: Map<string, KeySource>;
   readonly lastKnownGood: LastKnownGoodStore | undefined;
   /** Closes the OAuth client (its TLS agent), if any. */
@@ -41,14 +48,73 @@ export async function createSources(
       ? undefined
       : await createClientCredentialsTokenSource(config.centralServer, { env });
   const clientAuth = client === undefined ? undefined : toClientAuth(client);
+  const introspection = await createIntrospectors(config, env);
   return {
     policySource: await createPolicySource(config, logger, env, clientAuth),
+    introspectors: introspection.introspectors,
     keySources: createKeySources(config, logger, env, clientAuth),
     lastKnownGood: createLastKnownGood(config, env),
     close: async () => {
       await client?.close();
+      await introspection.close();
     },
   };
+}
+
+/**
+ * RFC 7662 introspection for the issuers that configure it, authenticated as the
+ * centralServer client (the schema requires one).
+ */
+async function createIntrospectors(
+  config: GatehouseConfig,
+  env: NodeJS.ProcessEnv,
+): Promise<{ introspectors: Map<string, IssuerIntrospector>; close(): Promise<void> }> {
+  const introspectors = new Map<string, IssuerIntrospector>();
+  const withIntrospection = config.issuers.filter((issuer) => issuer.introspection !== undefined);
+  const central = config.centralServer;
+  if (withIntrospection.length === 0 || central === undefined) {
+    return { introspectors, close: () => Promise.resolve() };
+  }
+  const options = await clientCredentialsOptionsFromConfig(central, { env });
+  const clientAuth = new OAuthClientAuthenticator(
+    withDefinedValues({
+      clientId: options.clientId,
+      method: options.method,
+      secret: options.secret,
+      privateKey: options.privateKey,
+      algorithm: options.algorithm,
+      keyId: options.keyId,
+      cert: options.cert,
+      key: options.key,
+      passphrase: options.passphrase,
+      ca: options.ca,
+    }),
+  );
+  for (const issuer of withIntrospection) {
+    const settings = issuer.introspection;
+    if (settings === undefined) continue;
+    introspectors.set(
+      issuer.issuer,
+      new IssuerIntrospector({
+        issuer: issuer.issuer,
+        endpoint: settings.endpoint,
+        clientAuth,
+        timeoutMs: settings.timeoutMs,
+        cache: { maxTtlS: settings.cacheMaxTtlS, inactiveTtlS: settings.inactiveCacheTtlS },
+      }),
+    );
+  }
+  return {
+    introspectors,
+    close: async () => {
+      for (const introspector of introspectors.values()) introspector.close();
+      await clientAuth.close();
+    },
+  };
+}
+
+function withDefinedValues<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 function toClientAuth(client: ClientCredentialsTokenSource): ClientAuth {

@@ -1,0 +1,75 @@
+import { discoverIssuer } from '../../sync/oidc/discovery.js';
+import type { ClientAuthenticator, IntrospectionResult } from './introspection-client.js';
+import { IntrospectionClient } from './introspection-client.js';
+import type { IntrospectionCacheOptions } from './options.js';
+
+export interface IssuerIntrospectorOptions {
+  readonly issuer: string;
+  /** The endpoint; when absent it is read once from the issuer's discovery document. */
+  readonly endpoint: string | undefined;
+  readonly clientAuth: ClientAuthenticator;
+  readonly timeoutMs: number;
+  readonly cache: IntrospectionCacheOptions;
+}
+
+/**
+ * One issuer's introspection, with its endpoint found by discovery on first use when the
+ * config does not name it (RFC 8414 `introspection_endpoint`). Discovery failing is
+ * "unavailable" (an explicit deny), and is tried again on the next opaque token.
+ */
+export class IssuerIntrospector {
+  private client: IntrospectionClient | undefined;
+  private discovering: Promise<IntrospectionClient> | undefined;
+
+  constructor(private readonly options: IssuerIntrospectorOptions) {
+    if (options.endpoint !== undefined) this.client = this.create(options.endpoint);
+  }
+
+  get issuer(): string {
+    return this.options.issuer;
+  }
+
+  async introspect(token: string): Promise<IntrospectionResult> {
+    let client = this.client;
+    if (client === undefined) {
+      try {
+        this.discovering ??= this.discover().finally(() => {
+          this.discovering = undefined;
+        });
+        client = await this.discovering;
+      } catch (error) {
+        return {
+          kind: 'unavailable',
+          code: 'GH_INTROSPECTION_NETWORK',
+          reason: `introspection endpoint of ${this.options.issuer} not found: ${error instanceof Error ? error.message : String(error)}`,
+        };
+      }
+    }
+    return client.introspect(token);
+  }
+
+  close(): void {
+    this.client?.close();
+  }
+
+  private async discover(): Promise<IntrospectionClient> {
+    const metadata = await discoverIssuer(this.options.issuer, {
+      timeoutMs: this.options.timeoutMs,
+      maxBytes: 256 * 1024,
+    });
+    if (metadata.introspectionEndpoint === undefined) {
+      throw new Error('the discovery document names no introspection_endpoint');
+    }
+    this.client = this.create(metadata.introspectionEndpoint);
+    return this.client;
+  }
+
+  private create(endpoint: string): IntrospectionClient {
+    return new IntrospectionClient({
+      endpoint,
+      clientAuth: this.options.clientAuth,
+      timeoutMs: this.options.timeoutMs,
+      cache: this.options.cache,
+    });
+  }
+}
