@@ -1,7 +1,8 @@
 /**
  * Quick look at one decision's cost: the transport-free pipeline over the example
- * policies, one check at a time (route, RS256 verify, three WASM policy levels).
- * Not a comparison with a peer; `npm run bench` (bench/README) is where that lives.
+ * policies, one check at a time (route, RS256 verify, three WASM policy levels), with the
+ * verified-token cache on (a repeated token) and off (every check verifies the signature).
+ * Not a comparison with a peer: that is the benchmark issue's work.
  *
  *   node --import tsx bench/pipeline-latency.ts [checks]
  */
@@ -19,68 +20,74 @@ const checks = Number(process.argv[2] ?? 20_000);
 const keyDir = path.join(root, '.gatehouse', 'dev');
 await ensureDevKey(keyDir);
 
-const config = parseConfig(
-  {
-    log: { level: 'silent' },
-    grpc: { enabled: false },
-    http: { enabled: false },
-    policies: { dir: 'policies', watch: false, compileCacheDir: '.gatehouse/wasm-cache' },
-    issuers: [
-      {
-        issuer: DEV_ISSUER,
-        audiences: [DEV_AUDIENCE],
-        algorithms: ['RS256'],
-        jwksFile: '.gatehouse/dev/jwks.json',
-      },
-    ],
-  },
-  root,
-  {},
-);
-const gatehouse = await startGatehouse(config, { logger: silentLogger() });
-const key = await ensureDevKey(keyDir);
-const token = await new SignJWT({ roles: ['reader'], scope: 'orders:read' })
-  .setProtectedHeader({ alg: 'RS256', kid: key.kid })
-  .setIssuer(DEV_ISSUER)
-  .setAudience(DEV_AUDIENCE)
-  .setSubject('alice')
-  .setExpirationTime('1h')
-  .sign(key.privateKey);
+async function run(cacheMaxEntries: number): Promise<void> {
+  const config = parseConfig(
+    {
+      log: { level: 'silent' },
+      tokens: { cacheMaxEntries },
+      grpc: { enabled: false },
+      http: { enabled: false },
+      policies: { dir: 'policies', watch: false, compileCacheDir: '.gatehouse/wasm-cache' },
+      issuers: [
+        {
+          issuer: DEV_ISSUER,
+          audiences: [DEV_AUDIENCE],
+          algorithms: ['RS256'],
+          jwksFile: '.gatehouse/dev/jwks.json',
+        },
+      ],
+    },
+    root,
+    {},
+  );
+  const gatehouse = await startGatehouse(config, { logger: silentLogger() });
+  const key = await ensureDevKey(keyDir);
+  const token = await new SignJWT({ roles: ['reader'], scope: 'orders:read' })
+    .setProtectedHeader({ alg: 'RS256', kid: key.kid })
+    .setIssuer(DEV_ISSUER)
+    .setAudience(DEV_AUDIENCE)
+    .setSubject('alice')
+    .setExpirationTime('1h')
+    .sign(key.privateKey);
 
-const input: CheckInput = {
-  transport: 'json',
-  method: 'GET',
-  path: '/orders/42?expand=items',
-  host: 'api.example.com',
-  scheme: 'https',
-  protocol: 'HTTP/1.1',
-  headers: { authorization: `Bearer ${token}`, 'user-agent': 'bench', accept: '*/*' },
-  requestId: 'bench',
-  body: '',
-  source: { address: '10.0.0.1', port: 40000 },
-  destination: { address: '10.0.0.2', port: 8080 },
-  contextExtensions: {},
-};
+  const input: CheckInput = {
+    transport: 'json',
+    method: 'GET',
+    path: '/orders/42?expand=items',
+    host: 'api.example.com',
+    scheme: 'https',
+    protocol: 'HTTP/1.1',
+    headers: { authorization: `Bearer ${token}`, 'user-agent': 'bench', accept: '*/*' },
+    requestId: 'bench',
+    body: '',
+    source: { address: '10.0.0.1', port: 40000 },
+    destination: { address: '10.0.0.2', port: 8080 },
+    contextExtensions: {},
+  };
 
-for (let i = 0; i < 2000; i++) await gatehouse.pipeline.check(input);
-const samples = new Float64Array(checks);
-const cpuBefore = process.cpuUsage();
-const started = process.hrtime.bigint();
-for (let i = 0; i < checks; i++) {
-  const t0 = process.hrtime.bigint();
-  const decision = await gatehouse.pipeline.check(input);
-  samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
-  if (!decision.allowed) throw new Error(`unexpected deny: ${decision.code} ${decision.reason}`);
+  for (let i = 0; i < 2000; i++) await gatehouse.pipeline.check(input);
+  const samples = new Float64Array(checks);
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < checks; i++) {
+    const t0 = process.hrtime.bigint();
+    const decision = await gatehouse.pipeline.check(input);
+    samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+    if (!decision.allowed) throw new Error(`unexpected deny: ${decision.code} ${decision.reason}`);
+  }
+  const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  samples.sort();
+  const at = (q: number): string => (samples[Math.floor(q * (checks - 1))] ?? 0).toFixed(1);
+  console.log(
+    `pipeline check, token cache ${cacheMaxEntries > 0 ? 'on (repeated token)' : 'off (RS256 verify every time)'}, ${checks} sequential checks on Node ${process.version}:`,
+  );
+  console.log(`  p50 ${at(0.5)} us   p90 ${at(0.9)} us   p99 ${at(0.99)} us   max ${at(1)} us`);
+  console.log(
+    `  ${(checks / wallS).toFixed(0)} checks/s on one core, ${((cpu.user + cpu.system) / checks).toFixed(1)} us CPU per check`,
+  );
+  await gatehouse.close();
 }
-const wallS = Number(process.hrtime.bigint() - started) / 1e9;
-const cpu = process.cpuUsage(cpuBefore);
-samples.sort();
-const at = (q: number): string => (samples[Math.floor(q * (checks - 1))] ?? 0).toFixed(1);
-console.log(
-  `pipeline check (route + RS256 verify + 3 policy levels), ${checks} sequential checks on Node ${process.version}:`,
-);
-console.log(`  p50 ${at(0.5)} us   p90 ${at(0.9)} us   p99 ${at(0.99)} us   max ${at(1)} us`);
-console.log(
-  `  ${(checks / wallS).toFixed(0)} checks/s on one core, ${((cpu.user + cpu.system) / checks).toFixed(1)} us CPU per check`,
-);
-await gatehouse.close();
+
+await run(0);
+await run(10_000);
