@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isLoopbackHost } from '../sync/oidc/secure-url.js';
 
 /**
  * The configuration file's one schema. Units are in the option names (`...S` seconds,
@@ -241,9 +242,7 @@ const bundleSchema = z
     }
     // The bearer token must not travel in clear text to anything but this host.
     const url = new URL(value.url);
-    const loopback =
-      ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
-    if (value.useClientAuth && url.protocol === 'http:' && !loopback) {
+    if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
       ctx.addIssue({
         code: 'custom',
         path: ['url'],

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../oidc/secure-url.js';
 
 /**
  * Checks an authorization server URL (issuer or token endpoint) before any credential is
@@ -23,19 +23,4 @@ export function checkEndpointUrl(value: string): { url: string } | { reason: str
   if (url.protocol === 'https:') return { url: value };
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return { url: value };
   return { reason: 'must use https (http only for loopback hosts)' };
-}
-
-/** localhost, 127.0.0.0/8 and ::1: names and addresses that never leave the host. */
-export function isLoopbackHost(hostname: string): boolean {
-  // URL keeps the brackets of an IPv6 host.
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  if (host === 'localhost' || host.endsWith('.localhost')) return true; // RFC 6761 section 6.3
-  switch (isIP(host)) {
-    case 4:
-      return host.startsWith('127.');
-    case 6:
-      return host === '::1';
-    default:
-      return false;
-  }
 }
