@@ -7,6 +7,7 @@ import type { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import { verifyDpopProof } from '../auth/dpop/verify-dpop-proof.js';
 import { checkCertificateBinding } from '../auth/certificate/certificate-binding.js';
 import { presentedCertificate } from '../auth/certificate/presented-certificate.js';
+import { introspectionDenyCode } from '../auth/introspection/deny-intent.js';
 import type { IntrospectionResult } from '../auth/introspection/introspection-client.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
@@ -134,15 +135,9 @@ export class Authenticator {
       };
     }
     const result = await introspector.introspect(token);
-    if (result.kind === 'inactive') {
-      return {
-        ok: false,
-        code: 'GH_ERR_TOKEN_INACTIVE',
-        reason: `introspection at ${issuer}: inactive`,
-      };
-    }
-    if (result.kind === 'unavailable') {
-      return { ok: false, code: 'GH_ERR_INTROSPECTION_UNAVAILABLE', reason: result.reason };
+    if (result.kind !== 'active') {
+      const reason = result.kind === 'inactive' ? `inactive at ${issuer}` : result.reason;
+      return { ok: false, code: introspectionDenyCode(result) ?? 'GH_ERR_INTERNAL', reason };
     }
     const claims = result.claims as JWTPayload;
     if (claims.iss !== undefined && claims.iss !== issuer) {

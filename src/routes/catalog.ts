@@ -198,16 +198,23 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
           scopesMatch: auth.scopesMatch ?? 'all',
         },
         policies,
+        // Header names are case-insensitive: lower-case them before an inner level overrides.
         claimsToHeaders: Object.entries({
-          ...parsed.global?.claimsToHeaders,
-          ...service.claimsToHeaders,
-          ...api.claimsToHeaders,
-        }).map(([header, claim]) => [header.toLowerCase(), claim] as const),
+          ...lowerCaseKeys(parsed.global?.claimsToHeaders),
+          ...lowerCaseKeys(service.claimsToHeaders),
+          ...lowerCaseKeys(api.claimsToHeaders),
+        }),
       });
     }
   }
   if (problems.length > 0) throw new CatalogError(problems);
   return { apis, globalPolicy, packages: [...packages].sort() };
+}
+
+function lowerCaseKeys(record: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(record ?? {}).map(([key, value]) => [key.toLowerCase(), value]),
+  );
 }
 
 /** The WASM entrypoint for a Rego package: `orders.api` -> `orders/api/allow`. */
