@@ -1,4 +1,5 @@
 import type { GatehouseConfig } from './config/schema.js';
+import { DpopReplayCache } from './auth/dpop/replay-cache.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -69,6 +70,14 @@ export async function startGatehouse(
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
     introspectors: sources.introspectors,
+    dpop: {
+      algorithms: config.tokens.dpop.algorithms,
+      iatWindowS: config.tokens.dpop.iatWindowS,
+      replay: new DpopReplayCache({
+        iatWindowS: config.tokens.dpop.iatWindowS,
+        maxEntries: config.tokens.dpop.replayCacheMaxEntries,
+      }),
+    },
   });
 
   const grpc = config.grpc.enabled

@@ -340,6 +340,33 @@ export const configSchema = z
         cacheMaxEntries: z.number().int().min(0).default(10_000),
         /** Longest a verified JWT is remembered, in seconds (never past its exp). */
         cacheMaxTtlS: z.number().int().min(1).default(300),
+        /** DPoP proofs (RFC 9449). */
+        dpop: z
+          .strictObject({
+            /** Proof algorithms accepted (asymmetric only). */
+            algorithms: z
+              .array(
+                z.enum([
+                  'ES256',
+                  'ES384',
+                  'ES512',
+                  'RS256',
+                  'RS384',
+                  'RS512',
+                  'PS256',
+                  'PS384',
+                  'PS512',
+                  'EdDSA',
+                ]),
+              )
+              .min(1)
+              .default(['ES256', 'RS256', 'PS256', 'EdDSA']),
+            /** How far a proof's iat may be from now, either way, in seconds. */
+            iatWindowS: z.number().int().min(1).max(600).default(60),
+            /** Proof jtis remembered against replay (per process). */
+            replayCacheMaxEntries: z.number().int().min(1000).default(100_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     issuers: z.array(issuerSchema).default([]),

@@ -26,6 +26,11 @@ describe('parseConfig', () => {
       clockSkewS: 30,
       cacheMaxEntries: 10_000,
       cacheMaxTtlS: 300,
+      dpop: {
+        algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+        iatWindowS: 60,
+        replayCacheMaxEntries: 100_000,
+      },
     });
     expect(config.policies.dir).toBe(path.resolve('/etc/gatehouse/policies'));
     expect(config.issuers[0]?.jwksFile).toBe('/etc/gatehouse/keys/jwks.json');
