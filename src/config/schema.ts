@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../auth/jws-algorithms.js';
 import { isLoopbackHost } from '../sync/oidc/secure-url.js';
 
 /**
@@ -8,21 +9,7 @@ import { isLoopbackHost } from '../sync/oidc/secure-url.js';
  * Unknown keys are errors, so a typo never silently falls back to a default.
  */
 
-/** RFC 7518 JWS algorithms Gatehouse verifies. `none` is never accepted. */
-export const ASYMMETRIC_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-] as const;
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS };
 
 const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], {
   error: () =>

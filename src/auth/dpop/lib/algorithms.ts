@@ -1,3 +1,5 @@
+import { ASYMMETRIC_ALGORITHMS } from '../../jws-algorithms.js';
+
 /**
  * The registered asymmetric JWS algorithms a DPoP proof may use (RFC 9449 section 4.3
  * check 5: "a registered asymmetric digital signature algorithm ... not none"): RSA
@@ -5,16 +7,4 @@
  * "Ed25519" being its fully specified name). Symmetric MACs (HS*) are excluded: a proof
  * must be verifiable with the public key it carries, and a shared secret cannot be public.
  */
-export const ASYMMETRIC_JWS_ALGORITHMS: ReadonlySet<string> = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-]);
+export const ASYMMETRIC_JWS_ALGORITHMS: ReadonlySet<string> = new Set(ASYMMETRIC_ALGORITHMS);
