@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../auth/jws-algorithms.js';
+import { BUNDLE_SIGNING_ALGORITHMS } from '../sync/bundle/verify-signature.js';
 import { isLoopbackHost } from '../sync/oidc/secure-url.js';
 
 /**
@@ -195,22 +196,7 @@ const bundleSchema = z
         publicKeyFile: z.string().min(1).optional(),
         /** Environment variable with a shared secret (HS256). */
         secretEnv: z.string().min(1).optional(),
-        algorithm: z
-          .enum([
-            'RS256',
-            'RS384',
-            'RS512',
-            'PS256',
-            'PS384',
-            'PS512',
-            'ES256',
-            'ES384',
-            'ES512',
-            'HS256',
-            'HS384',
-            'HS512',
-          ])
-          .default('RS256'),
+        algorithm: z.enum(BUNDLE_SIGNING_ALGORITHMS).default('RS256'),
         keyId: z.string().min(1).optional(),
         scope: z.string().min(1).optional(),
       })

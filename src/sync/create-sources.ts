@@ -75,21 +75,13 @@ async function createIntrospectors(
   if (withIntrospection.length === 0 || central === undefined) {
     return { introspectors, close: () => Promise.resolve() };
   }
-  const options = await clientCredentialsOptionsFromConfig(central, { env });
-  const clientAuth = new OAuthClientAuthenticator(
-    withDefinedValues({
-      clientId: options.clientId,
-      method: options.method,
-      secret: options.secret,
-      privateKey: options.privateKey,
-      algorithm: options.algorithm,
-      keyId: options.keyId,
-      cert: options.cert,
-      key: options.key,
-      passphrase: options.passphrase,
-      ca: options.ca,
-    }),
+  // The same client, the same credentials: only the token endpoint's assertion audience
+  // setting does not carry over (an introspection assertion names the introspection URL).
+  const { assertionAudience: _unused, ...options } = await clientCredentialsOptionsFromConfig(
+    central,
+    { env },
   );
+  const clientAuth = new OAuthClientAuthenticator(options);
   for (const issuer of withIntrospection) {
     const settings = issuer.introspection;
     if (settings === undefined) continue;
@@ -111,10 +103,6 @@ async function createIntrospectors(
       await clientAuth.close();
     },
   };
-}
-
-function withDefinedValues<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 function toClientAuth(client: ClientCredentialsTokenSource): ClientAuth {

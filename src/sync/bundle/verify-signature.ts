@@ -4,19 +4,21 @@ import { BundleError } from './bundle-error.js';
 import { fileDigest, FileDigestError } from './file-digest.js';
 
 /** The signing algorithms OPA's bundle signing supports (OPA docs, "Bundle Signing"). */
-export type BundleSigningAlgorithm =
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512'
-  | 'ES256'
-  | 'ES384'
-  | 'ES512'
-  | 'HS256'
-  | 'HS384'
-  | 'HS512';
+export const BUNDLE_SIGNING_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
+export type BundleSigningAlgorithm = (typeof BUNDLE_SIGNING_ALGORITHMS)[number];
 
 /** How to check a bundle's signature, the counterpart of OPA's `bundles.<name>.signing` and `keys`. */
 export interface BundleVerification {
