@@ -51,7 +51,7 @@ beforeAll(async () => {
   client = connect(grpcPort);
   const minted = await run(
     process.execPath,
-    ['--import', 'tsx', 'src/dev/mint-token.ts', '--roles', 'reader'],
+    ['--import', 'tsx', 'src/main.ts', 'token', '--roles', 'reader'],
     {
       cwd: ROOT,
     },

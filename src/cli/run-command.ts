@@ -1,0 +1,34 @@
+import { startGatehouse } from '../app.js';
+import { ConfigError, loadConfig } from '../config/load-config.js';
+import { createLogger } from '../observability/logger.js';
+import { LOG } from '../observability/log-messages.js';
+import { missingConfiguredPaths } from './preflight.js';
+
+/**
+ * `gatehouse run`: load and validate the config, refuse missing files before any port
+ * opens, start, and stop on SIGINT/SIGTERM. Resolves once the servers are up; the process
+ * then lives on its listeners.
+ */
+export async function runGatehouse(file: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const config = await loadConfig(file, env);
+  const missing = await missingConfiguredPaths(config);
+  if (missing.length > 0) throw new ConfigError(`${file} names files that do not exist`, missing);
+  const logger = createLogger(config.log);
+  const gatehouse = await startGatehouse(config, { logger, env, processMetrics: true });
+  if (!gatehouse.ready) {
+    logger.warn('no snapshot is active: every check is denied until the policies build');
+  }
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, LOG.shuttingDown);
+    void gatehouse.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => {
+    shutdown('SIGINT');
+  });
+  process.on('SIGTERM', () => {
+    shutdown('SIGTERM');
+  });
+}

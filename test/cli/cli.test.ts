@@ -1,0 +1,233 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The real command line (src/main.ts) in a child process, as a user runs it: exit statuses,
+// what reaches stdout and stderr, and that mistakes never print a stack trace.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface Result {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function gatehouse(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/main.ts', ...args],
+      { cwd: ROOT, env: { ...process.env, GATEHOUSE_CONFIG: '', ...env }, timeout: 90_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+let dir: string;
+
+/** A config over a private copy of the example policies and a fresh dev key. */
+async function writeConfig(extra = ''): Promise<string> {
+  const file = path.join(dir, `gatehouse-${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(
+    file,
+    [
+      'log: { level: silent }',
+      'grpc: { port: 0, host: 127.0.0.1 }',
+      'http: { port: 0, host: 127.0.0.1 }',
+      'policies:',
+      `  dir: ${path.join(dir, 'policies')}`,
+      `  compileCacheDir: ${path.join(tmpdir(), 'gatehouse-test-wasm-cache')}`,
+      `persistence: { dir: ${path.join(dir, 'state')} }`,
+      'issuers:',
+      '  - issuer: https://dev.gatehouse.local',
+      '    audiences: [gatehouse-examples]',
+      '    algorithms: [RS256]',
+      `    jwksFile: ${path.join(dir, 'dev', 'jwks.json')}`,
+      extra,
+    ].join('\n'),
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-cli-'));
+  await cp(path.join(ROOT, 'policies'), path.join(dir, 'policies'), { recursive: true });
+  // `token` makes the dev key (and its JWKS) on first use.
+  const minted = await gatehouse(['token', '--key-dir', path.join(dir, 'dev')]);
+  expect(minted.code).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('usage', () => {
+  it('version and --version print the package version and exit 0', async () => {
+    const { version } = (await import('../../package.json', { with: { type: 'json' } }))
+      .default as { version: string };
+    for (const args of [['version'], ['--version'], ['-V']]) {
+      const result = await gatehouse(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe(version);
+    }
+  });
+
+  it('--help lists every command, every flag and every environment variable', async () => {
+    const result = await gatehouse(['--help']);
+    expect(result.code).toBe(0);
+    for (const word of ['run', 'validate', 'version', 'token', '--config', '--ttl-s']) {
+      expect(result.stdout).toContain(word);
+    }
+    for (const variable of [
+      'GATEHOUSE_CONFIG',
+      'GATEHOUSE_GRPC_PORT',
+      'GATEHOUSE_HTTP_PORT',
+      'GATEHOUSE_LOG_LEVEL',
+      'GATEHOUSE_POLICY_DIR',
+      'OPA_BIN',
+    ]) {
+      expect(result.stdout).toContain(variable);
+    }
+  });
+
+  it.each([
+    [['--bogus'], "unknown option '--bogus'"],
+    [['run', '--bogus'], "unknown option '--bogus'"],
+    [['frobnicate'], "unknown command 'frobnicate'"],
+    [['validate', '--config'], 'argument missing'],
+    [['token', '--ttl-s', 'soon'], 'must be a positive integer'],
+  ])('%j is one clear line on stderr and exit 2, never a stack trace', async (args, message) => {
+    const result = await gatehouse(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+  });
+});
+
+describe('validate', () => {
+  it('a good config and policies: every part named ok, exit 0', async () => {
+    const result = await gatehouse(['validate', '--config', await writeConfig()]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/ok: issuer https:\/\/dev\.gatehouse\.local: 1 key\(s\)/);
+    expect(result.stdout).toMatch(/ok: policies .*: 6 API\(s\), 5 policy package\(s\)/);
+  });
+
+  it('GATEHOUSE_CONFIG names the file when --config is absent', async () => {
+    const result = await gatehouse(['validate'], { GATEHOUSE_CONFIG: await writeConfig() });
+    expect(result.code).toBe(0);
+  });
+
+  it('every config problem is named, exit 1', async () => {
+    const file = await writeConfig('realm: "bad\\"realm"\nbogusOption: 1');
+    const result = await gatehouse(['validate', '--config', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('realm');
+    expect(result.stderr).toContain('bogusOption');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('Rego that does not compile is a problem naming the file, exit 1', async () => {
+    const file = await writeConfig();
+    const broken = path.join(dir, 'broken-policies');
+    await cp(path.join(dir, 'policies'), broken, { recursive: true });
+    await writeFile(path.join(broken, 'admin.rego'), 'package admin.api\n\nallow if {\n');
+    const result = await gatehouse(['validate', '--config', file], {
+      GATEHOUSE_POLICY_DIR: broken,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('admin.rego');
+  });
+
+  it('a missing policy folder is named with its option, exit 1', async () => {
+    const file = await writeConfig();
+    const result = await gatehouse(['validate', '--config', file], {
+      GATEHOUSE_POLICY_DIR: path.join(dir, 'no-such-folder'),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('policies.dir');
+    expect(result.stderr).toContain('no-such-folder');
+  });
+});
+
+describe('run', () => {
+  it('a missing policy folder is a named config error before any port opens', async () => {
+    const port = await freePort();
+    const file = await writeConfig();
+    const result = await gatehouse(['run', '--config', file], {
+      GATEHOUSE_POLICY_DIR: path.join(dir, 'missing-policies'),
+      GATEHOUSE_HTTP_PORT: String(port),
+      GATEHOUSE_LOG_LEVEL: 'info',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('policies.dir');
+    expect(result.stderr).toContain('missing-policies');
+    // Nothing listened: the logs never say a server started.
+    expect(result.stdout).not.toContain('listening');
+  });
+
+  it('a missing JWKS file is a named config error before any port opens', async () => {
+    const file = path.join(dir, 'missing-jwks.yaml');
+    const text = await readFile(await writeConfig(), 'utf8');
+    await writeFile(file, text.replace(path.join(dir, 'dev', 'jwks.json'), '/nope/jwks.json'));
+    const result = await gatehouse(['--config', file], { GATEHOUSE_LOG_LEVEL: 'info' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('issuers[0].jwksFile');
+    expect(result.stdout).not.toContain('listening');
+  });
+});
+
+describe('token', () => {
+  it('prints an RS256 at+jwt with the asked claims, signed by the dev key', async () => {
+    const result = await gatehouse([
+      'token',
+      '--key-dir',
+      path.join(dir, 'dev'),
+      '--sub',
+      'bob',
+      '--roles',
+      'admin,reader',
+      '--scope',
+      'orders:read orders:write',
+      '--ttl-s',
+      '60',
+    ]);
+    expect(result.code).toBe(0);
+    const token = result.stdout.trim();
+    expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'RS256', typ: 'at+jwt' });
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({
+      sub: 'bob',
+      roles: ['admin', 'reader'],
+      scope: 'orders:read orders:write',
+      iss: 'https://dev.gatehouse.local',
+      aud: 'gatehouse-examples',
+    });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(60);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
