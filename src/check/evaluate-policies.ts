@@ -1,3 +1,4 @@
+import { WasmPolicy } from '../policy/wasm-policy.js';
 import { parsePolicyResult, type PolicyVerdict } from '../policy/policy-result.js';
 import type { PolicyLevel } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
@@ -24,6 +25,10 @@ export function evaluateLevels(
   input: ArrayBuffer,
 ): LevelsOutcome {
   const verdicts: PolicyVerdict[] = [];
+  const bytes = new Uint8Array(input);
+  // One decision, one `now`: time.now_ns() answers the same in every level (as OPA does
+  // within one query).
+  const nowNs = WasmPolicy.decisionTime();
   for (const level of levels) {
     const entrypoint = snapshot.entrypoints.get(level.package);
     if (entrypoint === undefined) {
@@ -36,7 +41,7 @@ export function evaluateLevels(
     }
     let resultSet: unknown;
     try {
-      resultSet = snapshot.policy.evaluate(entrypoint, input);
+      resultSet = snapshot.policy.evaluate(entrypoint, bytes, nowNs);
     } catch (error) {
       return {
         ok: false,

@@ -1,4 +1,6 @@
-import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { currentTimeNs } from './builtins/decision-clock.js';
+import { hostBuiltins, type HostBuiltinSet } from './builtins/host-builtins.js';
+import { OpaWasmInstance } from './opa-wasm-abi.js';
 
 /**
  * One loaded WebAssembly policy module with its data, shared by every check that reads the
@@ -7,41 +9,48 @@ import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
  */
 export class WasmPolicy {
   private constructor(
-    private readonly policy: LoadedPolicy,
+    private readonly instance: OpaWasmInstance,
+    private readonly host: HostBuiltinSet,
     readonly hash: string,
-    private readonly entrypointIds: ReadonlyMap<string, number>,
   ) {}
 
-  static async load(wasm: Buffer, data: unknown, hash: string): Promise<WasmPolicy> {
-    const policy = await loadPolicy(wasm);
-    policy.setData(isRecord(data) ? data : {});
-    const ids = new Map<string, number>();
-    const entrypoints: unknown = policy.entrypoints;
-    if (isRecord(entrypoints)) {
-      for (const [name, id] of Object.entries(entrypoints)) {
-        if (typeof id === 'number') ids.set(name, id);
-      }
-    }
-    return new WasmPolicy(policy, hash, ids);
+  /**
+   * Loads the module and its data. Throws (MissingBuiltinsError) when the module needs a
+   * builtin Gatehouse refuses or lacks, naming it, so the snapshot is never activated.
+   */
+  static async load(wasm: Uint8Array, data: unknown, hash: string): Promise<WasmPolicy> {
+    const host = hostBuiltins();
+    const instance = await OpaWasmInstance.load(wasm, {
+      builtins: host.builtins,
+      refused: host.refused,
+    });
+    instance.setData(isRecord(data) ? data : {});
+    return new WasmPolicy(instance, host, hash);
+  }
+
+  /** The builtins the module takes from the host (for validate and status). */
+  get hostBuiltinsUsed(): readonly string[] {
+    return this.instance.requiredBuiltins;
   }
 
   hasEntrypoint(entrypoint: string): boolean {
-    return this.entrypointIds.has(entrypoint);
+    return this.instance.entrypoints.has(entrypoint);
+  }
+
+  /** The time one decision's evaluations share (see DecisionClock). */
+  static decisionTime(): bigint {
+    return currentTimeNs();
   }
 
   /**
    * Evaluates one entrypoint. `input` is the JSON text of the input document, encoded once
-   * per check and shared by every level. Throws an Error on evaluation failure (opa-wasm
-   * throws strings too; they are wrapped here).
+   * per check and shared by every level; `nowNs` is the decision's time, the same for
+   * every level. Throws an Error on evaluation failure.
    */
-  evaluate(entrypoint: string, input: ArrayBuffer): unknown {
-    const id = this.entrypointIds.get(entrypoint);
+  evaluate(entrypoint: string, input: Uint8Array, nowNs: bigint = currentTimeNs()): unknown {
+    const id = this.instance.entrypoints.get(entrypoint);
     if (id === undefined) throw new Error(`entrypoint ${entrypoint} is not in the policy module`);
-    try {
-      return this.policy.evaluate(input, id) as unknown;
-    } catch (error) {
-      throw error instanceof Error ? error : new Error(String(error));
-    }
+    return this.host.clock.during(nowNs, () => this.instance.evaluate(id, input));
   }
 }
 

@@ -44,8 +44,7 @@ describe('compileWasm', () => {
     const cacheDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-cache-'));
     const compiled = await compileWasm(FILES, ['demo/allow'], { opa, cacheDir, timeoutMs: 60_000 });
     const policy = await WasmPolicy.load(compiled.wasm, { owner: 'alice' }, compiled.hash);
-    const encode = (value: unknown): ArrayBuffer =>
-      new TextEncoder().encode(JSON.stringify(value)).buffer;
+    const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
     expect(policy.evaluate('demo/allow', encode({ user: 'alice' }))).toEqual([{ result: true }]);
     expect(policy.evaluate('demo/allow', encode({ user: 'bob' }))).toEqual([{ result: false }]);
   });
