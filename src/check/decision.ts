@@ -94,3 +94,15 @@ function bearerChallenge(
   }
   return `Bearer ${parts.join(', ')}`;
 }
+
+/**
+ * The names for Envoy's `headers_to_remove` (gRPC) and `x-envoy-auth-headers-to-remove`
+ * (HTTP mode): the removals less the headers the decision sets. Envoy's ext_authz filter
+ * applies the headers to set first and the removals after them, so a name in both would
+ * strip the value Gatehouse just set (a claimsToHeaders header never reached the upstream).
+ * Setting a header already replaces whatever the client sent under that name.
+ */
+export function removalsAfterSet(decision: AllowDecision): string[] {
+  const set = new Set(decision.upstreamHeaders.map(([name]) => name.toLowerCase()));
+  return decision.upstreamHeadersToRemove.filter((name) => !set.has(name.toLowerCase()));
+}

@@ -1,4 +1,4 @@
-import type { Decision, HeaderList } from '../../check/decision.js';
+import { removalsAfterSet, type Decision, type HeaderList } from '../../check/decision.js';
 import { DENY_CODES, GrpcCode } from '../../check/deny-codes.js';
 import {
   HeaderAppendAction,
@@ -21,7 +21,7 @@ export function decisionToCheckResponse(decision: Decision): CheckResponseMessag
       status: { code: GrpcCode.OK, message: '' },
       ok_response: {
         headers: headerOptions(decision.upstreamHeaders),
-        headers_to_remove: [...decision.upstreamHeadersToRemove],
+        headers_to_remove: removalsAfterSet(decision),
         response_headers_to_add: headerOptions(decision.responseHeaders),
       },
     };

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { TransportName } from '../../check/check-input.js';
-import type { Decision, HeaderList } from '../../check/decision.js';
+import { removalsAfterSet, type Decision, type HeaderList } from '../../check/decision.js';
 
 /**
  * Writes a decision as each HTTP check protocol expects it: 200 allows, the deny's 4xx
@@ -29,11 +29,9 @@ export function writeDecision(
     const headers: Array<readonly [string, string]> = [...decision.upstreamHeaders];
     if (transport === 'http-envoy') {
       // Envoy's HTTP mode reads this header as the list of request headers to strip.
-      if (decision.upstreamHeadersToRemove.length > 0) {
-        headers.push([
-          'x-envoy-auth-headers-to-remove',
-          decision.upstreamHeadersToRemove.join(','),
-        ]);
+      const toRemove = removalsAfterSet(decision);
+      if (toRemove.length > 0) {
+        headers.push(['x-envoy-auth-headers-to-remove', toRemove.join(',')]);
       }
       headers.push(...decision.responseHeaders);
     }

@@ -49,6 +49,19 @@ describe('decisionToCheckResponse', () => {
     expect(response.ok_response?.headers.map((h) => h.append_action)).toEqual([OVERWRITE, APPEND]);
   });
 
+  it('allow: a header Gatehouse sets is not also in headers_to_remove (Envoy removes after setting)', () => {
+    // A claimsToHeaders name is both set from the token and stripped from the client's
+    // request. Envoy applies headers_to_remove after the headers, so listing it there
+    // would strip the verified value too; the overwrite already replaces the client's.
+    const response = decisionToCheckResponse({
+      ...ALLOW,
+      upstreamHeaders: [['x-user-sub', 'alice']],
+      upstreamHeadersToRemove: ['X-User-Sub', 'x-tenant', 'x-internal-debug'],
+    });
+    expect(response.ok_response?.headers.map((h) => h.header.key)).toEqual(['x-user-sub']);
+    expect(response.ok_response?.headers_to_remove).toEqual(['x-tenant', 'x-internal-debug']);
+  });
+
   it('deny 401: UNAUTHENTICATED, the code as status message, the challenge header', () => {
     const decision = deny('GH_ERR_TOKEN_EXPIRED', 'exp 1767225600 is before now (kid k1)', {
       realm: 'shop',

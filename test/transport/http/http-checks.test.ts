@@ -46,6 +46,15 @@ describe('Envoy HTTP service mode (path prefix /envoy)', () => {
     expect(res.headers['x-envoy-auth-headers-to-remove']).toBe('x-internal-debug');
   });
 
+  it('claims to headers: a header it sets is not also listed to remove (Envoy removes after setting)', async () => {
+    const res = await call('/envoy/profile', { authorization: `Bearer ${reader}` });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-user-sub']).toBe('alice');
+    expect(res.headers['x-user-roles']).toBe('reader');
+    // Mapped but with no claim in the token: stripped from the client's request, not set.
+    expect(res.headers['x-envoy-auth-headers-to-remove']).toBe('x-user-email,x-tenant');
+  });
+
   it('denies a missing token with 401 and a Bearer challenge', async () => {
     const res = await call('/envoy/orders/42');
     expect(res.status).toBe(401);

@@ -1,0 +1,367 @@
+import {
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type Server,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEPLOY_ENVOY,
+  startEnvoy,
+  validateBootstrap,
+  type RunningEnvoy,
+} from '../helpers/envoy.js';
+import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
+import { createTestIssuer } from '../helpers/token-factory.js';
+
+/**
+ * The shipped deploy/envoy bootstraps, end to end, on a real Envoy: a client speaks HTTP to
+ * Envoy, Envoy asks a real Gatehouse (fixture policies compiled by the real opa), and a real
+ * upstream records what it receives. Both modes run the same cases (envoy-grpc.test.ts,
+ * envoy-http.test.ts); each asserts what the client and the upstream saw, and the deny code
+ * Gatehouse counted for the mode's transport.
+ */
+
+export interface EnvoyMode {
+  /** The bootstrap in deploy/envoy. */
+  readonly file: 'envoy-grpc.yaml' | 'envoy-http.yaml';
+  /** Gatehouse's transport label for this mode, in gatehouse_check_decisions_total. */
+  readonly transport: 'grpc' | 'http-envoy';
+  /** The cluster that reaches Gatehouse in the file. */
+  readonly gatehouseCluster: string;
+  /** Which Gatehouse port that cluster needs. */
+  readonly gatehousePort: (t: TestGatehouse) => number;
+  /** Policy headers besides x-user-sub that this mode's file passes upstream. */
+  readonly extraUpstreamHeaders: Readonly<Record<string, string>>;
+}
+
+interface UpstreamHit {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+interface ClientResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** A node:http server that answers 200 and records every request it receives. */
+async function startUpstream(): Promise<{ server: Server; port: number; hits: UpstreamHit[] }> {
+  const hits: UpstreamHit[] = [];
+  const server = createServer((req, res) => {
+    hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 8 });
+    res.end('upstream');
+  });
+  await new Promise<void>((resolve) => {
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return { server, port: (server.address() as AddressInfo).port, hits };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => {
+      resolve();
+    });
+  });
+}
+
+/**
+ * One request with the request-target sent byte for byte (node:http does not normalize
+ * `path`; fetch would resolve `..` and `%2e%2e` before sending).
+ */
+function call(
+  baseUrl: string,
+  target: string,
+  headers: OutgoingHttpHeaders = {},
+): Promise<ClientResponse> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: hostname, port, path: target, method: 'GET', headers, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function bearer(token: string): OutgoingHttpHeaders {
+  return { authorization: `Bearer ${token}` };
+}
+
+export function describeEnvoyMode(mode: EnvoyMode): void {
+  const bootstrap = path.join(DEPLOY_ENVOY, mode.file);
+
+  it(`deploy/envoy/${mode.file} as shipped passes envoy --mode validate`, async () => {
+    const result = await validateBootstrap(bootstrap);
+    expect(result.output).toContain('OK');
+    expect(result.ok).toBe(true);
+  });
+
+  describe(`deploy/envoy/${mode.file} in front of a real Gatehouse`, () => {
+    let t: TestGatehouse;
+    let envoy: RunningEnvoy;
+    let upstream: Awaited<ReturnType<typeof startUpstream>>;
+    let reader: string;
+    const cleanups: (() => Promise<void>)[] = [];
+
+    beforeAll(async () => {
+      t = await startTestGatehouse();
+      cleanups.unshift(() => t.close());
+      upstream = await startUpstream();
+      cleanups.unshift(() => closeServer(upstream.server));
+      envoy = await startEnvoy({
+        bootstrap,
+        listener: 'ingress',
+        clusters: { [mode.gatehouseCluster]: mode.gatehousePort(t), app: upstream.port },
+      });
+      cleanups.unshift(() => envoy.stop());
+      reader = await t.issuer.sign();
+    });
+    afterAll(async () => {
+      for (const cleanup of cleanups) await cleanup();
+    });
+
+    /** Gatehouse's count of this mode's decisions with `code`, from /metrics. */
+    async function decisions(code: string): Promise<number> {
+      const text = await (await fetch(`${t.httpBase}/metrics`)).text();
+      for (const line of text.split('\n')) {
+        if (
+          line.startsWith('gatehouse_check_decisions_total{') &&
+          line.includes(`transport="${mode.transport}"`) &&
+          line.includes(`code="${code}"`)
+        ) {
+          return Number(line.slice(line.lastIndexOf(' ') + 1));
+        }
+      }
+      return 0;
+    }
+
+    /** All of this mode's decisions, whatever the code. */
+    async function allDecisions(): Promise<number> {
+      const text = await (await fetch(`${t.httpBase}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter(
+          (line) =>
+            line.startsWith('gatehouse_check_decisions_total{') &&
+            line.includes(`transport="${mode.transport}"`),
+        )
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    }
+
+    /** The request through Envoy: what the client got, what the upstream saw, what Gatehouse counted. */
+    async function through(
+      target: string,
+      headers: OutgoingHttpHeaders,
+      code: string,
+    ): Promise<{ res: ClientResponse; seen: UpstreamHit | undefined; counted: number }> {
+      const before = await decisions(code);
+      const hitsBefore = upstream.hits.length;
+      const res = await call(envoy.baseUrl, target, headers);
+      const counted = (await decisions(code)) - before;
+      expect(upstream.hits.length - hitsBefore).toBeLessThanOrEqual(1);
+      return { res, seen: upstream.hits[hitsBefore], counted };
+    }
+
+    describe('allowed requests reach the upstream with the policy headers', () => {
+      it('a reader GET /orders/42 reaches the upstream with x-user-sub from the policy', async () => {
+        const { res, seen, counted } = await through(
+          '/orders/42',
+          { ...bearer(reader), 'x-internal-debug': 'on' },
+          'GH_OK',
+        );
+        expect(res.status).toBe(200);
+        expect(res.body).toBe('upstream');
+        expect(counted).toBe(1);
+        expect(seen).toMatchObject({ method: 'GET', url: '/orders/42' });
+        expect(seen?.headers['x-user-sub']).toBe('alice');
+        for (const [name, value] of Object.entries(mode.extraUpstreamHeaders)) {
+          expect(seen?.headers[name]).toBe(value);
+        }
+        // The policy's request_headers_to_remove.
+        expect(seen?.headers['x-internal-debug']).toBeUndefined();
+      });
+
+      it('spoofed x-user-sub with a valid token: the upstream sees the policy value only', async () => {
+        const { res, seen } = await through(
+          '/orders/42',
+          { ...bearer(reader), 'x-user-sub': 'admin' },
+          'GH_OK',
+        );
+        expect(res.status).toBe(200);
+        expect(seen?.headers['x-user-sub']).toBe('alice');
+      });
+
+      it('spoofed identity headers on a public API: Envoy strips them before anyone sees them', async () => {
+        // /public/{page} is auth mode none with no claimsToHeaders: nothing in Gatehouse's
+        // answer names these headers, so only the header_mutation filter removes them.
+        const { res, seen, counted } = await through(
+          '/public/docs?x=1',
+          { 'x-user-sub': 'admin', 'x-user-roles': 'admin', 'x-tenant': 'acme' },
+          'GH_OK',
+        );
+        expect(res.status).toBe(200);
+        expect(counted).toBe(1);
+        expect(seen?.url).toBe('/public/docs?x=1');
+        expect(seen?.headers['x-user-sub']).toBeUndefined();
+        expect(seen?.headers['x-user-roles']).toBeUndefined();
+        expect(seen?.headers['x-tenant']).toBeUndefined();
+      });
+
+      it('spoofed x-user-sub on /profile: the claim mapping decides, not the client', async () => {
+        const token = await t.issuer.sign({ sub: 'bob', roles: ['reader'] });
+        const { res, seen } = await through(
+          '/profile',
+          { ...bearer(token), 'x-user-sub': 'admin' },
+          'GH_OK',
+        );
+        expect(res.status).toBe(200);
+        expect(seen?.headers['x-user-sub']).toBe('bob');
+      });
+
+      it('dot segments and double slashes: the upstream gets the normalized path Gatehouse decided on', async () => {
+        const { res, seen } = await through('//public/./a/../docs', {}, 'GH_OK');
+        expect(res.status).toBe(200);
+        expect(seen?.url).toBe('/public/docs');
+      });
+    });
+
+    describe('401: the challenge reaches the client, the upstream is never hit', () => {
+      it('no token: 401 with WWW-Authenticate: Bearer realm="test"', async () => {
+        const { res, seen, counted } = await through('/orders/42', {}, 'GH_ERR_NO_CREDENTIAL');
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer realm="test"');
+        expect(JSON.parse(res.body)).toMatchObject({ error: 'GH_ERR_NO_CREDENTIAL' });
+        expect(counted).toBe(1);
+        expect(seen).toBeUndefined();
+      });
+
+      it('forged token (signed by a key the issuer never published): 401 invalid_token', async () => {
+        const forger = await createTestIssuer();
+        const forged = await forger.sign({ sub: 'alice', roles: ['admin'] });
+        const { res, seen, counted } = await through(
+          '/orders/42',
+          bearer(forged),
+          'GH_ERR_TOKEN_SIGNATURE',
+        );
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="test"/);
+        expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+        expect(counted).toBe(1);
+        expect(seen).toBeUndefined();
+      });
+
+      it('anonymous //admin is /admin: it asks for a token', async () => {
+        const { res, seen, counted } = await through('//admin', {}, 'GH_ERR_NO_CREDENTIAL');
+        expect(res.status).toBe(401);
+        expect(counted).toBe(1);
+        expect(seen).toBeUndefined();
+      });
+    });
+
+    describe('403 and 400: denied requests never reach the upstream', () => {
+      it('a reader on GET /admin is forbidden by the policy', async () => {
+        const { res, seen, counted } = await through(
+          '/admin',
+          bearer(reader),
+          'GH_ERR_POLICY_DENIED',
+        );
+        expect(res.status).toBe(403);
+        expect(JSON.parse(res.body)).toMatchObject({ error: 'GH_ERR_POLICY_DENIED' });
+        expect(counted).toBe(1);
+        expect(seen).toBeUndefined();
+      });
+
+      it.each(['//admin', '/public/../admin', '/public/%2e%2e/admin', '/public/./../admin/'])(
+        'path trick %s is decided as /admin: the reader is denied',
+        async (target) => {
+          const { res, seen, counted } = await through(
+            target,
+            bearer(reader),
+            'GH_ERR_POLICY_DENIED',
+          );
+          expect(res.status).toBe(403);
+          expect(counted).toBe(1);
+          expect(seen).toBeUndefined();
+        },
+      );
+
+      it.each(['/public%2Fadmin', '/public%2fadmin', '/public%5Cadmin'])(
+        'encoded slash %s: Envoy rejects it with 400 before asking Gatehouse',
+        async (target) => {
+          const before = await allDecisions();
+          const hitsBefore = upstream.hits.length;
+          const res = await call(envoy.baseUrl, target, bearer(reader));
+          expect(res.status).toBe(400);
+          expect(await allDecisions()).toBe(before);
+          expect(upstream.hits.length).toBe(hitsBefore);
+        },
+      );
+
+      it('an unknown API (GET /nowhere) is denied even with a valid token', async () => {
+        const { res, seen, counted } = await through(
+          '/nowhere',
+          bearer(reader),
+          'GH_ERR_API_UNKNOWN',
+        );
+        expect(res.status).toBe(403);
+        expect(counted).toBe(1);
+        expect(seen).toBeUndefined();
+      });
+    });
+  });
+
+  describe(`deploy/envoy/${mode.file} with Gatehouse gone`, () => {
+    it('Gatehouse stopped: Envoy denies with 403 (failure_mode_allow: false), the upstream never sees it', async () => {
+      const cleanups: (() => Promise<void>)[] = [];
+      try {
+        const t = await startTestGatehouse();
+        let gatehouseOpen = true;
+        cleanups.unshift(async () => {
+          if (gatehouseOpen) await t.close();
+        });
+        const upstream = await startUpstream();
+        cleanups.unshift(() => closeServer(upstream.server));
+        const envoy = await startEnvoy({
+          bootstrap,
+          listener: 'ingress',
+          clusters: { [mode.gatehouseCluster]: mode.gatehousePort(t), app: upstream.port },
+        });
+        cleanups.unshift(() => envoy.stop());
+        const reader = await t.issuer.sign();
+
+        // Up: allowed. Then Gatehouse is stopped, and the same request is a deny.
+        expect((await call(envoy.baseUrl, '/orders/42', bearer(reader))).status).toBe(200);
+        expect(upstream.hits).toHaveLength(1);
+        await t.close();
+        gatehouseOpen = false;
+        for (const target of ['/orders/42', '/public/docs']) {
+          const res = await call(envoy.baseUrl, target, bearer(reader));
+          expect(res.status).toBe(403);
+        }
+        expect(upstream.hits).toHaveLength(1);
+      } finally {
+        for (const cleanup of cleanups) await cleanup();
+      }
+    });
+  });
+}
