@@ -287,6 +287,8 @@ export const configSchema = z
         /** Rebuild the snapshot when a file in `dir` changes. */
         watch: z.boolean().default(true),
         watchDebounceMs: z.number().int().min(0).default(250),
+        /** Read the folder again this often and rebuild if its content hash changed; 0 turns it off. */
+        rescanIntervalS: z.number().int().min(0).default(10),
         /** Where compiled WebAssembly is cached by content hash. */
         compileCacheDir: z.string().min(1).default('.gatehouse/wasm-cache'),
       })

@@ -16,6 +16,7 @@ export const LOG = {
   untrustedForwardedHeaders: 'forwarded headers from an untrusted peer',
   configInvalid: 'configuration is invalid',
   bundleFailed: 'bundle download failed; keeping the previous snapshot',
+  policyFolderReadFailed: 'policy folder read failed; keeping the previous snapshot',
   bundleWithoutCatalog: 'bundle has no API catalog; not activated',
   opaMissing: 'opa CLI not found: only bundles carrying policy.wasm can be loaded',
   lastKnownGoodRestored: 'last-known-good snapshot restored',

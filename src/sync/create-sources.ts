@@ -123,6 +123,7 @@ async function createPolicySource(
       catalogFile: config.policies.catalogFile,
       watch: config.policies.watch,
       watchDebounceMs: config.policies.watchDebounceMs,
+      rescanIntervalS: config.policies.rescanIntervalS,
       logger,
     });
   }

@@ -16,7 +16,7 @@ export const FIXTURE_POLICIES = path.join(
 );
 
 /** Shared across suites: compiled WebAssembly is content-addressed, so sharing is safe. */
-const COMPILE_CACHE = path.join(tmpdir(), 'gatehouse-test-wasm-cache');
+export const COMPILE_CACHE = path.join(tmpdir(), 'gatehouse-test-wasm-cache');
 
 export interface TestGatehouse {
   readonly gatehouse: RunningGatehouse;
