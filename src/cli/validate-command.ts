@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../config/load-config.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import { findOpa } from '../policy/opa-binary.js';
 import { buildSnapshot } from '../snapshot/build-snapshot.js';
-import { readPolicyFolder } from '../sync/local-folder-source.js';
+import { readPolicyFolder } from '../sync/folder/read-policy-folder.js';
 import { loadKeySet, selectKeyOrigin } from '../sync/oidc/key-origin.js';
 import { missingConfiguredPaths } from './preflight.js';
 
@@ -76,7 +76,7 @@ export async function validateConfigFile(
     return { problems, checked };
   }
   try {
-    const inputs = await readPolicyFolder(config.policies.dir, config.policies.catalogFile);
+    const { inputs } = await readPolicyFolder(config.policies.dir, config.policies.catalogFile);
     const opa = await findOpa(config.opa.binary);
     const { snapshot } = await buildSnapshot(
       inputs,
