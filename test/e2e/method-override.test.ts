@@ -1,5 +1,7 @@
 import type { Client } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { athOf, createProofKey, signProof } from '../auth/dpop/dpop-fixtures.js';
+import { checkInput } from '../check/check-input-factory.js';
 import { askDoor, DOORS, type Door, type DoorAnswer } from '../helpers/check-doors.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { connect } from '../transport/grpc/grpc-test-client.js';
@@ -82,5 +84,36 @@ describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
     expect(answer.allowed).toBe(true);
     expect(answer.set['x-http-method-override']).toBeUndefined();
     if (answer.removed !== undefined) expect(answer.removed).toContain('x-http-method-override');
+  });
+});
+
+describe('an override does not change what a DPoP proof is checked against', () => {
+  it('a DPoP proof for the POST actually sent passes; one naming the override method is refused', async () => {
+    const key = await createProofKey();
+    const bound = await t.issuer.sign({ roles: ['reader'], cnf: { jkt: key.jkt } });
+    const proofFor = (htm: string): Promise<string> =>
+      signProof(key, {
+        claims: {
+          htm,
+          htu: 'https://api.example.com/orders',
+          iat: Math.floor(Date.now() / 1000),
+          ath: athOf(bound),
+        },
+      });
+    const request = async (htm: string) =>
+      t.gatehouse.pipeline.check(
+        checkInput({
+          method: 'POST',
+          path: '/orders',
+          headers: {
+            authorization: `DPoP ${bound}`,
+            dpop: await proofFor(htm),
+            'x-http-method-override': 'GET',
+          },
+        }),
+      );
+    // RFC 9449 section 4.3: htm is the method of the HTTP request the proof came with.
+    expect(await request('POST')).toMatchObject({ allowed: true, api: { id: 'orders.list' } });
+    expect(await request('GET')).toMatchObject({ allowed: false, code: 'GH_ERR_DPOP_PROOF' });
   });
 });
