@@ -70,6 +70,7 @@ export async function startGatehouse(
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
     introspectors: sources.introspectors,
+    methodOverride: config.routing.methodOverride,
     dpop: {
       algorithms: config.tokens.dpop.algorithms,
       iatWindowS: config.tokens.dpop.iatWindowS,

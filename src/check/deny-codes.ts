@@ -184,6 +184,12 @@ export const DENY_CODES = {
     challenge: undefined,
     message: 'denied: the policy returned an invalid result',
   },
+  GH_ERR_CLAIM_NOT_REPRESENTABLE: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: a claim cannot be sent upstream as a header',
+  },
   GH_ERR_NO_SNAPSHOT: {
     status: 403,
     grpcCode: GrpcCode.PERMISSION_DENIED,

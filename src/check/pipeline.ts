@@ -10,9 +10,11 @@ import type { Snapshot } from '../snapshot/snapshot.js';
 import { Authenticator, type DpopSettings, type TokenIntrospector } from './authenticate.js';
 import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
+import { allowHeaders } from './allow-headers.js';
 import { claimsToHeaders } from './claims-to-headers.js';
-import { deny, type Decision, type HeaderList, type MatchedApiRef } from './decision.js';
+import { deny, type Decision, type MatchedApiRef } from './decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
+import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';
 
 export interface PipelineOptions {
@@ -31,6 +33,8 @@ export interface PipelineOptions {
   readonly introspectors?: ReadonlyMap<string, TokenIntrospector>;
   /** DPoP proof checks (RFC 9449); default: ES256, RS256, PS256, EdDSA within 60 s. */
   readonly dpop?: DpopSettings;
+  /** `routing.methodOverride`: strip override headers (default) or authorize their method. */
+  readonly methodOverride?: MethodOverrideMode;
 }
 
 export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
@@ -101,17 +105,23 @@ export class CheckPipeline implements Authorizer {
     }
     const revision = snapshot.revision;
 
+    // Which method is authorized: the request's own, or (routing.methodOverride: authorize)
+    // a POST's override. Authentication still sees the request as sent (DPoP's htm).
+    const override = effectiveMethod(input, this.options.methodOverride ?? 'strip');
+    if (!override.ok) return deny('GH_ERR_INVALID_REQUEST', override.reason, { realm, revision });
+    const method = override.method;
+
     // 1. Route: the API decides which tokens are accepted and which policies apply.
     const normalized = normalizePath(input.path);
     if (!normalized.ok) {
       return deny('GH_ERR_PATH_INVALID', normalized.reason, { realm, revision });
     }
-    const match = snapshot.routes.match(input.host, input.method, normalized.segments);
+    const match = snapshot.routes.match(input.host, method, normalized.segments);
     const api: ApiDefinition | undefined = match?.value;
     if (api === undefined && !this.options.allowUnknownApis) {
       return deny(
         'GH_ERR_API_UNKNOWN',
-        `no API for ${input.method} ${normalized.path} on host "${input.host}"`,
+        `no API for ${method} ${normalized.path} on host "${input.host}"`,
         { realm, revision },
       );
     }
@@ -134,7 +144,7 @@ export class CheckPipeline implements Authorizer {
     // 3. Evaluate every policy level: global -> service -> API.
     const levels = api?.policies ?? this.globalLevels(snapshot);
     const document = buildPolicyInput({
-      request: input,
+      request: method === input.method ? input : { ...input, method },
       segments: normalized.segments,
       query: parseQuery(normalized.query),
       api,
@@ -156,24 +166,28 @@ export class CheckPipeline implements Authorizer {
         body: outcome.verdict?.body,
       });
     }
-    const responseHeaders: Array<readonly [string, string]> = [];
-    // A client must never choose a header the API fills from the token: strip it always,
-    // and set it only from verified claims.
-    const claimMapping = api?.claimsToHeaders ?? [];
-    const toRemove = new Set<string>(claimMapping.map(([header]) => header));
-    for (const verdict of outcome.verdicts) {
-      responseHeaders.push(...verdict.responseHeadersToAdd);
-      for (const name of verdict.requestHeadersToRemove) toRemove.add(name);
+    // A client must never choose an identity header (any API's claimsToHeaders, or
+    // routing.identityHeaders): each is removed unless set here from verified claims.
+    const claimHeaders = claimsToHeaders(api?.claimsToHeaders ?? [], claims);
+    if (!claimHeaders.ok) {
+      return deny('GH_ERR_CLAIM_NOT_REPRESENTABLE', claimHeaders.reason, {
+        realm,
+        revision,
+        api: apiRef,
+      });
     }
+    const responseHeaders = outcome.verdicts.flatMap((verdict) => verdict.responseHeadersToAdd);
     return {
       allowed: true,
       code: 'GH_OK',
       api: apiRef,
-      upstreamHeaders: innerLevelWins([
-        claimsToHeaders(claimMapping, claims),
-        ...outcome.verdicts.map((verdict) => verdict.headers),
-      ]),
-      upstreamHeadersToRemove: [...toRemove],
+      ...allowHeaders({
+        claimHeaders: claimHeaders.headers,
+        levelHeaders: outcome.verdicts.map((verdict) => verdict.headers),
+        overrideHeaders: override.headers,
+        identityHeaders: snapshot.identityHeaders,
+        policyRemovals: outcome.verdicts.flatMap((verdict) => verdict.requestHeadersToRemove),
+      }),
       responseHeaders,
       revision,
     };
@@ -215,21 +229,4 @@ export class CheckPipeline implements Authorizer {
       LOG.checkDenied,
     );
   }
-}
-
-/**
- * An inner level's header replaces an outer level's header of the same name (API over
- * service over global); several values for one name from the same level all stay.
- */
-function innerLevelWins(levels: readonly HeaderList[]): HeaderList {
-  const byName = new Map<string, Array<readonly [string, string]>>();
-  for (const headers of levels) {
-    const setHere = new Set<string>();
-    for (const header of headers) {
-      if (!setHere.has(header[0])) byName.set(header[0], []);
-      setHere.add(header[0]);
-      byName.get(header[0])?.push(header);
-    }
-  }
-  return [...byName.values()].flat();
 }

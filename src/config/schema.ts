@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../auth/jws-algorithms.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../check/identity-headers.js';
 import { BUNDLE_SIGNING_ALGORITHMS } from '../sync/bundle/verify-signature.js';
 import { isLoopbackHost } from '../sync/oidc/secure-url.js';
 
@@ -304,6 +305,20 @@ export const configSchema = z
       .strictObject({
         /** Let requests that match no API through (policy-free). Off: unknown APIs are denied. */
         allowUnknownApis: z.boolean().default(false),
+        /**
+         * Headers only Gatehouse may set upstream: removed from every allowed request unless
+         * set from verified claims (every claimsToHeaders name is one too). [] keeps only those.
+         */
+        identityHeaders: z
+          .array(
+            z
+              .string()
+              .regex(/^[A-Za-z0-9-]+$/, 'must be a header name')
+              .transform((name) => name.toLowerCase()),
+          )
+          .default([...DEFAULT_IDENTITY_HEADERS]),
+        /** X-HTTP-Method-Override and aliases: strip them, or authorize a POST's override method. */
+        methodOverride: z.enum(['strip', 'authorize']).default('strip'),
       })
       .prefault({}),
     tokens: z

@@ -10,6 +10,7 @@ import {
   type CompileOptions,
   type RegoFile,
 } from '../policy/compile-wasm.js';
+import { identityHeaderSet } from '../check/identity-headers.js';
 import { OpaNotFoundError, PROJECT_OPA, type OpaBinary } from '../policy/opa-binary.js';
 import { WasmPolicy } from '../policy/wasm-policy.js';
 import { entrypointFor, parseCatalog, type ApiDefinition } from '../routes/catalog.js';
@@ -51,6 +52,8 @@ export async function buildSnapshot(
   compile: SnapshotCompileOptions,
   previous: Snapshot | undefined,
   tokenCache: VerifiedTokenCacheOptions = { maxEntries: 10_000, maxTtlS: 300 },
+  /** `routing.identityHeaders`: removed from every allowed request, with every claim header. */
+  identityHeaders: readonly string[] = [],
 ): Promise<BuildResult> {
   // Keys rotate far more often than the catalog: reuse the parsed catalog and its route
   // table when the catalog text is unchanged.
@@ -141,6 +144,11 @@ export async function buildSnapshot(
           : new VerifiedTokenCache(tokenCache),
       policy,
       entrypoints,
+      // Once per build, not per request: any API's claim headers are every API's to strip.
+      identityHeaders: identityHeaderSet(
+        catalog.apis.flatMap((api) => api.claimsToHeaders.map(([header]) => header)),
+        identityHeaders,
+      ),
     }),
     compiled,
   };

@@ -27,4 +27,9 @@ export interface Snapshot {
   readonly policy: WasmPolicy;
   /** Entrypoint per Rego package named in the catalog (`orders.api` -> `orders/api/allow`). */
   readonly entrypoints: ReadonlyMap<string, string>;
+  /**
+   * Every header any API fills from claims plus `routing.identityHeaders`, lower-case:
+   * removed from every allowed request that does not set it (see check/allow-headers.ts).
+   */
+  readonly identityHeaders: readonly string[];
 }

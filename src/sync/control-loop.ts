@@ -151,6 +151,7 @@ export class ControlLoop {
         { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
         store.current(),
         { maxEntries: config.tokens.cacheMaxEntries, maxTtlS: config.tokens.cacheMaxTtlS },
+        config.routing.identityHeaders,
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };
       if (store.current()?.revision === snapshot.revision) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
 import { ConfigError, parseConfig } from '../../src/config/load-config.js';
 
 const ISSUER = { issuer: 'https://issuer.example', audiences: ['api'], jwksFile: 'keys/jwks.json' };
@@ -36,6 +37,31 @@ describe('parseConfig', () => {
     expect(config.issuers[0]?.jwksFile).toBe('/etc/gatehouse/keys/jwks.json');
     expect(config.issuers[0]?.algorithms).toEqual(['RS256', 'ES256']);
     expect(Object.isFrozen(config.grpc)).toBe(true);
+  });
+
+  it('routing: identity headers default to the common list, lower-cased; overrides are stripped', () => {
+    const defaults = parseConfig({ issuers: [ISSUER] }, '/etc/gatehouse', {});
+    expect(defaults.routing.identityHeaders).toEqual([...DEFAULT_IDENTITY_HEADERS]);
+    expect(defaults.routing.identityHeaders).toEqual(
+      expect.arrayContaining(['x-user-sub', 'x-forwarded-user', 'remote-user']),
+    );
+    expect(defaults.routing.methodOverride).toBe('strip');
+    const own = parseConfig(
+      { routing: { identityHeaders: ['X-Employee-Id'], methodOverride: 'authorize' } },
+      '/etc/gatehouse',
+      {},
+    );
+    expect(own.routing.identityHeaders).toEqual(['x-employee-id']);
+    expect(own.routing.methodOverride).toBe('authorize');
+  });
+
+  it('refuses an identity header that is not a header name, and an unknown override mode', () => {
+    expect(problems({ routing: { identityHeaders: ['x-user\r\nx-admin'] } })).toEqual([
+      expect.stringContaining('routing.identityHeaders.0'),
+    ]);
+    expect(problems({ routing: { methodOverride: 'honour' } })).toEqual([
+      expect.stringContaining('routing.methodOverride'),
+    ]);
   });
 
   it('names the option of every problem', () => {

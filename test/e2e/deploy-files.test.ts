@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
+import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import { findNginx } from '../helpers/nginx.js';
 import { startTestGatehouse } from '../helpers/test-gatehouse.js';
@@ -117,4 +119,34 @@ describe('deploy/kubernetes/gatehouse-sidecar.yaml', () => {
       await t.close();
     }
   });
+});
+
+describe('identity headers in the shipped proxy files', () => {
+  // NGINX and Traefik cannot remove a header on Gatehouse's say, and the Envoy files strip
+  // client-sent identity headers before ext_authz: each file must name every default
+  // identity header, or a client's spoofed header would reach the upstream behind it.
+  it.each([
+    ['nginx/gatehouse.conf', (name: string) => `$upstream_http_${name.replaceAll('-', '_')}`],
+    ['traefik/dynamic.yaml', (name: string) => `- ${name}`],
+    ['traefik/middleware.yaml', (name: string) => `- ${name}`],
+    ['envoy/envoy-grpc.yaml', (name: string) => name],
+    ['envoy/envoy-http.yaml', (name: string) => name],
+  ])('%s names every default identity header', async (file, spelling) => {
+    const text = (await readFile(path.join(DEPLOY, file), 'utf8')).toLowerCase();
+    const envoy = file.startsWith('envoy/');
+    const missing = DEFAULT_IDENTITY_HEADERS.filter((name) => {
+      // Envoy's files remove the x-user- family with one prefix match.
+      if (envoy && name.startsWith('x-user-')) return !text.includes('prefix: x-user-');
+      return !text.includes(spelling(name).toLowerCase());
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it.each(['nginx/gatehouse.conf', 'traefik/dynamic.yaml', 'traefik/middleware.yaml'])(
+    '%s also overwrites every method override header',
+    async (file) => {
+      const text = (await readFile(path.join(DEPLOY, file), 'utf8')).toLowerCase();
+      expect(METHOD_OVERRIDE_HEADERS.filter((name) => !text.includes(name))).toEqual([]);
+    },
+  );
 });

@@ -82,7 +82,11 @@ describe('Envoy ext_authz v3 over gRPC, end to end', () => {
     expect(userSub?.header.value).toBe('alice');
     // OVERWRITE_IF_EXISTS_OR_ADD: the client's own x-user-sub cannot survive.
     expect(userSub?.append_action).toBe(HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD);
-    expect(response.ok_response?.headers_to_remove).toEqual(['x-internal-debug']);
+    // The policy's removal plus identity headers not set here; never the x-user-sub it sets.
+    expect(response.ok_response?.headers_to_remove).toEqual(
+      expect.arrayContaining(['x-internal-debug', 'x-user-email']),
+    );
+    expect(response.ok_response?.headers_to_remove).not.toContain('x-user-sub');
   });
 
   it('policy deny: PERMISSION_DENIED (7) and a 403 denied response', async () => {

@@ -5,6 +5,8 @@ import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
+import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
 
 /**
  * A real NGINX (Debian's package, with ngx_http_auth_request_module) for end-to-end tests:
@@ -67,10 +69,10 @@ export function gatehouseServerBlock(
         # Every request is first sent to /_gatehouse as a subrequest; 2xx lets it through,
         # 401 and 403 are returned to the client (with the 401's WWW-Authenticate).
         auth_request /_gatehouse;
-        # Headers from Gatehouse's allow response (the policy's "headers") become
-        # variables; proxy_set_header replaces any same-named header the client sent.
-        auth_request_set $user_sub $upstream_http_x_user_sub;
-        proxy_set_header X-User-Sub $user_sub;
+        # Every identity header (and method override header) is set from Gatehouse's answer:
+        # proxy_set_header replaces any same-named header the client sent, and an empty
+        # value (Gatehouse sent none) is not sent at all (ngx_http_proxy_module).
+${upstreamHeaderLines()}
         proxy_pass ${options.upstreamUrl};
     }
 
@@ -91,6 +93,27 @@ export function gatehouseServerBlock(
         proxy_set_header X-Forwarded-For $remote_addr;
     }
 }`;
+}
+
+/**
+ * Headers NGINX must take only from Gatehouse's answer: the default identity headers (which
+ * include the fixture catalog's claim headers but x-tenant), x-tenant, and the method override
+ * headers. One auth_request_set + proxy_set_header pair each, as the README says.
+ */
+export const NGINX_ANSWER_HEADERS: readonly string[] = [
+  ...DEFAULT_IDENTITY_HEADERS,
+  'x-tenant',
+  ...METHOD_OVERRIDE_HEADERS,
+];
+
+function upstreamHeaderLines(): string {
+  return NGINX_ANSWER_HEADERS.map((name) => {
+    const variable = `$gatehouse_${name.replaceAll('-', '_')}`;
+    return [
+      `        auth_request_set ${variable} $upstream_http_${name.replaceAll('-', '_')};`,
+      `        proxy_set_header ${name} ${variable};`,
+    ].join('\n');
+  }).join('\n');
 }
 
 /** The whole nginx.conf: a foreground, single-process nginx that writes only under `dir`. */

@@ -156,6 +156,69 @@ describe('allowed requests reach the upstream with the verified subject', () => 
     expect(seen?.headers['x-user-sub']).toBe('alice');
   });
 
+  it('spoofed identity headers on an API without that mapping never reach the upstream', async () => {
+    // users.get maps no claim at all; the documented config sets each identity header from
+    // Gatehouse's answer, which carries none of them here.
+    const { res, upstream: seen } = await through(
+      '/users/7',
+      {
+        ...bearer(reader),
+        'x-user-sub': 'admin',
+        'x-forwarded-user': 'root',
+        'remote-user': 'root',
+        'x-auth-request-email': 'ceo@example.com',
+        'x-tenant': 'other-tenant',
+      },
+      'GH_OK',
+    );
+    expect(res.status).toBe(200);
+    expect(seen?.url).toBe('/users/7');
+    for (const name of [
+      'x-user-sub',
+      'x-forwarded-user',
+      'remote-user',
+      'x-auth-request-email',
+      'x-tenant',
+    ]) {
+      expect(seen?.headers[name], name).toBeUndefined();
+    }
+  });
+
+  it('spoofed identity headers on an auth-none API never reach the upstream', async () => {
+    const { res, upstream: seen } = await through(
+      '/public/docs',
+      { 'x-user-sub': 'admin', 'x-user-email': 'ceo@example.com' },
+      'GH_OK',
+    );
+    expect(res.status).toBe(200);
+    expect(seen?.headers['x-user-sub']).toBeUndefined();
+    expect(seen?.headers['x-user-email']).toBeUndefined();
+  });
+
+  it('a non-ASCII claim arrives at the upstream percent-encoded as UTF-8', async () => {
+    const token = await t.issuer.sign({ email: 'zoë@example.com', tenant: { id: 'ü-1' } });
+    const { res, upstream: seen } = await through(
+      '/profile',
+      { ...bearer(token), 'x-user-email': 'ceo@example.com' },
+      'GH_OK',
+    );
+    expect(res.status).toBe(200);
+    expect(seen?.headers['x-user-email']).toBe('zo%C3%AB@example.com');
+    expect(seen?.headers['x-tenant']).toBe('%C3%BC-1');
+    expect(seen?.headers['x-user-sub']).toBe('alice');
+  });
+
+  it('X-HTTP-Method-Override never reaches the upstream (routing.methodOverride: strip)', async () => {
+    const { res, upstream: seen } = await through(
+      '/orders/42',
+      { ...bearer(reader), 'x-http-method-override': 'DELETE', 'x-method-override': 'DELETE' },
+      'GH_OK',
+    );
+    expect(res.status).toBe(200);
+    expect(seen?.headers['x-http-method-override']).toBeUndefined();
+    expect(seen?.headers['x-method-override']).toBeUndefined();
+  });
+
   it('lets an anonymous request through an auth-none API, target unchanged', async () => {
     const { res, upstream: seen, counted } = await through('/public/docs?x=1', {}, 'GH_OK');
     expect(res.status).toBe(200);
@@ -194,6 +257,18 @@ describe('401: the challenge reaches the client, the upstream is never hit', () 
 });
 
 describe('403: denied requests never reach the upstream', () => {
+  it('a claim with CR LF (header injection) is denied: GH_ERR_CLAIM_NOT_REPRESENTABLE', async () => {
+    const token = await t.issuer.sign({ email: 'a@example.com\r\nx-admin: true' });
+    const {
+      res,
+      upstream: seen,
+      counted,
+    } = await through('/profile', bearer(token), 'GH_ERR_CLAIM_NOT_REPRESENTABLE');
+    expect(res.status).toBe(403);
+    expect(counted).toBe(1);
+    expect(seen).toBeUndefined();
+  });
+
   it('a reader on GET /admin is forbidden by the policy', async () => {
     const {
       res,
