@@ -160,6 +160,12 @@ export const DENY_CODES = {
     challenge: undefined,
     message: 'denied: the token could not be checked with its issuer',
   },
+  GH_ERR_INTROSPECTION_THROTTLED: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: too many tokens to check with the issuer right now',
+  },
   GH_ERR_SCOPE_MISSING: {
     status: 403,
     grpcCode: GrpcCode.PERMISSION_DENIED,
