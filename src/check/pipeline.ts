@@ -127,6 +127,7 @@ export class CheckPipeline implements Authorizer {
         revision,
         api: apiRef,
         ...(authenticated.scopes === undefined ? {} : { scopes: authenticated.scopes }),
+        ...(authenticated.headers === undefined ? {} : { headers: authenticated.headers }),
       });
     }
     const claims = authenticated.claims;
@@ -156,7 +157,9 @@ export class CheckPipeline implements Authorizer {
         body: outcome.verdict?.body,
       });
     }
-    const responseHeaders: Array<readonly [string, string]> = [];
+    const responseHeaders: Array<readonly [string, string]> = [
+      ...(authenticated.responseHeaders ?? []),
+    ];
     // A client must never choose a header the API fills from the token: strip it always,
     // and set it only from verified claims.
     const claimMapping = api?.claimsToHeaders ?? [];

@@ -342,6 +342,15 @@ export const configSchema = z
             iatWindowS: z.number().int().min(1).max(600).default(60),
             /** Proof jtis remembered against replay (per process). */
             replayCacheMaxEntries: z.number().int().min(1000).default(100_000),
+            /** Server nonces (RFC 9449 section 9), for APIs with auth.dpopNonce: required. */
+            nonce: z
+              .strictObject({
+                /** Env variable with the HMAC secret (>= 32 bytes) every replica shares. */
+                secretEnv: z.string().min(1).optional(),
+                /** Seconds per nonce window; a nonce is accepted for 1 to 2 windows. */
+                lifetimeS: z.number().int().min(10).max(3600).default(120),
+              })
+              .prefault({}),
           })
           .prefault({}),
       })
