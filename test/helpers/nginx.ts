@@ -71,6 +71,10 @@ export function gatehouseServerBlock(
         # variables; proxy_set_header replaces any same-named header the client sent.
         auth_request_set $user_sub $upstream_http_x_user_sub;
         proxy_set_header X-User-Sub $user_sub;
+        # DPoP server nonces: Gatehouse's DPoP-Nonce, on the 401 and on the allow ("always"
+        # adds it to error responses too; an empty value is not sent).
+        auth_request_set $dpop_nonce $upstream_http_dpop_nonce;
+        add_header DPoP-Nonce $dpop_nonce always;
         proxy_pass ${options.upstreamUrl};
     }
 
