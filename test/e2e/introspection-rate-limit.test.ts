@@ -165,16 +165,18 @@ describe('introspection is bounded per issuer (token bucket)', () => {
   it('cached active token still allowed while the bucket is empty', async () => {
     const target = { httpBase: t.httpBase, grpc };
     expect((await askDoor('envoy', target, opaque(GOOD_TOKEN))).allowed).toBe(true);
-    // Spend the bucket, and check it is spent: a new token is refused unasked.
+    // Spend the bucket, and check it is spent: new tokens are refused unasked (a slow
+    // machine may refill a call or two meanwhile, so a few are tried at once).
     await Promise.all(
       Array.from({ length: BURST * 2 }, () => askDoor('json', target, opaque(randomToken()))),
     );
+    const probes = await Promise.all(
+      Array.from({ length: BURST }, () => askDoor('json', target, opaque(randomToken()))),
+    );
+    expect(
+      probes.some((p) => p.status === 403 && p.code === 'GH_ERR_INTROSPECTION_THROTTLED'),
+    ).toBe(true);
     const before = received();
-    expect(await askDoor('json', target, opaque(randomToken()))).toMatchObject({
-      allowed: false,
-      status: 403,
-      code: 'GH_ERR_INTROSPECTION_THROTTLED',
-    });
     for (const door of DOORS) {
       const answer = await askDoor(door, target, opaque(GOOD_TOKEN));
       expect(answer, door).toMatchObject({ allowed: true, status: 200, code: 'GH_OK' });
