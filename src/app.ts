@@ -1,5 +1,7 @@
 import type { GatehouseConfig } from './config/schema.js';
+import { DpopNonces, MIN_NONCE_SECRET_BYTES } from './auth/dpop/nonce.js';
 import { DpopReplayCache } from './auth/dpop/replay-cache.js';
+import { ConfigError } from './config/load-config.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -48,7 +50,9 @@ export async function startGatehouse(
   const opa = await findOpaFor(config, logger);
   const store = new SnapshotStore();
   const env = options.env ?? process.env;
-  const sources = await createSources(config, logger, env);
+  // Before the sources: a missing nonce secret stops the start with nothing to close.
+  const nonces = dpopNonces(config, env);
+  const sources = await createSources(config, logger, env, metrics);
   const { policySource } = sources;
   const controlLoop = new ControlLoop({
     config,
@@ -78,6 +82,7 @@ export async function startGatehouse(
         iatWindowS: config.tokens.dpop.iatWindowS,
         maxEntries: config.tokens.dpop.replayCacheMaxEntries,
       }),
+      nonces,
     },
   });
 
@@ -130,6 +135,23 @@ export async function startGatehouse(
       await sources.close();
     },
   };
+}
+
+/**
+ * DPoP server nonces (RFC 9449 section 9). With `tokens.dpop.nonce.secretEnv`, every
+ * replica with the same secret accepts the others' nonces; without it the secret is random
+ * and the nonces of this process are good here only.
+ */
+function dpopNonces(config: GatehouseConfig, env: NodeJS.ProcessEnv): DpopNonces {
+  const { secretEnv, lifetimeS } = config.tokens.dpop.nonce;
+  if (secretEnv === undefined) return new DpopNonces({ lifetimeS });
+  const secret = env[secretEnv];
+  if (secret === undefined || Buffer.byteLength(secret) < MIN_NONCE_SECRET_BYTES) {
+    throw new ConfigError('DPoP nonce secret is missing', [
+      `tokens.dpop.nonce.secretEnv: environment variable ${secretEnv} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes`,
+    ]);
+  }
+  return new DpopNonces({ lifetimeS, secret: Buffer.from(secret, 'utf8') });
 }
 
 /**

@@ -3,6 +3,7 @@ import { readBearerCredential } from '../auth/bearer-credential.js';
 import { checkDpopBinding, type TokenScheme } from '../auth/dpop/bound-token.js';
 import { readDpopCredential, readDpopProof } from '../auth/dpop/dpop-credential.js';
 import { DPOP_FAILURES, type DpopFailure } from '../auth/dpop/dpop-failures.js';
+import { perProcessDpopNonces, type DpopNonces } from '../auth/dpop/nonce.js';
 import type { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import { verifyDpopProof } from '../auth/dpop/verify-dpop-proof.js';
 import { checkCertificateBinding } from '../auth/certificate/certificate-binding.js';
@@ -15,12 +16,15 @@ import { hasRequiredScopes } from '../auth/scopes.js';
 import type { ApiAuth } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import type { CheckInput } from './check-input.js';
+import type { HeaderList } from './decision.js';
 import type { DenyCode } from './deny-codes.js';
 
 export interface DpopSettings {
   readonly algorithms: readonly string[];
   readonly iatWindowS: number;
   readonly replay: DpopReplayCache;
+  /** Server nonces for APIs with `dpopNonce: required`; default: a per-process secret. */
+  readonly nonces?: DpopNonces | undefined;
 }
 
 export interface AuthenticatorOptions {
@@ -42,13 +46,20 @@ export interface TokenIntrospector {
 }
 
 export type AuthOutcome =
-  | { readonly ok: true; readonly claims: JWTPayload | undefined }
+  | {
+      readonly ok: true;
+      readonly claims: JWTPayload | undefined;
+      /** For the client's response: a fresh `DPoP-Nonce` on nonce APIs. */
+      readonly responseHeaders?: HeaderList;
+    }
   | {
       readonly ok: false;
       readonly code: DenyCode;
       readonly reason: string;
       /** For an insufficient_scope challenge. */
       readonly scopes?: readonly string[];
+      /** Besides the challenge: the `DPoP-Nonce` to use (RFC 9449 section 9). */
+      readonly headers?: HeaderList;
     };
 
 /**
@@ -88,8 +99,25 @@ export class Authenticator {
       claims = introspected.claims;
     }
 
-    const binding = await this.checkDpop(input, credential.scheme, credential.token, claims);
-    if (binding !== undefined) return fail(dpopDenyCode(binding), binding.reason);
+    const nonces = auth.dpopNonce === 'required' ? this.dpopNonces() : undefined;
+    const binding = await this.checkDpop(
+      input,
+      credential.scheme,
+      credential.token,
+      claims,
+      nonces,
+    );
+    // RFC 9449 sections 8 and 9: a nonce API tells DPoP clients the nonce to use.
+    const nonceHeader: HeaderList =
+      nonces === undefined || credential.scheme !== 'DPoP'
+        ? []
+        : [['dpop-nonce', nonces.current()]];
+    if (binding !== undefined) {
+      const code = dpopDenyCode(binding);
+      return code === 'GH_ERR_DPOP_NONCE'
+        ? { ok: false, code, reason: binding.reason, headers: nonceHeader }
+        : fail(code, binding.reason);
+    }
     const certificateProblem = checkCertificate(input, claims);
     if (certificateProblem !== undefined) return fail('GH_ERR_TOKEN_BINDING', certificateProblem);
 
@@ -102,7 +130,13 @@ export class Authenticator {
         scopes: auth.scopes,
       };
     }
-    return { ok: true, claims };
+    return nonceHeader.length === 0
+      ? { ok: true, claims }
+      : { ok: true, claims, responseHeaders: nonceHeader };
+  }
+
+  private dpopNonces(): DpopNonces {
+    return this.options.dpop.nonces ?? perProcessDpopNonces();
   }
 
   /** The introspection of the first issuer this API accepts that has one. */
@@ -169,6 +203,7 @@ export class Authenticator {
     scheme: TokenScheme,
     token: string,
     claims: JWTPayload,
+    nonces: DpopNonces | undefined,
   ): Promise<DpopFailure | undefined> {
     let jkt: string | undefined;
     if (scheme === 'DPoP') {
@@ -183,7 +218,7 @@ export class Authenticator {
       if (proof.kind === 'malformed') return { ok: false, code: proof.code, reason: proof.reason };
       const result = await verifyDpopProof(
         { proof: proof.proof, method: input.method, url: requestUrl(input), accessToken: token },
-        this.options.dpop,
+        { ...this.options.dpop, nonce: nonces },
       );
       if (!result.ok) return result;
       jkt = result.jkt;
@@ -269,11 +304,19 @@ function requestUrl(input: CheckInput): string {
   return `${scheme}://${input.host}${input.path}`;
 }
 
-/** Proof problems answer `DPoP error="invalid_dpop_proof"`; binding problems `invalid_token`. */
+/**
+ * Proof problems answer `DPoP error="invalid_dpop_proof"`, a missing or stale nonce
+ * `use_dpop_nonce`; binding problems `invalid_token`.
+ */
 function dpopDenyCode(failure: DpopFailure): DenyCode {
-  return DPOP_FAILURES[failure.code].error === 'invalid_dpop_proof'
-    ? 'GH_ERR_DPOP_PROOF'
-    : 'GH_ERR_TOKEN_BINDING';
+  switch (DPOP_FAILURES[failure.code].error) {
+    case 'invalid_dpop_proof':
+      return 'GH_ERR_DPOP_PROOF';
+    case 'use_dpop_nonce':
+      return 'GH_ERR_DPOP_NONCE';
+    case 'invalid_token':
+      return 'GH_ERR_TOKEN_BINDING';
+  }
 }
 
 /** Three base64url parts: a JWS. Anything else is opaque to us (RFC 7515 section 7.1). */

@@ -82,9 +82,9 @@ function bearerChallenge(
   if (challenge === undefined) return undefined;
   // RFC 6750 section 3: quoted-string values; realm, error, error_description, scope.
   const parts = [`realm="${realm}"`];
-  if (challenge === 'invalid_dpop_proof') {
-    // RFC 9449 section 7.1: the DPoP scheme's own challenge.
-    return `DPoP ${[...parts, `error="invalid_dpop_proof"`, `error_description="${description}"`].join(', ')}`;
+  if (challenge === 'invalid_dpop_proof' || challenge === 'use_dpop_nonce') {
+    // RFC 9449 sections 7.1 and 9: the DPoP scheme's own challenge.
+    return `DPoP ${[...parts, `error="${challenge}"`, `error_description="${description}"`].join(', ')}`;
   }
   if (challenge !== 'bearer') {
     parts.push(`error="${challenge}"`, `error_description="${description}"`);

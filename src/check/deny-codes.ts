@@ -29,7 +29,9 @@ export type Challenge =
   | 'invalid_token'
   | 'insufficient_scope'
   /** RFC 9449 section 7.1: `DPoP error="invalid_dpop_proof"`. */
-  | 'invalid_dpop_proof';
+  | 'invalid_dpop_proof'
+  /** RFC 9449 section 9: `DPoP error="use_dpop_nonce"`, sent with a `DPoP-Nonce` header. */
+  | 'use_dpop_nonce';
 
 export interface DenyCodeSpec {
   readonly status: 400 | 401 | 403;
@@ -154,11 +156,23 @@ export const DENY_CODES = {
     challenge: 'invalid_dpop_proof',
     message: 'the DPoP proof is invalid',
   },
+  GH_ERR_DPOP_NONCE: {
+    status: 401,
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    challenge: 'use_dpop_nonce',
+    message: 'the DPoP proof must carry the nonce in DPoP-Nonce',
+  },
   GH_ERR_INTROSPECTION_UNAVAILABLE: {
     status: 403,
     grpcCode: GrpcCode.PERMISSION_DENIED,
     challenge: undefined,
     message: 'denied: the token could not be checked with its issuer',
+  },
+  GH_ERR_INTROSPECTION_THROTTLED: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: too many tokens to check with the issuer right now',
   },
   GH_ERR_SCOPE_MISSING: {
     status: 403,

@@ -137,6 +137,7 @@ export class CheckPipeline implements Authorizer {
         revision,
         api: apiRef,
         ...(authenticated.scopes === undefined ? {} : { scopes: authenticated.scopes }),
+        ...(authenticated.headers === undefined ? {} : { headers: authenticated.headers }),
       });
     }
     const claims = authenticated.claims;
@@ -176,7 +177,10 @@ export class CheckPipeline implements Authorizer {
         api: apiRef,
       });
     }
-    const responseHeaders = outcome.verdicts.flatMap((verdict) => verdict.responseHeadersToAdd);
+    const responseHeaders = [
+      ...(authenticated.responseHeaders ?? []),
+      ...outcome.verdicts.flatMap((verdict) => verdict.responseHeadersToAdd),
+    ];
     return {
       allowed: true,
       code: 'GH_OK',

@@ -55,8 +55,12 @@ const issuerSchema = z
         timeoutMs: z.number().int().min(100).default(2000),
         /** Longest an active answer is reused, in seconds (never past the token's exp). */
         cacheMaxTtlS: z.number().int().min(0).default(300),
-        /** How long an inactive answer is remembered, in seconds. */
-        inactiveCacheTtlS: z.number().int().min(0).default(10),
+        /** How long an inactive answer is remembered, in seconds (kept short: at most 60). */
+        inactiveCacheTtlS: z.number().int().min(0).max(60).default(10),
+        /** Introspection (and discovery) requests sent to this issuer per second, on average. */
+        maxCallsPerS: z.number().int().min(1).default(50),
+        /** The most requests sent at once after a quiet spell (token bucket size). */
+        maxCallsBurst: z.number().int().min(1).default(100),
       })
       .optional(),
     /** Insist on `typ: at+jwt` (RFC 9068), which also keeps ID tokens out. */
@@ -355,6 +359,15 @@ export const configSchema = z
             iatWindowS: z.number().int().min(1).max(600).default(60),
             /** Proof jtis remembered against replay (per process). */
             replayCacheMaxEntries: z.number().int().min(1000).default(100_000),
+            /** Server nonces (RFC 9449 section 9), for APIs with auth.dpopNonce: required. */
+            nonce: z
+              .strictObject({
+                /** Env variable with the HMAC secret (>= 32 bytes) every replica shares. */
+                secretEnv: z.string().min(1).optional(),
+                /** Seconds per nonce window; a nonce is accepted for 1 to 2 windows. */
+                lifetimeS: z.number().int().min(10).max(3600).default(120),
+              })
+              .prefault({}),
           })
           .prefault({}),
       })

@@ -22,4 +22,6 @@ export const LOG = {
   lastKnownGoodRestored: 'last-known-good snapshot restored',
   lastKnownGoodIgnored: 'last-known-good snapshot ignored',
   lastKnownGoodSaveFailed: 'could not save the last-known-good snapshot',
+  introspectionRateLimited:
+    'introspection requests over maxCallsPerS: opaque tokens the cache cannot answer are denied unasked',
 } as const;

@@ -26,6 +26,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly introspectionRequests = new Counter({
+    name: 'gatehouse_introspection_requests_total',
+    help: 'Introspections the cache could not answer, by issuer and outcome: active, inactive, unavailable (sent), rate_limited (not sent: over maxCallsPerS).',
+    labelNames: ['issuer', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }

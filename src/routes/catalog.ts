@@ -44,6 +44,11 @@ const authSchema = z.strictObject({
   scopes: z
     .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token'))
     .optional(),
+  /**
+   * required: a DPoP proof must carry a nonce this server issued (RFC 9449 section 9);
+   * none (default): proofs need no nonce.
+   */
+  dpopNonce: z.enum(['required', 'none']).optional(),
 });
 
 /** Upstream header name -> claim path (dot-separated: "sub", "org.id"). */
@@ -99,6 +104,8 @@ export interface ApiAuth {
   readonly audiences: readonly string[] | undefined;
   readonly scopes: readonly string[];
   readonly scopesMatch: 'all' | 'any';
+  /** Whether DPoP proofs must carry a server nonce (RFC 9449 section 9); default none. */
+  readonly dpopNonce?: 'required' | 'none' | undefined;
 }
 
 /** The policy levels that decide an API, outermost first. */
@@ -196,6 +203,7 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
           audiences: auth.audiences,
           scopes: auth.scopes ?? [],
           scopesMatch: auth.scopesMatch ?? 'all',
+          dpopNonce: auth.dpopNonce ?? 'none',
         },
         policies,
         // Header names are case-insensitive: lower-case them before an inner level overrides.

@@ -3,6 +3,8 @@ import type { Dispatcher } from 'undici';
 import { ConfigError } from '../config/load-config.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { LOG } from '../observability/log-messages.js';
+import type { Metrics } from '../observability/metrics.js';
 import { DEFAULT_BUNDLE_LIMITS } from './bundle/bundle-limits.js';
 import type { BundleVerification } from './bundle/verify-signature.js';
 import { BundlePolicySource } from './bundle-policy-source.js';
@@ -15,6 +17,7 @@ import {
 } from './oauth/config.js';
 import { OAuthClientAuthenticator } from '../auth/introspection/client-auth.js';
 import { IssuerIntrospector } from '../auth/introspection/issuer-introspector.js';
+import type { IntrospectionOutcome } from '../auth/introspection/options.js';
 import { IssuerKeySource } from './oidc/issuer-key-source.js';
 import type { KeySource, PolicySource } from './sources.js';
 
@@ -37,18 +40,22 @@ export interface Sources {
   close(): Promise<void>;
 }
 
-/** Builds every source the config names. Throws ConfigError on unreadable key files. */
+/**
+ * Builds every source the config names. Throws ConfigError on unreadable key files.
+ * `metrics`, when given, counts the introspection requests.
+ */
 export async function createSources(
   config: GatehouseConfig,
   logger: Logger,
   env: NodeJS.ProcessEnv,
+  metrics?: Metrics,
 ): Promise<Sources> {
   const client =
     config.centralServer === undefined
       ? undefined
       : await createClientCredentialsTokenSource(config.centralServer, { env });
   const clientAuth = client === undefined ? undefined : toClientAuth(client);
-  const introspection = await createIntrospectors(config, env);
+  const introspection = await createIntrospectors(config, env, logger, metrics);
   return {
     policySource: await createPolicySource(config, logger, env, clientAuth),
     introspectors: introspection.introspectors,
@@ -68,6 +75,8 @@ export async function createSources(
 async function createIntrospectors(
   config: GatehouseConfig,
   env: NodeJS.ProcessEnv,
+  logger: Logger,
+  metrics: Metrics | undefined,
 ): Promise<{ introspectors: Map<string, IssuerIntrospector>; close(): Promise<void> }> {
   const introspectors = new Map<string, IssuerIntrospector>();
   const withIntrospection = config.issuers.filter((issuer) => issuer.introspection !== undefined);
@@ -93,6 +102,13 @@ async function createIntrospectors(
         clientAuth,
         timeoutMs: settings.timeoutMs,
         cache: { maxTtlS: settings.cacheMaxTtlS, inactiveTtlS: settings.inactiveCacheTtlS },
+        rateLimit: { maxCallsPerS: settings.maxCallsPerS, burst: settings.maxCallsBurst },
+        onOutcome: introspectionOutcomeRecorder(
+          issuer.issuer,
+          settings.maxCallsPerS,
+          logger,
+          metrics,
+        ),
       }),
     );
   }
@@ -102,6 +118,25 @@ async function createIntrospectors(
       for (const introspector of introspectors.values()) introspector.close();
       await clientAuth.close();
     },
+  };
+}
+
+/**
+ * Counts every outcome, and says once per spell when the limit starts refusing (each refused
+ * request is also logged as a deny by the pipeline, with its code).
+ */
+function introspectionOutcomeRecorder(
+  issuer: string,
+  maxCallsPerS: number,
+  logger: Logger,
+  metrics: Metrics | undefined,
+): (outcome: IntrospectionOutcome) => void {
+  let limiting = false;
+  return (outcome) => {
+    metrics?.introspectionRequests.inc({ issuer, outcome });
+    const limited = outcome === 'rate_limited';
+    if (limited && !limiting) logger.warn({ issuer, maxCallsPerS }, LOG.introspectionRateLimited);
+    limiting = limited;
   };
 }
 

@@ -31,6 +31,7 @@ describe('parseConfig', () => {
         algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
         iatWindowS: 60,
         replayCacheMaxEntries: 100_000,
+        nonce: { lifetimeS: 120 },
       },
     });
     expect(config.policies.dir).toBe(path.resolve('/etc/gatehouse/policies'));

@@ -73,6 +73,10 @@ export function gatehouseServerBlock(
         # proxy_set_header replaces any same-named header the client sent, and an empty
         # value (Gatehouse sent none) is not sent at all (ngx_http_proxy_module).
 ${upstreamHeaderLines()}
+        # DPoP server nonces: Gatehouse's DPoP-Nonce, on the 401 and on the allow ("always"
+        # adds it to error responses too; an empty value is not sent).
+        auth_request_set $dpop_nonce $upstream_http_dpop_nonce;
+        add_header DPoP-Nonce $dpop_nonce always;
         proxy_pass ${options.upstreamUrl};
     }
 

@@ -9,8 +9,11 @@
 export const INVALID_DPOP_PROOF = 'invalid_dpop_proof';
 /** The error for a token unusable with this scheme (RFC 6750 section 3.1, RFC 9449 7.1). */
 export const INVALID_TOKEN = 'invalid_token';
+/** The error for a proof without the server's nonce (RFC 9449 sections 8 and 9). */
+export const USE_DPOP_NONCE = 'use_dpop_nonce';
 
-export type DpopChallengeError = typeof INVALID_DPOP_PROOF | typeof INVALID_TOKEN;
+export type DpopChallengeError =
+  typeof INVALID_DPOP_PROOF | typeof INVALID_TOKEN | typeof USE_DPOP_NONCE;
 
 export interface DpopFailureSpec {
   /** The `error` attribute of the challenge. */
@@ -33,6 +36,8 @@ export const DPOP_FAILURES = {
   DPOP_ERR_CLAIMS: { error: INVALID_DPOP_PROOF, rule: '4.3 check 3: required claims of 4.2' },
   DPOP_ERR_HTM: { error: INVALID_DPOP_PROOF, rule: '4.3 check 8: htm is the method' },
   DPOP_ERR_HTU: { error: INVALID_DPOP_PROOF, rule: '4.3 check 9: htu is the target URI' },
+  DPOP_ERR_NONCE_MISSING: { error: USE_DPOP_NONCE, rule: '4.3 check 10, 9: a server nonce' },
+  DPOP_ERR_NONCE_INVALID: { error: USE_DPOP_NONCE, rule: '4.3 check 10, 9: our recent nonce' },
   DPOP_ERR_IAT_TOO_OLD: { error: INVALID_DPOP_PROOF, rule: '4.3 check 11, 11.1: recent iat' },
   DPOP_ERR_IAT_IN_FUTURE: { error: INVALID_DPOP_PROOF, rule: '4.3 check 11, 11.1: recent iat' },
   DPOP_ERR_ATH: { error: INVALID_DPOP_PROOF, rule: '4.3 check 12: ath hashes the token' },

@@ -48,6 +48,16 @@ export interface DpopVerifyOptions {
   readonly maxProofBytes?: number;
   /** Remembers accepted jtis; its iatWindowS must be at least this one (11.1). */
   readonly replay: DpopReplayCache;
+  /**
+   * Set when this resource requires server nonces (RFC 9449 section 9): the proof's
+   * `nonce` must be one it accepts (check 10). Unset: a nonce claim is ignored.
+   */
+  readonly nonce?: DpopNonceCheck | undefined;
+}
+
+/** Which nonces the server issued recently (see DpopNonces). */
+export interface DpopNonceCheck {
+  accepts(nonce: string): boolean;
 }
 
 export interface DpopProofAccepted {
@@ -92,8 +102,9 @@ export function assertDpopOptions(options: DpopVerifyOptions): void {
 
 /**
  * Verifies the DPoP proof of a protected resource request (RFC 9449 section 4.3, checks
- * 1 to 9, 11 and the ath half of 12; server nonces, check 10, are not used). The other
- * half of check 12, the token's binding to the proof key, is checkDpopBinding's.
+ * 1 to 9, 11 and the ath half of 12; check 10, the server nonce, when options.nonce is
+ * set). The other half of check 12, the token's binding to the proof key, is
+ * checkDpopBinding's.
  *
  * Order: bounded cheap syntax first, then the signature, then the claims, so that nothing
  * the signature does not cover decides anything; the jti is recorded last, so only proofs
@@ -190,6 +201,17 @@ export async function verifyDpopProof(
   const target = comparableTargetUri(input.url);
   if (htu === undefined || target === undefined || htu !== target) {
     return dpopFailure('DPOP_ERR_HTU', `htu ${describe(claims.htu)} is not this request's URI`);
+  }
+  // 4.3 check 10 and section 9: a resource that requires nonces takes only its own recent
+  // ones. After the signature (the nonce is a signed claim), before the replay cache.
+  if (options.nonce !== undefined) {
+    const nonce = claims.nonce;
+    if (nonce === undefined) {
+      return dpopFailure('DPOP_ERR_NONCE_MISSING', 'the proof has no nonce; one is required');
+    }
+    if (typeof nonce !== 'string' || !options.nonce.accepts(nonce)) {
+      return dpopFailure('DPOP_ERR_NONCE_INVALID', 'the nonce is not one issued here recently');
+    }
   }
   // 4.3 check 11 and 11.1: only recently created proofs.
   if (now - iat > windowS) {

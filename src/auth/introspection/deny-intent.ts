@@ -16,10 +16,14 @@ import type { IntrospectionResult } from './introspection-client.js';
  *   But it is answered as the table answers every internal failure, an explicit 403 /
  *   PERMISSION_DENIED: a real 503 or a gRPC error is what Envoy's `failure_mode_allow:
  *   true` turns into an allow. Fail closed.
+ * - GH_ERR_INTROSPECTION_THROTTLED: the issuer was not asked, because this process has
+ *   sent it `maxCallsPerS` requests per second already (a flood of unknown tokens). Also
+ *   nothing known, also an explicit 403, but named apart so an operator can tell an attack
+ *   on the budget from an outage of the server.
  */
 export type IntrospectionDenyCode = Extract<
   DenyCode,
-  'GH_ERR_TOKEN_INACTIVE' | 'GH_ERR_INTROSPECTION_UNAVAILABLE'
+  'GH_ERR_TOKEN_INACTIVE' | 'GH_ERR_INTROSPECTION_UNAVAILABLE' | 'GH_ERR_INTROSPECTION_THROTTLED'
 >;
 
 /** The deny code for an introspection result; undefined for `active` (go on to authorize). */
@@ -32,6 +36,8 @@ export function introspectionDenyCode(
     case 'inactive':
       return 'GH_ERR_TOKEN_INACTIVE';
     case 'unavailable':
-      return 'GH_ERR_INTROSPECTION_UNAVAILABLE';
+      return result.code === 'GH_INTROSPECTION_RATE_LIMITED'
+        ? 'GH_ERR_INTROSPECTION_THROTTLED'
+        : 'GH_ERR_INTROSPECTION_UNAVAILABLE';
   }
 }

@@ -15,6 +15,8 @@ export const INTROSPECTION_FAILURES = {
   GH_INTROSPECTION_CLIENT_AUTH:
     'the client authentication for the request could not be built (e.g. signing the client assertion failed)',
   GH_INTROSPECTION_CLOSED: 'the introspection client was closed',
+  GH_INTROSPECTION_RATE_LIMITED:
+    'not asked: this issuer was sent maxCallsPerS introspection requests per second already (the burst is spent)',
 } as const;
 
 export type IntrospectionFailureCode = keyof typeof INTROSPECTION_FAILURES;

@@ -13,7 +13,11 @@ import {
 } from './options.js';
 
 export type { IntrospectionClaims } from './introspection-response.js';
-export type { IntrospectionClientOptions, IntrospectionCacheOptions } from './options.js';
+export type {
+  IntrospectionClientOptions,
+  IntrospectionCacheOptions,
+  IntrospectionOutcome,
+} from './options.js';
 export { INTROSPECTION_DEFAULTS, NO_EXP_TTL_S } from './options.js';
 export {
   INTROSPECTION_FAILURES,
@@ -62,6 +66,8 @@ export interface IntrospectionStats {
   readonly cacheHits: number;
   /** Callers who joined a request already in flight for the same token. */
   readonly sharedRequests: number;
+  /** Introspections refused without a request because the call budget was spent. */
+  readonly rateLimited: number;
   /** Answers in the cache now (some may be stale, dropped when next read). */
   readonly cachedEntries: number;
 }
@@ -96,6 +102,7 @@ export class IntrospectionClient {
   #requests = 0;
   #cacheHits = 0;
   #sharedRequests = 0;
+  #rateLimited = 0;
   #closed = false;
 
   /** Validates the options; throws IntrospectionConfigError naming the option. */
@@ -122,6 +129,7 @@ export class IntrospectionClient {
       requests: this.#requests,
       cacheHits: this.#cacheHits,
       sharedRequests: this.#sharedRequests,
+      rateLimited: this.#rateLimited,
       cachedEntries: this.#cache.size,
     };
   }
@@ -154,6 +162,18 @@ export class IntrospectionClient {
       this.#sharedRequests++;
       return pending;
     }
+    // Only a request about to be sent takes from the budget: a flood of random tokens
+    // costs the authorization server at most the budget, and tokens already answered
+    // (cached) keep working while it is spent.
+    const { budget, onOutcome } = this.#options;
+    if (budget !== undefined && !budget.tryTake()) {
+      this.#rateLimited++;
+      onOutcome?.('rate_limited');
+      return unavailable(
+        'GH_INTROSPECTION_RATE_LIMITED',
+        `not sent to ${this.#options.endpoint}: over ${budget.ratePerS} introspection requests per second (burst ${budget.burst})`,
+      );
+    }
     const started = this.#introspectAndCache(key, token).finally(() => {
       this.#inFlight.delete(key);
     });
@@ -171,6 +191,7 @@ export class IntrospectionClient {
     // Cache lifetimes count from before the request: the server answered no earlier.
     const startedAtMs = this.#options.now();
     const result = await this.#request(token, startedAtMs);
+    this.#options.onOutcome?.(result.kind);
     if (this.#closed || result.kind === 'unavailable') return result;
 
     const { maxTtlS, inactiveTtlS } = this.#options;

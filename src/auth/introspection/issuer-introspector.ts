@@ -1,7 +1,8 @@
 import { discoverIssuer } from '../../sync/oidc/discovery.js';
+import { CallBudget } from './call-budget.js';
 import type { ClientAuthenticator, IntrospectionResult } from './introspection-client.js';
 import { IntrospectionClient } from './introspection-client.js';
-import type { IntrospectionCacheOptions } from './options.js';
+import type { IntrospectionCacheOptions, IntrospectionOutcome } from './options.js';
 
 export interface IssuerIntrospectorOptions {
   readonly issuer: string;
@@ -10,6 +11,13 @@ export interface IssuerIntrospectorOptions {
   readonly clientAuth: ClientAuthenticator;
   readonly timeoutMs: number;
   readonly cache: IntrospectionCacheOptions;
+  /**
+   * The most requests per second this issuer is sent (introspection and discovery), on
+   * average, and the most at once. Unset: unbounded.
+   */
+  readonly rateLimit?: { readonly maxCallsPerS: number; readonly burst: number } | undefined;
+  /** Told what came of every introspection the cache could not answer (metrics, logs). */
+  readonly onOutcome?: ((outcome: IntrospectionOutcome) => void) | undefined;
 }
 
 /**
@@ -20,8 +28,14 @@ export interface IssuerIntrospectorOptions {
 export class IssuerIntrospector {
   private client: IntrospectionClient | undefined;
   private discovering: Promise<IntrospectionClient> | undefined;
+  private readonly budget: CallBudget | undefined;
 
   constructor(private readonly options: IssuerIntrospectorOptions) {
+    const limit = options.rateLimit;
+    this.budget =
+      limit === undefined
+        ? undefined
+        : new CallBudget({ ratePerS: limit.maxCallsPerS, burst: limit.burst });
     if (options.endpoint !== undefined) this.client = this.create(options.endpoint);
   }
 
@@ -32,6 +46,16 @@ export class IssuerIntrospector {
   async introspect(token: string): Promise<IntrospectionResult> {
     let client = this.client;
     if (client === undefined) {
+      // A discovery request is a call to the same server: a failing discovery, tried again
+      // on every opaque token, must not be an amplifier either.
+      if (this.discovering === undefined && this.budget !== undefined && !this.budget.tryTake()) {
+        this.options.onOutcome?.('rate_limited');
+        return {
+          kind: 'unavailable',
+          code: 'GH_INTROSPECTION_RATE_LIMITED',
+          reason: `discovery for ${this.options.issuer} not sent: over ${this.budget.ratePerS} requests per second`,
+        };
+      }
       try {
         this.discovering ??= this.discover().finally(() => {
           this.discovering = undefined;
@@ -70,6 +94,8 @@ export class IssuerIntrospector {
       clientAuth: this.options.clientAuth,
       timeoutMs: this.options.timeoutMs,
       cache: this.options.cache,
+      budget: this.budget,
+      onOutcome: this.options.onOutcome,
     });
   }
 }

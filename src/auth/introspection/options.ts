@@ -1,4 +1,5 @@
 import { checkEndpointUrl } from '../../sync/oauth/endpoint-url.js';
+import type { CallBudget } from './call-budget.js';
 import type { ClientAuthenticator } from './client-auth.js';
 import { IntrospectionConfigError } from './errors.js';
 
@@ -33,9 +34,25 @@ export interface IntrospectionClientOptions {
   /** The largest answer accepted, in bytes; default 65536. */
   readonly maxResponseBytes?: number | undefined;
   readonly cache?: IntrospectionCacheOptions | undefined;
+  /**
+   * Bounds the requests sent (cache hits and callers joining a request in flight take
+   * nothing). When it is spent, introspect() answers `unavailable` with
+   * GH_INTROSPECTION_RATE_LIMITED without asking. Shared with whatever else calls the
+   * same authorization server (IssuerIntrospector's discovery). Default: unbounded.
+   */
+  readonly budget?: CallBudget | undefined;
+  /** Told the outcome of every introspection that missed the cache (for metrics). */
+  readonly onOutcome?: ((outcome: IntrospectionOutcome) => void) | undefined;
   /** The clock, in milliseconds since the epoch; default Date.now. For tests. */
   readonly now?: (() => number) | undefined;
 }
+
+/**
+ * What came of an introspection the cache could not answer: a request was sent and the
+ * answer was `active`, `inactive` or `unavailable`; or none was sent (`rate_limited`).
+ * Callers who joined a request in flight are not counted again.
+ */
+export type IntrospectionOutcome = 'active' | 'inactive' | 'unavailable' | 'rate_limited';
 
 export const INTROSPECTION_DEFAULTS = {
   timeoutMs: 2000,
@@ -62,6 +79,8 @@ export interface ResolvedIntrospectionOptions {
   readonly maxEntries: number;
   readonly maxTtlS: number;
   readonly inactiveTtlS: number;
+  readonly budget: CallBudget | undefined;
+  readonly onOutcome: ((outcome: IntrospectionOutcome) => void) | undefined;
   readonly now: () => number;
 }
 
@@ -111,6 +130,8 @@ export function resolveIntrospectionOptions(
       cache.inactiveTtlS,
       INTROSPECTION_DEFAULTS.inactiveTtlS,
     ),
+    budget: options.budget,
+    onOutcome: options.onOutcome,
     now,
   });
 }

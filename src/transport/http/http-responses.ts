@@ -34,6 +34,11 @@ export function writeDecision(
         headers.push(['x-envoy-auth-headers-to-remove', toRemove.join(',')]);
       }
       headers.push(...decision.responseHeaders);
+    } else if (transport === 'nginx') {
+      // NGINX passes none of these to the client by itself; `auth_request_set` +
+      // `add_header` can (the README's DPoP-Nonce wiring). Traefik has no way at all: it
+      // copies a 2xx answer's headers only onto the upstream request (authResponseHeaders).
+      headers.push(...decision.responseHeaders);
     }
     send(res, 200, headers, '');
     return;

@@ -42,6 +42,7 @@ describe('IntrospectionClient options, checked at construction', () => {
       requests: 0,
       cacheHits: 0,
       sharedRequests: 0,
+      rateLimited: 0,
       cachedEntries: 0,
     });
   });
