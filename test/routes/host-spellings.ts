@@ -146,7 +146,8 @@ export function malformedAround(h: string): fc.Arbitrary<string> {
     fc.constantFrom(`*.${h}`, `${h}*`, `${h};x`, `${h}!`, `"${h}"`, `<${h}>`, `${h}$`),
     // label and name lengths
     fc.constant(`${'a'.repeat(64)}.${h}`),
-    fc.constant(`${'abcdefgh.'.repeat(28)}${h}`),
+    // 254 characters or more: one over the 253 a DNS name may have (RFC 1035 2.3.4)
+    fc.constant(`${'abcdefgh.'.repeat(28)}a.${h}`),
   );
 }
 
