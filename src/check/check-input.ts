@@ -20,7 +20,10 @@ export interface CheckInput {
   readonly method: string;
   /** The request-target as the client sent it: path, query and possibly a fragment. */
   readonly path: string;
-  /** The Host / :authority, as received (may carry a port). */
+  /**
+   * The Host / :authority, as received (may carry a port). Repeated headers arrive joined
+   * with ",", which the route step refuses as ambiguous (normalize-authority.ts).
+   */
   readonly host: string;
   readonly scheme: string;
   readonly protocol: string;
@@ -39,4 +42,10 @@ export interface CheckInput {
    * about the client (X-Forwarded-Client-Cert, Client-Cert) may be believed. Default false.
    */
   readonly peerTrusted?: boolean;
+  /**
+   * Other places the request named its authority (gRPC: the `:authority` and `host`
+   * entries of the headers map, beside Envoy's `host` attribute). Each must name the same
+   * authority as `host` once normalized, or the request is ambiguous. Default none.
+   */
+  readonly otherHostValues?: readonly string[];
 }

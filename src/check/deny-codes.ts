@@ -54,6 +54,12 @@ export const DENY_CODES = {
     challenge: undefined,
     message: 'malformed request path',
   },
+  GH_ERR_HOST_INVALID: {
+    status: 400,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: 'invalid_request',
+    message: 'malformed or ambiguous request host',
+  },
   GH_ERR_UNTRUSTED_PROXY: {
     status: 403,
     grpcCode: GrpcCode.PERMISSION_DENIED,

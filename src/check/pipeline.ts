@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ApiAuth, ApiDefinition } from '../routes/catalog.js';
+import { normalizeRequestAuthority } from '../routes/normalize-authority.js';
 import { normalizePath, parseQuery } from '../routes/normalize-path.js';
 import type { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
@@ -116,12 +117,22 @@ export class CheckPipeline implements Authorizer {
     if (!normalized.ok) {
       return deny('GH_ERR_PATH_INVALID', normalized.reason, { realm, revision });
     }
-    const match = snapshot.routes.match(input.host, method, normalized.segments);
+    // The host picks the route tier: one that is not a single clean authority is refused
+    // here, never matched against the any-host routes (normalize-authority.ts).
+    const authority = normalizeRequestAuthority(
+      input.host,
+      input.otherHostValues ?? [],
+      input.scheme,
+    );
+    if (!authority.ok) {
+      return deny('GH_ERR_HOST_INVALID', authority.reason, { realm, revision });
+    }
+    const match = snapshot.routes.match(authority.host, method, normalized.segments);
     const api: ApiDefinition | undefined = match?.value;
     if (api === undefined && !this.options.allowUnknownApis) {
       return deny(
         'GH_ERR_API_UNKNOWN',
-        `no API for ${method} ${normalized.path} on host "${input.host}"`,
+        `no API for ${method} ${normalized.path} on host "${authority.authority}"`,
         { realm, revision },
       );
     }
@@ -145,7 +156,9 @@ export class CheckPipeline implements Authorizer {
     // 3. Evaluate every policy level: global -> service -> API.
     const levels = api?.policies ?? this.globalLevels(snapshot);
     const document = buildPolicyInput({
-      request: method === input.method ? input : { ...input, method },
+      // Policies see the host in normal form (the raw value stays in the headers) and the
+      // method the route was chosen by.
+      request: { ...input, method, host: authority.authority },
       segments: normalized.segments,
       query: parseQuery(normalized.query),
       api,

@@ -1,5 +1,7 @@
+import { normalizeHost, type CanonicalHost } from './normalize-authority.js';
+
 /**
- * A route table: (host, method, decoded path segments) -> the route's value and its path
+ * A route table: (canonical host, method, decoded path segments) -> the route's value and its path
  * parameters. Built once per snapshot from validated routes, then only read.
  *
  * Lookup order, which the tests pin down:
@@ -79,8 +81,6 @@ const PARAM_NAME = /^[A-Za-z0-9_.-]+$/;
 // control characters (never in a normalized segment).
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const BAD_LITERAL_CHAR = /[%?#\\*\u0000-\u001F\u007F]/;
-const HOST_LABEL = /^[a-z0-9_-]+$/;
-const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
 
 function newNode<T>(): TrieNode<T> {
   return { literals: new Map(), param: undefined, byMethod: new Map(), anyMethod: undefined };
@@ -171,17 +171,6 @@ function parseMethods(methods: readonly string[], where: () => string): readonly
   return [...new Set(methods)];
 }
 
-/** Host comparison form: lower case (RFC 9110 4.2.3), one trailing dot removed. */
-function canonicalHost(host: string): string {
-  const lower = host.toLowerCase();
-  // "api.example.com." is the same name as "api.example.com" (RFC 1034 3.1).
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
-}
-
-function isHostName(name: string): boolean {
-  return name.split('.').every((label) => HOST_LABEL.test(label));
-}
-
 type HostPattern =
   | { readonly kind: 'exact'; readonly host: string }
   | { readonly kind: 'wildcard'; readonly suffix: string };
@@ -189,36 +178,22 @@ type HostPattern =
 function parseHosts(hosts: readonly string[], where: () => string): HostPattern[] {
   const patterns = new Map<string, HostPattern>();
   for (const raw of hosts) {
-    const host = canonicalHost(raw);
-    let pattern: HostPattern;
-    if (host.startsWith('*.') && isHostName(host.slice(2))) {
-      pattern = { kind: 'wildcard', suffix: host.slice(1) };
-    } else if (isHostName(host) || IPV6_LITERAL.test(host)) {
-      pattern = { kind: 'exact', host };
-    } else {
+    // The same normal form as a request's host (normalize-authority.ts): case, one
+    // trailing dot and IPv6 spelling do not matter, so "API.Example.com." still matches.
+    const wildcard = raw.startsWith('*.');
+    const normalized = normalizeHost(wildcard ? raw.slice(2) : raw);
+    if (!normalized.ok || (wildcard && normalized.kind !== 'reg-name')) {
       throw new RouteTableError(
         `${where()}: host ${JSON.stringify(raw)} must be a host name, "[ipv6]" or "*.suffix", without a port (use [] for any host)`,
       );
     }
+    const pattern: HostPattern = wildcard
+      ? { kind: 'wildcard', suffix: `.${normalized.host}` }
+      : { kind: 'exact', host: normalized.host };
     // Listed twice (perhaps in another case) is redundant, not a conflict.
-    patterns.set(host, pattern);
+    patterns.set(wildcard ? `*.${normalized.host}` : normalized.host, pattern);
   }
   return [...patterns.values()];
-}
-
-/** The host a request names, in comparison form, with any ":port" removed. */
-function requestHost(host: string): string {
-  let name = host;
-  if (name.startsWith('[')) {
-    // RFC 3986 3.2.2: an IPv6 literal is bracketed, and its colons are not a port.
-    const close = name.indexOf(']');
-    if (close !== -1) name = name.slice(0, close + 1);
-  } else {
-    const colon = name.indexOf(':');
-    // Exactly one ':' is host:port; more is an unbracketed IPv6 address, left as is.
-    if (colon !== -1 && name.indexOf(':', colon + 1) === -1) name = name.slice(0, colon);
-  }
-  return canonicalHost(name);
 }
 
 function search<T>(
@@ -322,12 +297,18 @@ export class RouteTable<T> {
   }
 
   /**
-   * Finds the route for a request. `host` is the Host / :authority value (case and a
-   * ":port" do not matter); `segments` are normalizePath's decoded segments. Returns
-   * undefined when no route matches, which the caller denies as an unknown API.
+   * Finds the route for a request. `host` is the request's host as normalizeAuthority
+   * made it (a raw Host value cannot be passed: it could be ambiguous, and must be refused
+   * before, never matched against the any-host routes); the port does not take part.
+   * `segments` are normalizePath's decoded segments. Returns undefined when no route
+   * matches, which the caller denies as an unknown API.
    */
-  match(host: string, method: string, segments: readonly string[]): RouteMatch<T> | undefined {
-    const name = requestHost(host);
+  match(
+    host: CanonicalHost,
+    method: string,
+    segments: readonly string[],
+  ): RouteMatch<T> | undefined {
+    const name: string = host;
     const exact = this.exactHosts.get(name);
     if (exact !== undefined) {
       const found = search(exact, segments, 0, method, []);

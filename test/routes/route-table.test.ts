@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { normalizeAuthority, type CanonicalHost } from '../../src/routes/normalize-authority.js';
 import { normalizePath } from '../../src/routes/normalize-path.js';
 import { RouteTable, RouteTableError } from '../../src/routes/route-table.js';
 import type { RouteSpec } from '../../src/routes/route-table.js';
@@ -19,6 +20,13 @@ function segmentsOf(path: string): readonly string[] {
   return result.segments;
 }
 
+/** A request host as the route step hands it to the table, failing the test if refused. */
+function hostOf(raw: string): CanonicalHost {
+  const result = normalizeAuthority(raw, 'https');
+  if (!result.ok) throw new Error(`${raw}: ${result.reason}`);
+  return result.host;
+}
+
 /** The matched value, template and params, or undefined; params as a plain object. */
 function lookup(
   table: RouteTable<string>,
@@ -26,7 +34,7 @@ function lookup(
   path: string,
   host = 'api.example.com',
 ): { value: string; template: string; params: Record<string, string> } | undefined {
-  const found = table.match(host, method, segmentsOf(path));
+  const found = table.match(hostOf(host), method, segmentsOf(path));
   return found === undefined
     ? undefined
     : { value: found.value, template: found.template, params: { ...found.params } };
@@ -95,13 +103,13 @@ describe('RouteTable path matching', () => {
   });
 
   it('does not let a parameter match an empty segment', () => {
-    expect(table.match('h', 'GET', ['users', ''])).toBeUndefined();
-    expect(table.match('h', 'GET', ['users', '', 'orders'])).toBeUndefined();
+    expect(table.match(hostOf('h'), 'GET', ['users', ''])).toBeUndefined();
+    expect(table.match(hostOf('h'), 'GET', ['users', '', 'orders'])).toBeUndefined();
   });
 
   it('returns params without a prototype', () => {
     const t = RouteTable.build([route('p', '/{__proto__}/{constructor}')]);
-    const found = t.match('h', 'GET', ['a', 'b']);
+    const found = t.match(hostOf('h'), 'GET', ['a', 'b']);
     expect(found?.params['__proto__']).toBe('a');
     expect(found?.params['constructor']).toBe('b');
     expect(Object.getPrototypeOf(found?.params)).toBeNull();
@@ -110,7 +118,7 @@ describe('RouteTable path matching', () => {
   it('reports its size as the number of routes', () => {
     expect(table.size).toBe(9);
     expect(RouteTable.build([]).size).toBe(0);
-    expect(RouteTable.build([]).match('h', 'GET', [])).toBeUndefined();
+    expect(RouteTable.build([]).match(hostOf('h'), 'GET', [])).toBeUndefined();
   });
 });
 
@@ -163,10 +171,9 @@ describe('RouteTable host matching', () => {
     ['wildcard needs a non-empty prefix', 'example.com', 'GET', '/orders/1', 'any'],
     ['wildcard is a suffix on a label boundary', 'evilexample.com', 'GET', '/orders/1', 'any'],
     ['other hosts use any-host routes', 'other.test', 'GET', '/orders/1', 'any'],
-    ['empty host uses any-host routes', '', 'GET', '/orders/1', 'any'],
     ['IPv6 literal with port', '[::1]:8080', 'GET', '/orders/1', 'v6'],
     ['IPv6 literal without port', '[::1]', 'GET', '/orders/1', 'v6'],
-    ['unbracketed IPv6 is not split at a colon', '::1', 'GET', '/orders/1', 'any'],
+    ['IPv6 literal in another spelling', '[0:0:0:0:0:0:0:1]', 'GET', '/orders/1', 'v6'],
     ['host tier beats a more specific path', 'api.example.com', 'GET', '/orders/special', 'exact'],
     ['falls back to any host for that path', 'other.test', 'GET', '/orders/special', 'any-literal'],
     ['exact host with its own method', 'api.example.com', 'POST', '/orders/1', 'exact-post'],
@@ -176,6 +183,26 @@ describe('RouteTable host matching', () => {
     ['wildcard-only route for another host', 'other.test', 'GET', '/wild', undefined],
   ])('%s', (_name, host, method, path, value) => {
     expect(lookup(table, method, path, host)?.value).toBe(value);
+  });
+
+  // These used to reach the any-host routes; now the route step refuses them before the
+  // table is asked (GH_ERR_HOST_INVALID), see normalize-authority.test.ts.
+  it.each([
+    ['an empty host', ''],
+    ['unbracketed IPv6', '::1'],
+  ])('never asks the table about %s', (_name, raw) => {
+    expect(normalizeAuthority(raw, 'https').ok).toBe(false);
+  });
+
+  it('canonicalizes catalog hosts as request hosts are (upper case, trailing dot, IPv6)', () => {
+    const t = RouteTable.build([
+      route('exact', '/a', ['GET'], ['API.Example.COM.']),
+      route('wild', '/a', ['GET'], ['*.Shop.Example.']),
+      route('v6', '/a', ['GET'], ['[0:0:0:0:0:0:0:1]']),
+    ]);
+    expect(lookup(t, 'GET', '/a', 'api.example.com')?.value).toBe('exact');
+    expect(lookup(t, 'GET', '/a', 'eu.shop.example')?.value).toBe('wild');
+    expect(lookup(t, 'GET', '/a', '[::1]:8443')?.value).toBe('v6');
   });
 
   it('falls back from a host tier without the path to a lower tier', () => {
@@ -217,6 +244,9 @@ describe('RouteTable.build errors', () => {
     ['inner wildcard host', route('x', '/a', ['GET'], ['api.*.com']), 'host "api.*.com"'],
     ['empty host', route('x', '/a', ['GET'], ['']), 'host ""'],
     ['empty host label', route('x', '/a', ['GET'], ['a..com']), 'host "a..com"'],
+    ['userinfo in host', route('x', '/a', ['GET'], ['u@a.com']), 'host "u@a.com"'],
+    ['numeric host that is no IPv4', route('x', '/a', ['GET'], ['127.1']), 'host "127.1"'],
+    ['wildcard over an address', route('x', '/a', ['GET'], ['*.1.2.3.4']), 'host "*.1.2.3.4"'],
   ])('rejects %s', (_name, spec, message) => {
     const build = (): RouteTable<string> => RouteTable.build([route('ok', '/ok'), spec]);
     expect(build).toThrow(RouteTableError);
@@ -345,7 +375,7 @@ describe('RouteTable with 10,000 routes', () => {
             : [service, 'v1', 'items', `id${i}`, 'parts', 'p'];
       const host =
         i % 5 === 0 ? `${service}.example.com:443` : i % 5 === 1 ? 'a.internal.test' : 'any.test';
-      const found = table.match(host, 'GET', segments);
+      const found = table.match(hostOf(host), 'GET', segments);
       expect(found?.value).toBe(i);
       if (shape === 0) expect(found?.params).toEqual({ id: `id${i}` });
       if (shape === 2) expect(found?.params).toEqual({ id: `id${i}`, part: 'p' });
@@ -353,8 +383,10 @@ describe('RouteTable with 10,000 routes', () => {
   });
 
   it('misses what is not there', () => {
-    expect(table.match('any.test', 'GET', ['svc99999', 'v1', 'items', '1'])).toBeUndefined();
-    expect(table.match('any.test', 'POST', ['svc1', 'v1', 'items', '1'])).toBeUndefined();
-    expect(table.match('any.test', 'GET', ['svc1', 'v1', 'items'])).toBeUndefined();
+    expect(
+      table.match(hostOf('any.test'), 'GET', ['svc99999', 'v1', 'items', '1']),
+    ).toBeUndefined();
+    expect(table.match(hostOf('any.test'), 'POST', ['svc1', 'v1', 'items', '1'])).toBeUndefined();
+    expect(table.match(hostOf('any.test'), 'GET', ['svc1', 'v1', 'items'])).toBeUndefined();
   });
 });

@@ -22,6 +22,12 @@ export function checkRequestToInput(request: unknown): CheckInput {
     // `fragment` are always empty.
     path: text(http, 'path') || (headers[':path'] ?? ''),
     host: text(http, 'host') || (headers[':authority'] ?? headers.host ?? ''),
+    // Envoy copies `:authority` into `host`; a headers map that names another authority
+    // (an HTTP/2 `host` header beside `:authority`, RFC 9113 8.3.1) makes the request
+    // ambiguous, which the route step refuses.
+    otherHostValues: [headers[':authority'], headers.host].filter(
+      (value): value is string => value !== undefined,
+    ),
     scheme: text(http, 'scheme'),
     protocol: text(http, 'protocol'),
     headers,

@@ -5,6 +5,8 @@ import { firstForwardedFor } from './request-headers.js';
 /**
  * Builds the CheckInput for each HTTP check protocol. Each function reads only its own
  * protocol's headers; whether the peer may send them is decided before (TrustedProxies).
+ * The host is passed on as received: two Host (or X-Original-Host, X-Forwarded-Host)
+ * headers arrive joined with "," (request-headers.ts), which the route step refuses.
  */
 
 export type InputResult =
@@ -142,6 +144,8 @@ export function jsonInput(req: IncomingMessage, body: string): InputResult {
         host,
         scheme: typeof parsed.scheme === 'string' ? parsed.scheme : 'http',
         source: { address: typeof source.address === 'string' ? source.address : undefined },
+        // A Host in "headers" that names another authority than "host" is ambiguous.
+        otherHostValues: headers.host === undefined ? [] : [headers.host],
       },
     ),
   };
@@ -150,7 +154,14 @@ export function jsonInput(req: IncomingMessage, body: string): InputResult {
 function make(
   base: HttpCheckBase,
   transport: TransportName,
-  fields: { method: string; path: string; host: string; scheme: string; source: PeerInfo },
+  fields: {
+    method: string;
+    path: string;
+    host: string;
+    scheme: string;
+    source: PeerInfo;
+    otherHostValues?: readonly string[];
+  },
 ): CheckInput {
   return {
     transport,
@@ -166,6 +177,7 @@ function make(
     destination: { address: base.req.socket.localAddress, port: base.req.socket.localPort },
     contextExtensions: {},
     peerTrusted: base.peerTrusted,
+    ...(fields.otherHostValues === undefined ? {} : { otherHostValues: fields.otherHostValues }),
   };
 }
 

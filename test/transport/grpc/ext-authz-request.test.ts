@@ -29,6 +29,8 @@ describe('checkRequestToInput', () => {
         certificate: undefined,
       },
       contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
+      // The headers map's :authority, which the route step checks against `host`.
+      otherHostValues: ['api.shop.example'],
     });
   });
 
@@ -107,6 +109,21 @@ describe('checkRequestToInput', () => {
     expect(
       checkRequestToInput({ attributes: { request: { http: { method: 'get' } } } }).method,
     ).toBe('GET');
+  });
+
+  it('passes on every other place the request names its host, for the route step to compare', () => {
+    const input = checkRequestToInput({
+      attributes: {
+        request: {
+          http: {
+            host: 'api.example.com',
+            headers: { ':authority': 'api.example.com', host: 'internal.example.com' },
+          },
+        },
+      },
+    });
+    expect(input.host).toBe('api.example.com');
+    expect(input.otherHostValues).toEqual(['api.example.com', 'internal.example.com']);
   });
 
   it('falls back to pseudo-headers when method, path and host are empty', () => {
@@ -200,6 +217,7 @@ describe('checkRequestToInput', () => {
         certificate: undefined,
       },
       contextExtensions: {},
+      otherHostValues: [],
     });
   });
 
