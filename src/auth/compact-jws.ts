@@ -15,8 +15,8 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 /**
  * Three dot-separated parts in the base64 or base64url alphabet, padded or not: what a lenient
- * decoder would read as a compact JWS. Such a token is verified as a JWT (and refused there
- * unless compactJwsProblem finds nothing), never passed on as an opaque token.
+ * decoder would read as a compact JWS. Such a token is verified as a JWT, where
+ * compactJwsProblem refuses any spelling but the canonical one; it is never an opaque token.
  */
 const JWS_SHAPED = /^[A-Za-z0-9_\-+/]+=*\.[A-Za-z0-9_\-+/]+=*\.[A-Za-z0-9_\-+/]*=*$/;
 

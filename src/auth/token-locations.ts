@@ -24,8 +24,8 @@ export type OtherTokenLocation = 'query' | 'body';
 
 /**
  * Where besides the Authorization header the request carries an `access_token` parameter,
- * if anywhere. The query is split off and parsed exactly as route matching and policies see
- * it (normalizePath, parseQuery), so `access%5Ftoken` is the same name. Any value counts,
+ * if anywhere. The query is split off and parsed exactly as policies see it in
+ * `parsed_query` (normalizePath, parseQuery), so `access%5Ftoken` is the same name. Any value counts,
  * even an empty one: the parameter's presence is the second method.
  */
 export function otherTokenLocation(request: TokenCarrier): OtherTokenLocation | undefined {
