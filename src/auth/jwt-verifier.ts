@@ -8,6 +8,7 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose';
 import type { DenyCode } from '../check/deny-codes.js';
+import { compactJwsProblem } from './compact-jws.js';
 import type { IssuerKeys } from './issuer-keys.js';
 
 export interface VerifyRequirements {
@@ -17,10 +18,18 @@ export interface VerifyRequirements {
   readonly audiences: readonly string[] | undefined;
   readonly maxTokenBytes: number;
   readonly defaultClockSkewS: number;
+  /** The current time, in epoch seconds; default: the system clock. */
+  readonly nowS?: number;
 }
 
 export type VerifyResult =
-  | { readonly ok: true; readonly claims: JWTPayload; readonly issuer: string }
+  | {
+      readonly ok: true;
+      readonly claims: JWTPayload;
+      readonly issuer: string;
+      /** With the issuer's maxTokenAgeS: iat + maxTokenAgeS, past which this verdict ends. */
+      readonly notAfterS?: number;
+    }
   | {
       readonly ok: false;
       readonly code: DenyCode;
@@ -49,6 +58,9 @@ export async function verifyJwt(
   if (parts.length === 5)
     return fail('GH_ERR_TOKEN_MALFORMED', 'encrypted tokens (JWE) are not accepted');
   if (parts.length !== 3) return fail('GH_ERR_TOKEN_MALFORMED', 'not a compact JWS');
+  // Before anything decodes it: only one spelling of a token is that token (compact-jws.ts).
+  const encodingProblem = compactJwsProblem(token);
+  if (encodingProblem !== undefined) return fail('GH_ERR_TOKEN_MALFORMED', encodingProblem);
 
   let header: ProtectedHeaderParameters;
   let iss: unknown;
@@ -91,12 +103,15 @@ export async function verifyJwt(
     };
   }
 
+  const nowS = requirements.nowS ?? Math.floor(Date.now() / 1000);
+  const skewS = config.clockSkewS ?? requirements.defaultClockSkewS;
   try {
     const options = {
       issuer: iss,
       audience: [...(requirements.audiences ?? config.audiences)],
       algorithms: [...config.algorithms],
-      clockTolerance: config.clockSkewS ?? requirements.defaultClockSkewS,
+      clockTolerance: skewS,
+      currentDate: new Date(nowS * 1000),
       // Access tokens must expire (RFC 9068 section 2.2); more where the issuer says so.
       requiredClaims: ['exp', ...config.requiredClaims],
     };
@@ -106,7 +121,12 @@ export async function verifyJwt(
         : await jwtVerify(token, key satisfies JWTVerifyGetKey, options);
     const claimProblem = checkClaimTypes(payload);
     if (claimProblem !== undefined) return fail('GH_ERR_TOKEN_CLAIMS', claimProblem);
-    return { ok: true, claims: payload, issuer: iss };
+    const iatProblem = checkIssuedAt(payload.iat, nowS, skewS, config.maxTokenAgeS);
+    if (iatProblem !== undefined) return iatProblem;
+    const maxAgeS = config.maxTokenAgeS;
+    return maxAgeS === undefined || payload.iat === undefined
+      ? { ok: true, claims: payload, issuer: iss }
+      : { ok: true, claims: payload, issuer: iss, notAfterS: payload.iat + maxAgeS };
   } catch (error) {
     const result = mapJoseError(error);
     if (!result.ok && result.code === 'GH_ERR_TOKEN_KEY_UNKNOWN') {
@@ -159,6 +179,34 @@ function checkClaimTypes(claims: JWTPayload): string | undefined {
   }
   if (claims.sub !== undefined && typeof claims.sub !== 'string')
     return 'claim "sub" is not a string';
+  return undefined;
+}
+
+/**
+ * `iat` (RFC 7519 section 4.1.6; RFC 9068 section 4): never later than now plus the clock
+ * skew, which no honest issuer produces; with maxTokenAgeS, required and at most that old.
+ * Runs after checkClaimTypes, so a present iat is a sane number.
+ */
+function checkIssuedAt(
+  iat: number | undefined,
+  nowS: number,
+  skewS: number,
+  maxTokenAgeS: number | undefined,
+): VerifyResult | undefined {
+  if (iat === undefined) {
+    return maxTokenAgeS === undefined
+      ? undefined
+      : fail('GH_ERR_TOKEN_CLAIMS', `no iat claim, which maxTokenAgeS (${maxTokenAgeS}s) needs`);
+  }
+  if (iat - nowS > skewS) {
+    return fail('GH_ERR_TOKEN_NOT_YET_VALID', `iat is ${iat - nowS}s in the future`);
+  }
+  if (maxTokenAgeS !== undefined && nowS - iat > maxTokenAgeS + skewS) {
+    return fail(
+      'GH_ERR_TOKEN_EXPIRED',
+      `issued ${nowS - iat}s ago, older than maxTokenAgeS (${maxTokenAgeS}s)`,
+    );
+  }
   return undefined;
 }
 

@@ -8,8 +8,9 @@ import { LRUCache } from 'lru-cache';
  * - Keyed by SHA-256 of the token and what was required of it (issuers, audiences): the raw
  *   token is never a key, and a token verified for one API is not taken as verified for
  *   another with other requirements.
- * - An entry lives no longer than the token (exp, plus the clock skew that verification
- *   allowed) and no longer than maxTtlS; exp and nbf are checked again on every read.
+ * - An entry lives no longer than the token (exp, or iat + maxTokenAgeS when the issuer sets
+ *   that, plus the clock skew that verification allowed) and no longer than maxTtlS; that
+ *   end and nbf are checked again on every read.
  * - One cache per snapshot: new keys mean a new snapshot and so an empty cache, and a
  *   token whose key was removed is never served from it.
  * - Only successes are cached: caching failures would let garbage tokens fill it.
@@ -17,10 +18,13 @@ import { LRUCache } from 'lru-cache';
 export interface CachedVerification {
   readonly claims: JWTPayload;
   readonly issuer: string;
+  /** An end of validity before exp (iat + maxTokenAgeS), when verification set one. */
+  readonly notAfterS?: number;
 }
 
 interface Entry extends CachedVerification {
-  readonly expS: number;
+  /** The earlier of exp and notAfterS. */
+  readonly untilS: number;
   readonly nbfS: number | undefined;
   readonly skewS: number;
 }
@@ -53,7 +57,7 @@ export class VerifiedTokenCache {
     const entry = this.cache.get(key);
     if (entry === undefined) return undefined;
     if (
-      nowS > entry.expS + entry.skewS ||
+      nowS > entry.untilS + entry.skewS ||
       (entry.nbfS !== undefined && nowS < entry.nbfS - entry.skewS)
     ) {
       this.cache.delete(key);
@@ -72,12 +76,13 @@ export class VerifiedTokenCache {
   ): void {
     const expS = verified.claims.exp;
     if (this.cache === undefined || typeof expS !== 'number') return;
-    const ttlS = Math.min(expS + skewS - nowS, this.options.maxTtlS);
+    const untilS = Math.min(expS, verified.notAfterS ?? expS);
+    const ttlS = Math.min(untilS + skewS - nowS, this.options.maxTtlS);
     if (ttlS <= 0) return;
     const nbf = verified.claims.nbf;
     this.cache.set(
       cacheKey(token, requirements),
-      { ...verified, expS, nbfS: typeof nbf === 'number' ? nbf : undefined, skewS },
+      { ...verified, untilS, nbfS: typeof nbf === 'number' ? nbf : undefined, skewS },
       { ttl: Math.ceil(ttlS * 1000) },
     );
   }

@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import { readBearerCredential } from '../auth/bearer-credential.js';
+import { looksLikeCompactJws } from '../auth/compact-jws.js';
 import { checkDpopBinding, type TokenScheme } from '../auth/dpop/bound-token.js';
 import { readDpopCredential, readDpopProof } from '../auth/dpop/dpop-credential.js';
 import { DPOP_FAILURES, type DpopFailure } from '../auth/dpop/dpop-failures.js';
@@ -13,6 +14,7 @@ import type { IntrospectionResult } from '../auth/introspection/introspection-cl
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
 import { hasRequiredScopes } from '../auth/scopes.js';
+import { otherTokenLocation } from '../auth/token-locations.js';
 import type { ApiAuth } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import type { CheckInput } from './check-input.js';
@@ -79,6 +81,13 @@ export class Authenticator {
       return auth.mode === 'required'
         ? fail('GH_ERR_NO_CREDENTIAL', 'no access token')
         : { ok: true, claims: undefined };
+    }
+    const elsewhere = otherTokenLocation(input);
+    if (elsewhere !== undefined) {
+      return fail(
+        'GH_ERR_INVALID_REQUEST',
+        `a token in the Authorization header and the ${elsewhere}`,
+      );
     }
 
     const requirements: VerifyRequirements = {
@@ -319,9 +328,13 @@ function dpopDenyCode(failure: DpopFailure): DenyCode {
   }
 }
 
-/** Three base64url parts: a JWS. Anything else is opaque to us (RFC 7515 section 7.1). */
+/**
+ * Three base64url parts: a JWS. Anything else is opaque to us (RFC 7515 section 7.1). A
+ * padded or base64 re-spelling of a JWS counts as one: verifyJwt refuses it as malformed,
+ * and it is never sent to introspection.
+ */
 function isCompactJws(token: string): boolean {
-  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+  return looksLikeCompactJws(token);
 }
 
 function fail(code: DenyCode, reason: string): AuthOutcome {

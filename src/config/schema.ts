@@ -46,6 +46,11 @@ const issuerSchema = z
     hmacSecretEnv: z.string().min(1).optional(),
     clockSkewS: z.number().int().min(0).max(600).optional(),
     /**
+     * Refuse JWTs issued longer ago than this (requires `iat`), whatever their exp says;
+     * unset: no age limit (RFC 7519 section 4.1.6, RFC 9068 section 4).
+     */
+    maxTokenAgeS: z.number().int().min(1).optional(),
+    /**
      * RFC 7662 introspection for this issuer's opaque tokens, authenticated as the
      * `centralServer` client. The endpoint defaults to the discovery document's.
      */

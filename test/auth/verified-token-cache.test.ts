@@ -30,6 +30,16 @@ describe('VerifiedTokenCache', () => {
     expect(cache.get('token', 'r', NOW + 60)).toBeUndefined();
   });
 
+  it('never serves a token past iat + maxTokenAgeS (notAfterS), even with a later exp', () => {
+    const cache = new VerifiedTokenCache({ maxEntries: 10, maxTtlS: 3600 });
+    cache.set('token', 'r', { ...verified(NOW + 3000), notAfterS: NOW + 60 }, 30, NOW);
+    expect(cache.get('token', 'r', NOW + 89)).toBeDefined();
+    expect(cache.get('token', 'r', NOW + 91)).toBeUndefined();
+    // And a verdict already past it is never stored.
+    cache.set('late', 'r', { ...verified(NOW + 3000), notAfterS: NOW - 31 }, 30, NOW);
+    expect(cache.get('late', 'r', NOW)).toBeUndefined();
+  });
+
   it('does not cache an already expired token, and is off with maxEntries 0', () => {
     const cache = new VerifiedTokenCache({ maxEntries: 10, maxTtlS: 300 });
     cache.set('old', 'r', verified(NOW - 100), 30, NOW);

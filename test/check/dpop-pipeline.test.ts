@@ -64,6 +64,26 @@ describe('DPoP-bound tokens', () => {
     }
   });
 
+  it('re-encoded DPoP proof signature with non-zero trailing bits is refused', async () => {
+    // ES256: 86 characters, 4 unused bits in the last one (RFC 4648 section 3.5).
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respell = (jws: string) =>
+      `${jws.slice(0, -1)}${alphabet.charAt((alphabet.indexOf(jws.charAt(jws.length - 1)) & ~0b1111) | 1)}`;
+    const fresh = await proof();
+    // First use of this jti, so only the spelling can refuse it.
+    const decision = await check({ authorization: `DPoP ${token}`, dpop: respell(fresh) });
+    expect(decision).toMatchObject({ allowed: false, code: 'GH_ERR_DPOP_PROOF', status: 401 });
+    expect((await check({ authorization: `DPoP ${token}`, dpop: fresh })).allowed).toBe(true);
+    // And the access token re-spelled, with a good proof for it.
+    const respelledToken = respell(token);
+    const forToken = await proof({ ath: athOf(respelledToken) });
+    expect(await check({ authorization: `DPoP ${respelledToken}`, dpop: forToken })).toMatchObject({
+      allowed: false,
+      code: 'GH_ERR_TOKEN_MALFORMED',
+      status: 401,
+    });
+  });
+
   it('DPoP htu with a different path', async () => {
     const decision = await check({
       authorization: `DPoP ${token}`,

@@ -8,6 +8,7 @@ import {
   type JWK,
   type ProtectedHeaderParameters,
 } from 'jose';
+import { compactJwsProblem } from '../compact-jws.js';
 import { dpopFailure, type DpopFailure } from './dpop-failures.js';
 import { ASYMMETRIC_JWS_ALGORITHMS } from './lib/algorithms.js';
 import { holdsSeveralValues } from './lib/field-value.js';
@@ -131,6 +132,9 @@ export async function verifyDpopProof(
     return dpopFailure('DPOP_ERR_MULTIPLE_PROOFS', 'more than one DPoP proof');
   }
   if (!COMPACT_JWS.test(proof)) return dpopFailure('DPOP_ERR_MALFORMED', 'not a compact JWS');
+  // 4.3 check 2, strictly: only the canonical base64url spelling (see compact-jws.ts).
+  const encodingProblem = compactJwsProblem(proof);
+  if (encodingProblem !== undefined) return dpopFailure('DPOP_ERR_MALFORMED', encodingProblem);
   let header: ProtectedHeaderParameters;
   try {
     header = decodeProtectedHeader(proof);

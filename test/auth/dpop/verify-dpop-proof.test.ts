@@ -122,6 +122,43 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_IAT_IN_FUTURE');
   });
 
+  it('re-encoded proof signature with non-zero trailing bits is refused', async () => {
+    // ES256: 64 octets are 86 characters, so the last one has 4 unused bits (RFC 4648 3.5).
+    const proof = await signProof(client);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(proof.charAt(proof.length - 1));
+    const respelled = `${proof.slice(0, -1)}${alphabet.charAt((last & ~0b1111) | 0b0001)}`;
+    const signature = (jws: string) => Buffer.from(jws.split('.')[2] ?? '', 'base64url');
+    expect(signature(respelled)).toEqual(signature(proof));
+    // A fresh replay cache each time: the refusal is the spelling, not the jti.
+    expectFailure(
+      await verifyDpopProof(requestWith(respelled), verifierSetup().options),
+      'DPOP_ERR_MALFORMED',
+    );
+    expect(await verifyDpopProof(requestWith(proof), verifierSetup().options)).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it.each([
+    ['padded', (proof: string) => `${proof}==`],
+    [
+      'a part of length 1 mod 4',
+      (proof: string) => {
+        // Lengthen the signature until it is 1 mod 4: six bits, no whole octet.
+        let respelled = proof;
+        while ((respelled.length - respelled.lastIndexOf('.') - 1) % 4 !== 1) respelled += 'A';
+        return respelled;
+      },
+    ],
+  ])('a %s proof is malformed', async (_, respell) => {
+    const { options } = verifierSetup();
+    expectFailure(
+      await verifyDpopProof(requestWith(respell(await signProof(client))), options),
+      'DPOP_ERR_MALFORMED',
+    );
+  });
+
   it('typ missing', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { header: { typ: undefined } });
