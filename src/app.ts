@@ -48,7 +48,7 @@ export async function startGatehouse(
   const opa = await findOpaFor(config, logger);
   const store = new SnapshotStore();
   const env = options.env ?? process.env;
-  const sources = await createSources(config, logger, env);
+  const sources = await createSources(config, logger, env, metrics);
   const { policySource } = sources;
   const controlLoop = new ControlLoop({
     config,
@@ -69,6 +69,7 @@ export async function startGatehouse(
     logger,
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
+    keysRefreshedAt: (issuer) => controlLoop.keysRefreshedAt(issuer),
     introspectors: sources.introspectors,
     dpop: {
       algorithms: config.tokens.dpop.algorithms,

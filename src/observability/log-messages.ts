@@ -21,4 +21,6 @@ export const LOG = {
   lastKnownGoodRestored: 'last-known-good snapshot restored',
   lastKnownGoodIgnored: 'last-known-good snapshot ignored',
   lastKnownGoodSaveFailed: 'could not save the last-known-good snapshot',
+  lastKnownGoodKeysUnusable:
+    'last-known-good keys of an issuer cannot verify its configured algorithms; not restored',
 } as const;

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { ConfigError } from '../config/load-config.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { DEFAULT_BUNDLE_LIMITS } from './bundle/bundle-limits.js';
 import type { BundleVerification } from './bundle/verify-signature.js';
 import { BundlePolicySource } from './bundle-policy-source.js';
@@ -42,6 +43,7 @@ export async function createSources(
   config: GatehouseConfig,
   logger: Logger,
   env: NodeJS.ProcessEnv,
+  metrics?: Metrics,
 ): Promise<Sources> {
   const client =
     config.centralServer === undefined
@@ -52,7 +54,7 @@ export async function createSources(
   return {
     policySource: await createPolicySource(config, logger, env, clientAuth),
     introspectors: introspection.introspectors,
-    keySources: createKeySources(config, logger, env, clientAuth),
+    keySources: createKeySources(config, logger, env, clientAuth, metrics),
     lastKnownGood: createLastKnownGood(config, env),
     close: async () => {
       await client?.close();
@@ -185,6 +187,7 @@ function createKeySources(
   logger: Logger,
   env: NodeJS.ProcessEnv,
   clientAuth: ClientAuth | undefined,
+  metrics: Metrics | undefined,
 ): Map<string, KeySource> {
   const sources = new Map<string, KeySource>();
   config.issuers.forEach((issuer, index) => {
@@ -203,6 +206,7 @@ function createKeySources(
       new IssuerKeySource({
         config: issuer,
         logger,
+        ...(metrics === undefined ? {} : { metrics }),
         ...(secret === undefined ? {} : { hmacSecret: secret }),
         ...(auth === undefined ? {} : { headers: auth.headers }),
         ...(auth?.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
