@@ -1,10 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import type { Client } from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
-import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { askEveryDoor } from '../helpers/check-doors.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
+import {
+  issuerStatus as readIssuerStatus,
+  metricValue,
+  type IssuerStatus,
+} from '../helpers/status-and-metrics.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { createTestIssuer, TEST_ISSUER, type TestIssuer } from '../helpers/token-factory.js';
 import { connect } from '../transport/grpc/grpc-test-client.js';
@@ -64,25 +68,12 @@ async function forceRefresh(house: House, signer: TestIssuer): Promise<void> {
   expect(answers[0]).toMatchObject({ code: 'GH_ERR_TOKEN_KEY_UNKNOWN', status: 401 });
 }
 
-interface IssuerStatus {
-  keyIds: string[];
-  lastError?: { code: string; message: string };
-  consecutiveFailures: number;
-  nextAttemptAt?: number;
+function issuerStatus(house: House, name = TEST_ISSUER): Promise<IssuerStatus> {
+  return readIssuerStatus(house.t.httpBase, name);
 }
 
-async function issuerStatus(house: House, name = TEST_ISSUER): Promise<IssuerStatus> {
-  const response = await request(`${house.t.httpBase}/status`);
-  const status = (await response.body.json()) as { issuers: Record<string, IssuerStatus> };
-  const entry = status.issuers[name];
-  if (entry === undefined) throw new Error(`no status for ${name}`);
-  return entry;
-}
-
-async function metric(house: House, series: string): Promise<number> {
-  const text = await (await request(`${house.t.httpBase}/metrics`)).body.text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+function metric(house: House, series: string): Promise<number> {
+  return metricValue(house.t.httpBase, series);
 }
 
 /** What an operator must see: the refusal in /status and /metrics, the old keys in place. */
