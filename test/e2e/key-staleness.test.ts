@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Client } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
+import { LastKnownGoodStore } from '../../src/sync/last-known-good.js';
 import { askEveryDoor, type DoorAnswer } from '../helpers/check-doors.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { issuerStatus, metricValue } from '../helpers/status-and-metrics.js';
@@ -197,6 +198,31 @@ describe('issuers[].maxKeyStalenessS', () => {
     // The same restored keys without a limit: they serve (it is their age that denied).
     const third = await startHouse(server, {}, persistence);
     await expectAllowedEverywhere(third, token);
+  });
+
+  it('keys restored from a last-known-good file that does not record their load time count as stale', async () => {
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-state-'));
+    cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+    const persistence = { persistence: { dir: stateDir } };
+    const signer = await createTestIssuer();
+    const server = await startServer(signer);
+    const token = await signer.sign();
+    await stopHouse(await startHouse(server, {}, persistence));
+
+    // A file as an earlier version wrote it: the same keys, no keysLoadedAt.
+    const store = new LastKnownGoodStore(stateDir, undefined);
+    const saved = await store.load();
+    if (!saved.ok) throw new Error(saved.reason);
+    const { keysLoadedAt: _dropped, ...older } = saved.state;
+    await store.save(older);
+
+    server.fail(503);
+    const house = await startHouse(server, { maxKeyStalenessS: 600 }, persistence);
+    expectStaleEverywhere(await askEveryDoor(house.grpc, house.t.httpBase, token));
+    expect(await issuerStatus(house.t.httpBase, TEST_ISSUER)).toMatchObject({
+      keysRefreshedAt: null,
+      keysStale: true,
+    });
   });
 
   it('needs a public key origin, and is at least 2 s', () => {
