@@ -73,6 +73,7 @@ export async function startGatehouse(
     logger,
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),
+    keysRefreshedAt: (issuer) => controlLoop.keysRefreshedAt(issuer),
     introspectors: sources.introspectors,
     methodOverride: config.routing.methodOverride,
     dpop: {

@@ -12,6 +12,7 @@ import { presentedCertificate } from '../auth/certificate/presented-certificate.
 import { introspectionDenyCode } from '../auth/introspection/deny-intent.js';
 import type { IntrospectionResult } from '../auth/introspection/introspection-client.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
+import { staleKeysReason, type KeysRefreshedAt } from '../auth/key-freshness.js';
 import { verifyJwt, type VerifyRequirements, type VerifyResult } from '../auth/jwt-verifier.js';
 import { hasRequiredScopes } from '../auth/scopes.js';
 import { otherTokenLocation } from '../auth/token-locations.js';
@@ -38,6 +39,8 @@ export interface AuthenticatorOptions {
   /** See PipelineOptions.keysForUnknownKid. */
   readonly keysForUnknownKid?:
     ((issuer: string, kid: string) => Promise<IssuerKeys | undefined>) | undefined;
+  /** See PipelineOptions.keysRefreshedAt. */
+  readonly keysRefreshedAt?: KeysRefreshedAt | undefined;
 }
 
 type AuthFailure = Extract<AuthOutcome, { readonly ok: false }>;
@@ -101,6 +104,8 @@ export class Authenticator {
     if (introspector === undefined) {
       const verified = await this.verifyToken(credential.token, snapshot, requirements);
       if (!verified.ok) return fail(verified.code, verified.reason);
+      const stale = this.staleKeys(verified.issuer, snapshot);
+      if (stale !== undefined) return fail('GH_ERR_ISSUER_KEYS_STALE', stale);
       claims = verified.claims;
     } else {
       const introspected = await this.introspect(introspector, credential.token, snapshot, auth);
@@ -146,6 +151,13 @@ export class Authenticator {
 
   private dpopNonces(): DpopNonces {
     return this.options.dpop.nonces ?? perProcessDpopNonces();
+  }
+
+  /** The issuer's maxKeyStalenessS, against when its keys were last loaded (read live). */
+  private staleKeys(issuer: string, snapshot: Snapshot): string | undefined {
+    const config = snapshot.issuers.get(issuer)?.config;
+    if (config?.maxKeyStalenessS === undefined) return undefined;
+    return staleKeysReason(config, this.options.keysRefreshedAt?.(issuer), Date.now());
   }
 
   /** The introspection of the first issuer this API accepts that has one. */

@@ -180,6 +180,13 @@ export const DENY_CODES = {
     challenge: undefined,
     message: 'denied: too many tokens to check with the issuer right now',
   },
+  GH_ERR_ISSUER_KEYS_STALE: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    // No challenge: the token may be fine; the authorizer cannot vouch for the keys.
+    challenge: undefined,
+    message: 'denied: the issuer keys have not been refreshed recently enough',
+  },
   GH_ERR_SCOPE_MISSING: {
     status: 403,
     grpcCode: GrpcCode.PERMISSION_DENIED,

@@ -1,5 +1,6 @@
 import { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
+import type { KeysRefreshedAt } from '../auth/key-freshness.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -30,6 +31,11 @@ export interface PipelineOptions {
    * keys (rate-limited by the key source) and return them when the kid is now known.
    */
   readonly keysForUnknownKid?: (issuer: string, kid: string) => Promise<IssuerKeys | undefined>;
+  /**
+   * When each issuer's keys were last loaded successfully (changed or not), for the
+   * issuers' maxKeyStalenessS; without it, an issuer with a limit always counts as stale.
+   */
+  readonly keysRefreshedAt?: KeysRefreshedAt;
   /** RFC 7662 introspection by issuer, for opaque tokens. */
   readonly introspectors?: ReadonlyMap<string, TokenIntrospector>;
   /** DPoP proof checks (RFC 9449); default: ES256, RS256, PS256, EdDSA within 60 s. */
@@ -69,6 +75,7 @@ export class CheckPipeline implements Authorizer {
         replay: new DpopReplayCache({ iatWindowS: 60 }),
       },
       keysForUnknownKid: options.keysForUnknownKid,
+      keysRefreshedAt: options.keysRefreshedAt,
       introspectors: options.introspectors,
     });
   }

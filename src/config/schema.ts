@@ -40,6 +40,12 @@ const issuerSchema = z
     jwksRefreshIntervalS: z.number().int().min(10).default(300),
     /** At most one refresh per this many seconds when tokens name an unknown `kid`. */
     unknownKidCooldownS: z.number().int().min(1).default(30),
+    /**
+     * Fail closed on old keys: once the keys have not been loaded successfully for this
+     * many seconds, the issuer's tokens deny (GH_ERR_ISSUER_KEYS_STALE). Off by default.
+     * The keys are refreshed at least every maxKeyStalenessS / 2 seconds.
+     */
+    maxKeyStalenessS: z.number().int().min(2).optional(),
     /** Authenticate discovery and JWKS requests with the `centralServer` OAuth client. */
     useClientAuth: z.boolean().default(false),
     /** Name of an environment variable holding the shared secret for HS* algorithms. */
@@ -89,6 +95,13 @@ const issuerSchema = z
         code: 'custom',
         message:
           'needs a key source (discovery, jwksUrl, jwksFile, signerCertificateFile, hmacSecretEnv) or introspection',
+      });
+    }
+    if (value.maxKeyStalenessS !== undefined && publicKeySources.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxKeyStalenessS'],
+        message: 'needs a public key source (discovery, jwksUrl, jwksFile, signerCertificateFile)',
       });
     }
     if (publicKeySources.length > 1) {

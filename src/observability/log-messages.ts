@@ -24,4 +24,6 @@ export const LOG = {
   lastKnownGoodSaveFailed: 'could not save the last-known-good snapshot',
   introspectionRateLimited:
     'introspection requests over maxCallsPerS: opaque tokens the cache cannot answer are denied unasked',
+  lastKnownGoodKeysUnusable:
+    'last-known-good keys of an issuer cannot verify its configured algorithms; not restored',
 } as const;

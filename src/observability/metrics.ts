@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Prometheus metrics. One registry per Gatehouse instance (not prom-client's global one),
@@ -30,6 +30,24 @@ export class Metrics {
     name: 'gatehouse_introspection_requests_total',
     help: 'Introspections the cache could not answer, by issuer and outcome: active, inactive, unavailable (sent), rate_limited (not sent: over maxCallsPerS).',
     labelNames: ['issuer', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly jwksRefreshes = new Counter({
+    name: 'gatehouse_jwks_refreshes_total',
+    help: 'Issuer key refreshes, by issuer and outcome (changed, unchanged, failed).',
+    labelNames: ['issuer', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly jwksRefreshFailures = new Counter({
+    name: 'gatehouse_jwks_refresh_failures_total',
+    help: 'Failed issuer key refreshes, by issuer and reason (a GH_OIDC_* or GH_JWKS_* code).',
+    labelNames: ['issuer', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly jwksLastSuccess = new Gauge({
+    name: 'gatehouse_jwks_last_success_timestamp_seconds',
+    help: 'When the issuer keys in use were last loaded successfully (changed or not), in Unix seconds.',
+    labelNames: ['issuer'] as const,
     registers: [this.registry],
   });
 

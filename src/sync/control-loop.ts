@@ -1,5 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { buildIssuerKeys, type IssuerKeys } from '../auth/issuer-keys.js';
+import { staleKeysReason } from '../auth/key-freshness.js';
+import { assessSigningKeys } from '../auth/usable-signing-keys.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
@@ -44,6 +46,8 @@ export class ControlLoop {
   private activeInputs: PolicyInputs | undefined;
   /** Keys restored from last-known-good, used until an issuer's source has loaded. */
   private restoredKeys = new Map<string, IssuerKeys>();
+  /** When the restored keys were loaded (epoch ms), as last-known-good recorded it. */
+  private restoredLoadedAt = new Map<string, number>();
   private lastBuild: BuildRecord | undefined;
   private readonly unsubscribers: Array<() => void> = [];
 
@@ -99,6 +103,18 @@ export class ControlLoop {
     return source.current();
   }
 
+  /**
+   * For the check path (maxKeyStalenessS): when the keys builds use for `issuer` were last
+   * loaded successfully, read live: the source's last success (a refresh that finds the
+   * same keys counts, though it builds no snapshot), else the restored keys' original load
+   * time, never the restart's.
+   */
+  keysRefreshedAt(issuer: string): number | undefined {
+    const source = this.options.keySources.get(issuer);
+    if (source?.current() !== undefined) return source.lastSuccessAt();
+    return this.restoredKeys.has(issuer) ? this.restoredLoadedAt.get(issuer) : undefined;
+  }
+
   status(): Record<string, unknown> {
     const snapshot = this.options.store.current();
     return {
@@ -116,8 +132,25 @@ export class ControlLoop {
       lastBuild: this.lastBuild ?? null,
       policySource: this.options.policySource.status(),
       issuers: Object.fromEntries(
-        [...this.options.keySources].map(([issuer, source]) => [issuer, source.status()]),
+        [...this.options.keySources].map(([issuer, source]) => [
+          issuer,
+          { ...(source.status() as object), ...this.freshness(issuer) },
+        ]),
       ),
+    };
+  }
+
+  /** The keys' age as the check path judges it (maxKeyStalenessS), for status(). */
+  private freshness(issuer: string): Record<string, unknown> {
+    const refreshedAt = this.keysRefreshedAt(issuer);
+    const config = this.options.config.issuers.find((entry) => entry.issuer === issuer);
+    return {
+      keysRefreshedAt: refreshedAt === undefined ? null : new Date(refreshedAt).toISOString(),
+      maxKeyStalenessS: config?.maxKeyStalenessS ?? null,
+      keysStale:
+        config === undefined
+          ? false
+          : staleKeysReason(config, refreshedAt, Date.now()) !== undefined,
     };
   }
 
@@ -204,9 +237,25 @@ export class ControlLoop {
       if (keySet === undefined) continue;
       const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
       try {
+        // Saved keys that cannot verify what the issuer is configured for now (its
+        // algorithms changed) are no fallback: they would refuse every token.
+        const { usable, refused } = await assessSigningKeys(keySet, issuer.algorithms);
+        if (usable.length === 0) {
+          this.options.logger.warn(
+            { issuer: issuer.issuer, refused },
+            LOG.lastKnownGoodKeysUnusable,
+          );
+          continue;
+        }
         this.restoredKeys.set(issuer.issuer, buildIssuerKeys(issuer, keySet, secret));
       } catch (error) {
         this.options.logger.warn({ err: error, issuer: issuer.issuer }, LOG.lastKnownGoodIgnored);
+        continue;
+      }
+      const loadedAt = Date.parse(loaded.state.keysLoadedAt?.[issuer.issuer] ?? '');
+      if (Number.isFinite(loadedAt)) {
+        this.restoredLoadedAt.set(issuer.issuer, loadedAt);
+        this.options.metrics.jwksLastSuccess.set({ issuer: issuer.issuer }, loadedAt / 1000);
       }
     }
     const policy = loaded.state.policy;
@@ -231,8 +280,14 @@ export class ControlLoop {
     const lkg = this.options.lastKnownGood;
     if (lkg === undefined) return;
     const issuers: Record<string, JSONWebKeySet> = {};
+    const keysLoadedAt: Record<string, string> = {};
     for (const keys of this.currentKeys()) {
-      if (keys.keySet !== undefined) issuers[keys.config.issuer] = keys.keySet;
+      if (keys.keySet === undefined) continue;
+      issuers[keys.config.issuer] = keys.keySet;
+      const loadedAt = this.keysRefreshedAt(keys.config.issuer);
+      if (loadedAt !== undefined) {
+        keysLoadedAt[keys.config.issuer] = new Date(loadedAt).toISOString();
+      }
     }
     try {
       await lkg.save({
@@ -245,6 +300,7 @@ export class ControlLoop {
           sourceRevision: inputs.sourceRevision,
         },
         issuers,
+        keysLoadedAt,
       });
     } catch (error) {
       // Serving goes on; only the next restart loses the head start.

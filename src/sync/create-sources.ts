@@ -59,7 +59,7 @@ export async function createSources(
   return {
     policySource: await createPolicySource(config, logger, env, clientAuth),
     introspectors: introspection.introspectors,
-    keySources: createKeySources(config, logger, env, clientAuth),
+    keySources: createKeySources(config, logger, env, clientAuth, metrics),
     lastKnownGood: createLastKnownGood(config, env),
     close: async () => {
       await client?.close();
@@ -221,6 +221,7 @@ function createKeySources(
   logger: Logger,
   env: NodeJS.ProcessEnv,
   clientAuth: ClientAuth | undefined,
+  metrics: Metrics | undefined,
 ): Map<string, KeySource> {
   const sources = new Map<string, KeySource>();
   config.issuers.forEach((issuer, index) => {
@@ -239,6 +240,7 @@ function createKeySources(
       new IssuerKeySource({
         config: issuer,
         logger,
+        ...(metrics === undefined ? {} : { metrics }),
         ...(secret === undefined ? {} : { hmacSecret: secret }),
         ...(auth === undefined ? {} : { headers: auth.headers }),
         ...(auth?.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),

@@ -28,6 +28,12 @@ export interface PersistedState {
   readonly policy: PersistedPolicy;
   /** JWKS per issuer, as last loaded. */
   readonly issuers: Readonly<Record<string, JSONWebKeySet>>;
+  /**
+   * When each issuer's keys were last loaded (ISO 8601), so restored keys keep their age
+   * for maxKeyStalenessS: a restart must not make old keys look fresh. Absent in files of
+   * earlier versions: their keys' age is unknown.
+   */
+  readonly keysLoadedAt?: Readonly<Record<string, string>>;
 }
 
 interface Envelope {

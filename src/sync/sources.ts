@@ -22,6 +22,8 @@ export interface KeySource {
   start(): Promise<boolean>;
   stop(): void;
   current(): IssuerKeys | undefined;
+  /** Epoch milliseconds of the last load that produced usable keys, changed or not. */
+  lastSuccessAt(): number | undefined;
   onChange(listener: (keys: IssuerKeys) => void): () => void;
   /** Refreshes (within a cooldown) because a token named `kid`; resolves with whether it is now known. */
   refreshForUnknownKid(kid: string): Promise<boolean>;

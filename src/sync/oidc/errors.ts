@@ -15,6 +15,8 @@ export const OIDC_SYNC_ERRORS = {
   GH_OIDC_REFRESH_TIMEOUT: 'one whole key refresh overran its deadline and was abandoned',
   GH_OIDC_CERTIFICATE_INVALID:
     'the signer certificate file holds no usable X.509 certificate for the allowed algorithms',
+  GH_OIDC_JWKS_UNUSABLE:
+    'the key set holds no key that can verify the configured algorithms (empty, only "use: enc", other algorithms or key types, keys that do not import); the previous keys are kept',
 } as const;
 
 export type OidcSyncErrorCode = keyof typeof OIDC_SYNC_ERRORS;
@@ -42,7 +44,10 @@ export class KeySourceError extends Error {
   constructor(
     readonly code: Extract<
       OidcSyncErrorCode,
-      'GH_OIDC_JWKS_FETCH_FAILED' | 'GH_OIDC_REFRESH_TIMEOUT' | 'GH_OIDC_CERTIFICATE_INVALID'
+      | 'GH_OIDC_JWKS_FETCH_FAILED'
+      | 'GH_OIDC_REFRESH_TIMEOUT'
+      | 'GH_OIDC_CERTIFICATE_INVALID'
+      | 'GH_OIDC_JWKS_UNUSABLE'
     >,
     message: string,
     options?: ErrorOptions,

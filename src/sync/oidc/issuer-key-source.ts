@@ -1,7 +1,9 @@
 import type { Dispatcher } from 'undici';
 import { buildIssuerKeys, type IssuerKeys } from '../../auth/issuer-keys.js';
+import { assessSigningKeys } from '../../auth/usable-signing-keys.js';
 import type { IssuerConfig } from '../../config/schema.js';
 import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
 import { backoffDelayMs, refreshDelayMs } from './backoff.js';
 import type { OidcMetadata } from './discovery.js';
 import { KeySourceError } from './errors.js';
@@ -13,7 +15,11 @@ export interface IssuerKeySourceOptions {
   readonly config: IssuerConfig;
   /** Where the keys come from. Default: the one the config names (selectKeyOrigin). */
   readonly origin?: KeyOrigin;
-  /** Between scheduled refreshes, in seconds (jittered 10 % shorter). Default: config.jwksRefreshIntervalS. */
+  /**
+   * Between scheduled refreshes, in seconds (jittered 10 % shorter). Default:
+   * config.jwksRefreshIntervalS, shortened to config.maxKeyStalenessS / 2 when that is less,
+   * so keys that load fine never go stale between two refreshes.
+   */
   readonly refreshIntervalS?: number;
   /**
    * After any refresh, how long an unknown `kid` does not trigger another one, in seconds.
@@ -39,6 +45,8 @@ export interface IssuerKeySourceOptions {
   /** The HS* shared secret, passed through to the IssuerKeys. */
   readonly hmacSecret?: string;
   readonly logger?: Logger;
+  /** Refresh outcomes and failures by issuer, and when the keys were last loaded. */
+  readonly metrics?: Pick<Metrics, 'jwksRefreshes' | 'jwksRefreshFailures' | 'jwksLastSuccess'>;
 }
 
 export interface IssuerKeySourceStatus {
@@ -46,7 +54,10 @@ export interface IssuerKeySourceStatus {
   /** The JWKS URL (discovered or configured) or a file: URL; undefined before the first load. */
   readonly jwksUri: string | undefined;
   readonly keyIds: readonly string[];
-  /** Epoch milliseconds of the last load that produced keys. */
+  /**
+   * Epoch milliseconds of the last load that produced usable keys, whether they changed or
+   * not. A load without a usable signing key is a failure and does not count.
+   */
   readonly lastSuccessAt: number | undefined;
   /** Epoch milliseconds of the last failed attempt. */
   readonly lastErrorAt: number | undefined;
@@ -69,7 +80,9 @@ type Listener = (keys: IssuerKeys) => void;
  * older load that finishes late never replaces newer keys. (A load that overruns
  * attemptDeadlineMs is given up on, since fetchBytes cannot be aborted; it may still
  * finish after a newer one, which is what the sequence number is for.) A failed load
- * keeps the previous keys: an outage at the provider must not reject every token.
+ * keeps the previous keys: an outage at the provider must not reject every token. So does
+ * a load that yields no key able to verify the configured algorithms (an empty set, only
+ * encryption keys, other algorithms): adopting it would reject every token just the same.
  */
 export class IssuerKeySource {
   readonly #options: IssuerKeySourceOptions;
@@ -104,9 +117,14 @@ export class IssuerKeySource {
   constructor(options: IssuerKeySourceOptions) {
     this.#options = options;
     this.#origin = options.origin ?? selectKeyOrigin(options.config);
+    const maxStalenessS = options.config.maxKeyStalenessS;
     this.#intervalS = positive(
       'refreshIntervalS',
-      options.refreshIntervalS ?? options.config.jwksRefreshIntervalS,
+      options.refreshIntervalS ??
+        Math.min(
+          options.config.jwksRefreshIntervalS,
+          maxStalenessS === undefined ? Infinity : maxStalenessS / 2,
+        ),
     );
     this.#cooldownMs =
       nonNegative(
@@ -138,6 +156,11 @@ export class IssuerKeySource {
 
   current(): IssuerKeys | undefined {
     return this.#keys;
+  }
+
+  /** Epoch milliseconds of the last load that produced usable keys (changed or not). */
+  lastSuccessAt(): number | undefined {
+    return this.#lastSuccessAt;
   }
 
   /** Called with the new keys whenever the key set changes (the first load included). */
@@ -197,7 +220,8 @@ export class IssuerKeySource {
     this.#fetches += 1;
     // The load applies its own result whenever it finishes, even after the attempt gave
     // up on it: if nothing newer was applied meanwhile, its keys are still the newest.
-    const loading = this.#load().then((loaded) => {
+    const loading = this.#load().then(async (loaded) => {
+      await this.#requireUsableKeys(loaded);
       this.#apply(sequence, loaded);
     });
     let ok: boolean;
@@ -227,6 +251,29 @@ export class IssuerKeySource {
     });
   }
 
+  /** Throws GH_OIDC_JWKS_UNUSABLE when no key of the set can verify the configured algorithms. */
+  async #requireUsableKeys(loaded: LoadedKeySet): Promise<void> {
+    const { config } = this.#options;
+    const { usable, refused } = await assessSigningKeys(loaded.jwks, config.algorithms);
+    if (usable.length > 0) {
+      if (refused.length > 0) {
+        this.#options.logger?.warn(
+          { issuer: config.issuer, jwksUri: loaded.jwksUri, usable, refused },
+          OIDC_LOG.keysIgnored,
+        );
+      }
+      return;
+    }
+    const why =
+      refused.length === 0
+        ? 'the "keys" array is empty'
+        : refused.map(({ key, reason }) => `${key}: ${reason}`).join('; ');
+    throw new KeySourceError(
+      'GH_OIDC_JWKS_UNUSABLE',
+      `${loaded.jwksUri} has no key to verify ${config.algorithms.join(', ')} (${why})`,
+    );
+  }
+
   /** Swaps in a load's keys, unless a newer load's keys are already held. */
   #apply(sequence: number, loaded: LoadedKeySet): void {
     if (sequence < this.#appliedSequence) {
@@ -245,7 +292,14 @@ export class IssuerKeySource {
     this.#metadata = loaded.metadata;
     this.#jwksUri = loaded.jwksUri;
     this.#lastSuccessAt = Date.now();
-    if (hash === this.#hash) return;
+    const issuer = config.issuer;
+    this.#options.metrics?.jwksLastSuccess.set({ issuer }, this.#lastSuccessAt / 1000);
+    const changed = hash !== this.#hash;
+    this.#options.metrics?.jwksRefreshes.inc({
+      issuer,
+      outcome: changed ? 'changed' : 'unchanged',
+    });
+    if (!changed) return;
     this.#keys = keys;
     this.#hash = hash;
     this.#options.logger?.info(
@@ -269,6 +323,9 @@ export class IssuerKeySource {
       code: errorCode(error),
       message: error instanceof Error ? error.message : String(error),
     };
+    const issuer = this.#options.config.issuer;
+    this.#options.metrics?.jwksRefreshes.inc({ issuer, outcome: 'failed' });
+    this.#options.metrics?.jwksRefreshFailures.inc({ issuer, reason: this.#lastError.code });
     this.#options.logger?.error(
       {
         err: error,

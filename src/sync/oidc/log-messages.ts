@@ -4,4 +4,5 @@ export const OIDC_LOG = {
   refreshFailed: 'issuer key refresh failed; keeping the previous keys',
   staleKeysDropped: 'issuer key load finished after a newer one; dropped',
   listenerFailed: 'issuer key change listener failed',
+  keysIgnored: 'issuer key set has keys that cannot verify the configured algorithms',
 } as const;
