@@ -1,5 +1,6 @@
 import type { GatehouseConfig } from './config/schema.js';
 import { DpopReplayCache } from './auth/dpop/replay-cache.js';
+import { AdmissionControl } from './check/admission-control.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -10,6 +11,7 @@ import { ControlLoop } from './sync/control-loop.js';
 import { createSources } from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
+import { startProbeServer } from './transport/http/probe-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
 
 export interface GatehouseOptions {
@@ -23,8 +25,12 @@ export interface RunningGatehouse {
   /** Bound ports (useful when the config asks for port 0). Undefined when disabled. */
   readonly grpcPort: number | undefined;
   readonly httpPort: number | undefined;
+  /** The probe listener's port (/healthz, /readyz, /metrics, /status). */
+  readonly probesPort: number | undefined;
   readonly store: SnapshotStore;
   readonly pipeline: CheckPipeline;
+  /** The pipeline behind the in-flight bound, as every transport sees it. */
+  readonly admission: AdmissionControl;
   readonly controlLoop: ControlLoop;
   /** Re-reads (folder) or re-fetches (bundle) the policies now; resolves with whether a snapshot was activated. */
   reloadPolicies(): Promise<boolean>;
@@ -80,26 +86,45 @@ export async function startGatehouse(
     },
   });
 
+  // Every transport shares one in-flight bound: a flood on one door sheds load for all.
+  const admission = new AdmissionControl(pipeline, {
+    maxInflightChecks: config.limits.maxInflightChecks,
+    realm: config.realm,
+    logger,
+    metrics,
+  });
+
   const grpc = config.grpc.enabled
     ? await startGrpcServer({
         host: config.grpc.host,
         port: config.grpc.port,
-        authorizer: pipeline,
+        authorizer: admission,
         logger,
         maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
+        maxConcurrentStreams: config.grpc.maxConcurrentStreams,
       })
     : undefined;
   const http = config.http.enabled
     ? await startHttpServer({
         host: config.http.host,
         port: config.http.port,
-        authorizer: pipeline,
+        authorizer: admission,
         logger,
         metrics,
         realm: config.realm,
         envoyPathPrefix: config.http.envoyPathPrefix,
         trustedProxies,
         maxBodyBytes: config.http.maxBodyBytes,
+        status: () => controlLoop.status(),
+      })
+    : undefined;
+  const probes = config.probes.enabled
+    ? await startProbeServer({
+        host: config.probes.host,
+        port: config.probes.port,
+        authorizer: pipeline,
+        logger,
+        metrics,
         status: () => controlLoop.status(),
       })
     : undefined;
@@ -111,21 +136,23 @@ export async function startGatehouse(
     ready = await controlLoop.start();
   } catch (error) {
     controlLoop.stop();
-    await Promise.all([grpc?.close(), http?.close(), sources.close()]);
+    await Promise.all([grpc?.close(), http?.close(), probes?.close(), sources.close()]);
     throw error;
   }
 
   return {
     grpcPort: grpc?.port,
     httpPort: http?.port,
+    probesPort: probes?.port,
     store,
     pipeline,
+    admission,
     controlLoop,
     reloadPolicies: () => policySource.refreshNow(),
     ready,
     async close() {
       controlLoop.stop();
-      await Promise.all([grpc?.close(), http?.close()]);
+      await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
       await sources.close();
     },
   };
