@@ -15,10 +15,13 @@ import type {
   CheckRequestMessage,
   CheckResponseMessage,
 } from '../../src/transport/grpc/wire-types.js';
-import type { FloodResult, FloodSpec, OutcomeLatencies } from './flood.js';
+import { probeOnce, type FloodResult, type FloodSpec, type OutcomeLatencies } from './flood.js';
 
-/** No check may hang the flood: a call past this is counted as a client-side timeout. */
-const CALL_TIMEOUT_MS = 10_000;
+/**
+ * No check may hang the flood forever: a call past this is counted as a client-side timeout.
+ * Long, because tests hold checks on purpose for the length of a flood.
+ */
+const CALL_TIMEOUT_MS = 60_000;
 
 type Outcome = string;
 
@@ -42,6 +45,7 @@ function latencies(values: readonly number[]): OutcomeLatencies {
   return {
     count: sorted.length,
     p50Ms: percentile(sorted, 50),
+    p95Ms: percentile(sorted, 95),
     p99Ms: percentile(sorted, 99),
     maxMs: sorted.at(-1) ?? 0,
   };
@@ -83,7 +87,11 @@ function grpcRequest(spec: FloodSpec): CheckRequestMessage {
 }
 
 interface Flood {
-  /** Resolves once every check in flight has been answered. */
+  /** Sends nothing more; the checks in flight still get their answers. */
+  stopSending(): void;
+  /** Checks sent and not yet answered. */
+  inFlight(): number;
+  /** Stops sending and resolves once every check in flight has been answered. */
   stop(): Promise<void>;
 }
 
@@ -125,6 +133,10 @@ function grpcFlood(spec: FloodSpec, tally: Tally, onRunning: () => void): Flood 
   for (let i = 0; i < spec.concurrency; i++) fire();
   onRunning();
   return {
+    stopSending: () => {
+      stopping = true;
+    },
+    inFlight: () => inFlight,
     stop: () =>
       new Promise<void>((resolve) => {
         stopping = true;
@@ -147,8 +159,10 @@ function httpFlood(spec: FloodSpec, tally: Tally, onRunning: () => void): Flood 
   });
   const headers = spec.token === undefined ? {} : { authorization: `Bearer ${spec.token}` };
   let stopping = false;
+  let inFlight = 0;
   const one = async (): Promise<void> => {
     const startedAt = performance.now();
+    inFlight++;
     try {
       const response = await pool.request({ method: 'GET', path: spec.path, headers });
       const text = await response.body.text();
@@ -158,13 +172,16 @@ function httpFlood(spec: FloodSpec, tally: Tally, onRunning: () => void): Flood 
       }
       let code = 'no-code';
       try {
-        code = String((JSON.parse(text) as { error?: unknown }).error ?? 'no-code');
+        const error = (JSON.parse(text) as { error?: unknown }).error;
+        if (typeof error === 'string') code = error;
       } catch {
         // Not our JSON deny body: keep 'no-code'.
       }
       tally.add(`${String(response.statusCode)} ${code}`, startedAt);
     } catch (error) {
       tally.add(`http-error-${(error as { code?: string }).code ?? 'unknown'}`, startedAt);
+    } finally {
+      inFlight--;
     }
   };
   const loop = async (): Promise<void> => {
@@ -173,6 +190,10 @@ function httpFlood(spec: FloodSpec, tally: Tally, onRunning: () => void): Flood 
   const loops = Array.from({ length: spec.concurrency }, loop);
   onRunning();
   return {
+    stopSending: () => {
+      stopping = true;
+    },
+    inFlight: () => inFlight,
     stop: async () => {
       stopping = true;
       await Promise.all(loops);
@@ -185,22 +206,69 @@ let flood: Flood | undefined;
 let tally = new Tally();
 let startedAt = 0;
 
-process.on('message', (message: { start?: FloodSpec; stop?: true }) => {
-  if (message.start !== undefined) {
-    const spec = message.start;
-    tally = new Tally();
-    startedAt = performance.now();
-    const running = (): void => {
-      process.send?.({ running: true });
-    };
-    flood =
-      spec.kind === 'grpc' ? grpcFlood(spec, tally, running) : httpFlood(spec, tally, running);
-  } else if (message.stop === true) {
-    const durationMs = performance.now() - startedAt;
-    void (flood?.stop() ?? Promise.resolve()).then(() => {
-      process.send?.({ result: summarize(tally, durationMs) }, undefined, {}, () => {
-        process.disconnect();
+/** Probes as kubelet sends them: every intervalMs, a new connection to each URL. */
+function probeFlood(spec: FloodSpec, tally: Tally, onRunning: () => void): Flood {
+  let stopping = false;
+  let inFlight = 0;
+  const pending: Array<Promise<void>> = [];
+  const round = (): void => {
+    for (const url of spec.urls ?? []) {
+      inFlight++;
+      const startedAt = performance.now();
+      pending.push(
+        probeOnce(url, 1000).then((sample) => {
+          inFlight--;
+          tally.add(`${String(sample.status ?? 'timeout')} ${new URL(url).pathname}`, startedAt);
+        }),
+      );
+    }
+  };
+  const timer = setInterval(round, spec.intervalMs ?? 50);
+  round();
+  onRunning();
+  const stopSending = (): void => {
+    if (!stopping) clearInterval(timer);
+    stopping = true;
+  };
+  return {
+    stopSending,
+    inFlight: () => inFlight,
+    stop: async () => {
+      stopSending();
+      await Promise.all(pending);
+    },
+  };
+}
+
+const FLOODS = { grpc: grpcFlood, http: httpFlood, probe: probeFlood } as const;
+
+process.on(
+  'message',
+  (message: { start?: FloodSpec; stop?: true; pause?: true; inFlight?: true }) => {
+    if (message.pause === true) {
+      flood?.stopSending();
+      process.send?.({ paused: true });
+      return;
+    }
+    if (message.inFlight === true) {
+      process.send?.({ inFlight: flood?.inFlight() ?? 0 });
+      return;
+    }
+    if (message.start !== undefined) {
+      const spec = message.start;
+      tally = new Tally();
+      startedAt = performance.now();
+      const running = (): void => {
+        process.send?.({ running: true });
+      };
+      flood = FLOODS[spec.kind](spec, tally, running);
+    } else if (message.stop === true) {
+      const durationMs = performance.now() - startedAt;
+      void (flood?.stop() ?? Promise.resolve()).then(() => {
+        process.send?.({ result: summarize(tally, durationMs) }, undefined, {}, () => {
+          process.disconnect();
+        });
       });
-    });
-  }
-});
+    }
+  },
+);

@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 
 /** What flood-process.ts sends: `concurrency` checks kept in flight against `target`. */
 export interface FloodSpec {
-  readonly kind: 'grpc' | 'http';
-  /** gRPC: "127.0.0.1:port"; HTTP: "http://127.0.0.1:port". */
+  /** `probe`: not checks but kubelet-like probes of `urls`, every `intervalMs`. */
+  readonly kind: 'grpc' | 'http' | 'probe';
+  /** gRPC: "127.0.0.1:port"; HTTP: "http://127.0.0.1:port"; probe: unused. */
   readonly target: string;
   readonly concurrency: number;
   /** The checked path: gRPC the request's path, HTTP the URL path (e.g. /envoy/orders/42). */
@@ -13,11 +14,15 @@ export interface FloodSpec {
   readonly token?: string | undefined;
   /** gRPC only: HTTP/2 connections to spread the calls over; default 1. */
   readonly channels?: number;
+  /** probe only: the URLs, each probed with a new connection every intervalMs (default 50). */
+  readonly urls?: readonly string[];
+  readonly intervalMs?: number;
 }
 
 export interface OutcomeLatencies {
   readonly count: number;
   readonly p50Ms: number;
+  readonly p95Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
 }
@@ -30,6 +35,10 @@ export interface FloodResult {
 }
 
 export interface RunningFlood {
+  /** Stops sending; the checks in flight still get their answers. */
+  stopSending(): Promise<void>;
+  /** Checks sent and not yet answered. */
+  inFlight(): Promise<number>;
   /** Stops sending, waits for the answers in flight and returns the tally. */
   stop(): Promise<FloodResult>;
 }
@@ -65,6 +74,16 @@ export async function startFlood(spec: FloodSpec): Promise<RunningFlood> {
   child.send({ start: spec });
   await running;
   return {
+    stopSending: async () => {
+      const paused = nextMessage((m) => (m.paused === true ? true : undefined));
+      child.send({ pause: true });
+      await paused;
+    },
+    inFlight: async () => {
+      const count = nextMessage((m) => (typeof m.inFlight === 'number' ? m.inFlight : undefined));
+      child.send({ inFlight: true });
+      return count;
+    },
     stop: async () => {
       const result = nextMessage((m) => m.result as FloodResult | undefined);
       child.send({ stop: true });
