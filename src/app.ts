@@ -87,11 +87,16 @@ export async function startGatehouse(
   });
 
   // Every transport shares one in-flight bound: a flood on one door sheds load for all.
+  // Each decided check tells the probe thread the main loop is alive (set once it runs).
+  let beat: () => void = () => undefined;
   const admission = new AdmissionControl(pipeline, {
     maxInflightChecks: config.limits.maxInflightChecks,
     realm: config.realm,
     logger,
     metrics,
+    onDecided: () => {
+      beat();
+    },
   });
 
   const grpc = config.grpc.enabled
@@ -128,6 +133,11 @@ export async function startGatehouse(
         status: () => controlLoop.status(),
       })
     : undefined;
+  if (probes !== undefined) {
+    beat = () => {
+      probes.beat();
+    };
+  }
 
   // Listen first: until a snapshot is active every check is an explicit deny and health
   // says NOT_SERVING, which is what an orchestrator should see during a slow first sync.

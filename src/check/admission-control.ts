@@ -17,6 +17,8 @@ export interface AdmissionOptions {
   readonly realm: string;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Called after each decided check (admitted or rejected): proof the event loop moves. */
+  readonly onDecided?: () => void;
 }
 
 /**
@@ -61,12 +63,16 @@ export class AdmissionControl implements Authorizer {
   }
 
   async check(input: CheckInput): Promise<Decision> {
-    if (this.inFlight >= this.options.maxInflightChecks) return this.reject(input);
+    if (this.inFlight >= this.options.maxInflightChecks) {
+      this.options.onDecided?.();
+      return this.reject(input);
+    }
     this.inFlight++;
     try {
       return await this.inner.check(input);
     } finally {
       this.inFlight--;
+      this.options.onDecided?.();
     }
   }
 

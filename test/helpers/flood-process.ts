@@ -218,7 +218,8 @@ function probeFlood(spec: FloodSpec, tally: Tally, onRunning: () => void): Flood
       pending.push(
         probeOnce(url, 1000).then((sample) => {
           inFlight--;
-          tally.add(`${String(sample.status ?? 'timeout')} ${new URL(url).pathname}`, startedAt);
+          const { port, pathname } = new URL(url);
+          tally.add(`${String(sample.status ?? 'timeout')} :${port}${pathname}`, startedAt);
         }),
       );
     }
