@@ -60,7 +60,7 @@ RUN mkdir -p /etc/gatehouse /var/cache/gatehouse \
 
 USER node
 # 9191: gRPC ext_authz v3 and gRPC health. 9192: HTTP checks, /healthz, /readyz, /metrics.
-EXPOSE 9191 9192
+EXPOSE 9191 9192 9193
 # No HEALTHCHECK: orchestrators probe GET /readyz (and /healthz) on port 9192.
 ENTRYPOINT ["node", "dist/main.js"]
 CMD ["--config", "/etc/gatehouse/gatehouse.yaml"]

@@ -27,6 +27,7 @@ async function run(cacheMaxEntries: number): Promise<void> {
       tokens: { cacheMaxEntries },
       grpc: { enabled: false },
       http: { enabled: false },
+      probes: { enabled: false },
       policies: { dir: 'policies', watch: false, compileCacheDir: '.gatehouse/wasm-cache' },
       issuers: [
         {

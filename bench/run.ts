@@ -335,6 +335,7 @@ function gatehouseKind(): ServerKind {
       log: { level: 'warn' },
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
+      probes: { host: '127.0.0.1', port: 0 },
       policies: { dir: policies, watch: false, compileCacheDir: path.join(dir, 'wasm-cache') },
       persistence: { dir: path.join(dir, 'state') },
       issuers: [

@@ -1,6 +1,7 @@
 import type { GatehouseConfig } from './config/schema.js';
 import { DpopNonces, MIN_NONCE_SECRET_BYTES } from './auth/dpop/nonce.js';
 import { DpopReplayCache } from './auth/dpop/replay-cache.js';
+import { AdmissionControl } from './check/admission-control.js';
 import { ConfigError } from './config/load-config.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -12,6 +13,7 @@ import { ControlLoop } from './sync/control-loop.js';
 import { createSources } from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
+import { startProbeServer } from './transport/http/probe-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
 
 export interface GatehouseOptions {
@@ -25,8 +27,12 @@ export interface RunningGatehouse {
   /** Bound ports (useful when the config asks for port 0). Undefined when disabled. */
   readonly grpcPort: number | undefined;
   readonly httpPort: number | undefined;
+  /** The probe listener's port (/healthz, /readyz, /metrics, /status). */
+  readonly probesPort: number | undefined;
   readonly store: SnapshotStore;
   readonly pipeline: CheckPipeline;
+  /** The pipeline behind the in-flight bound, as every transport sees it. */
+  readonly admission: AdmissionControl;
   readonly controlLoop: ControlLoop;
   /** Re-reads (folder) or re-fetches (bundle) the policies now; resolves with whether a snapshot was activated. */
   reloadPolicies(): Promise<boolean>;
@@ -87,20 +93,34 @@ export async function startGatehouse(
     },
   });
 
+  // Every transport shares one in-flight bound: a flood on one door sheds load for all.
+  // Each decided check tells the probe thread the main loop is alive (set once it runs).
+  let beat: () => void = () => undefined;
+  const admission = new AdmissionControl(pipeline, {
+    maxInflightChecks: config.limits.maxInflightChecks,
+    realm: config.realm,
+    logger,
+    metrics,
+    onDecided: () => {
+      beat();
+    },
+  });
+
   const grpc = config.grpc.enabled
     ? await startGrpcServer({
         host: config.grpc.host,
         port: config.grpc.port,
-        authorizer: pipeline,
+        authorizer: admission,
         logger,
         maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
+        maxConcurrentStreams: config.grpc.maxConcurrentStreams,
       })
     : undefined;
   const http = config.http.enabled
     ? await startHttpServer({
         host: config.http.host,
         port: config.http.port,
-        authorizer: pipeline,
+        authorizer: admission,
         logger,
         metrics,
         realm: config.realm,
@@ -110,6 +130,21 @@ export async function startGatehouse(
         status: () => controlLoop.status(),
       })
     : undefined;
+  const probes = config.probes.enabled
+    ? await startProbeServer({
+        host: config.probes.host,
+        port: config.probes.port,
+        authorizer: pipeline,
+        logger,
+        metrics,
+        status: () => controlLoop.status(),
+      })
+    : undefined;
+  if (probes !== undefined) {
+    beat = () => {
+      probes.beat();
+    };
+  }
 
   // Listen first: until a snapshot is active every check is an explicit deny and health
   // says NOT_SERVING, which is what an orchestrator should see during a slow first sync.
@@ -118,21 +153,23 @@ export async function startGatehouse(
     ready = await controlLoop.start();
   } catch (error) {
     controlLoop.stop();
-    await Promise.all([grpc?.close(), http?.close(), sources.close()]);
+    await Promise.all([grpc?.close(), http?.close(), probes?.close(), sources.close()]);
     throw error;
   }
 
   return {
     grpcPort: grpc?.port,
     httpPort: http?.port,
+    probesPort: probes?.port,
     store,
     pipeline,
+    admission,
     controlLoop,
     reloadPolicies: () => policySource.refreshNow(),
     ready,
     async close() {
       controlLoop.stop();
-      await Promise.all([grpc?.close(), http?.close()]);
+      await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
       await sources.close();
     },
   };

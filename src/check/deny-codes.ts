@@ -34,7 +34,12 @@ export type Challenge =
   | 'use_dpop_nonce';
 
 export interface DenyCodeSpec {
-  readonly status: 400 | 401 | 403;
+  /**
+   * 429 is for GH_ERR_OVERLOADED only (RFC 6585 section 4: "too many requests", with
+   * Retry-After): still a 4xx, so a deny under every proxy setting; NGINX's auth_request,
+   * which knows only 401 and 403, is answered 403 by the HTTP transport.
+   */
+  readonly status: 400 | 401 | 403 | 429;
   readonly grpcCode: GrpcCode;
   readonly challenge: Challenge | undefined;
   /** Said to the client in the response body; never contains request data. */
@@ -222,6 +227,12 @@ export const DENY_CODES = {
     grpcCode: GrpcCode.PERMISSION_DENIED,
     challenge: undefined,
     message: 'denied: no policy snapshot is loaded yet',
+  },
+  GH_ERR_OVERLOADED: {
+    status: 429,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'denied: too many checks in flight; retry later',
   },
   GH_ERR_INTERNAL: {
     status: 403,

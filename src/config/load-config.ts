@@ -25,6 +25,7 @@ const ENV_OVERRIDES: ReadonlyArray<{
 }> = [
   { name: 'GATEHOUSE_GRPC_PORT', path: ['grpc', 'port'], numeric: true },
   { name: 'GATEHOUSE_HTTP_PORT', path: ['http', 'port'], numeric: true },
+  { name: 'GATEHOUSE_PROBES_PORT', path: ['probes', 'port'], numeric: true },
   { name: 'GATEHOUSE_LOG_LEVEL', path: ['log', 'level'] },
   { name: 'GATEHOUSE_POLICY_DIR', path: ['policies', 'dir'] },
   { name: 'OPA_BIN', path: ['opa', 'binary'] },

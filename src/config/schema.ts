@@ -275,6 +275,8 @@ export const configSchema = z
           .int()
           .min(1024)
           .default(4 * 1024 * 1024),
+        /** HTTP/2 streams (calls) per connection at once; unset: no limit. */
+        maxConcurrentStreams: z.number().int().min(1).optional(),
       })
       .prefault({}),
     http: z
@@ -300,6 +302,21 @@ export const configSchema = z
           .int()
           .min(0)
           .default(64 * 1024),
+      })
+      .prefault({}),
+    /** Health, readiness, metrics and status on a listener of their own, away from check floods. */
+    probes: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default('0.0.0.0'),
+        port: port.default(9193),
+      })
+      .prefault({}),
+    /** Overload protection, shared by every transport. */
+    limits: z
+      .strictObject({
+        /** Checks decided at once; beyond it a check is denied at once with GH_ERR_OVERLOADED. */
+        maxInflightChecks: z.number().int().min(1).default(256),
       })
       .prefault({}),
     policies: z

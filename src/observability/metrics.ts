@@ -50,6 +50,26 @@ export class Metrics {
     labelNames: ['issuer'] as const,
     registers: [this.registry],
   });
+  readonly checksRejected = new Counter({
+    name: 'gatehouse_checks_rejected_total',
+    help: 'Checks denied with GH_ERR_OVERLOADED before any work, by transport and reason.',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape time from whatever observeChecksInFlight was given. */
+  private checksInFlightSource: () => number = () => 0;
+  readonly checksInFlight = new Gauge({
+    name: 'gatehouse_checks_in_flight',
+    help: 'Checks admitted and not yet decided.',
+    registers: [this.registry],
+    collect: () => {
+      this.checksInFlight.set(this.checksInFlightSource());
+    },
+  });
+
+  observeChecksInFlight(source: () => number): void {
+    this.checksInFlightSource = source;
+  }
 
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });

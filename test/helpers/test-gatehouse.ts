@@ -26,6 +26,8 @@ export interface TestGatehouse {
   readonly config: GatehouseConfig;
   readonly grpcAddress: string;
   readonly httpBase: string;
+  /** The probe listener (/healthz, /readyz, /metrics, /status). */
+  readonly probesBase: string;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startTestGatehouse(
       log: { level: 'silent' },
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
+      probes: { host: '127.0.0.1', port: 0 },
       policies: { dir: policyDir, watch: false, compileCacheDir: COMPILE_CACHE },
       issuers: [
         {
@@ -86,6 +89,7 @@ export async function startTestGatehouse(
     config,
     grpcAddress: `127.0.0.1:${gatehouse.grpcPort ?? 0}`,
     httpBase: `http://127.0.0.1:${gatehouse.httpPort ?? 0}`,
+    probesBase: `http://127.0.0.1:${gatehouse.probesPort ?? 0}`,
     async close() {
       await gatehouse.close();
       await rm(dir, { recursive: true, force: true });

@@ -32,6 +32,12 @@ export interface GrpcServerOptions {
    * plus the headers.
    */
   readonly maxReceiveMessageBytes?: number;
+  /**
+   * HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 section 6.5.2) per connection; unset:
+   * grpc-js's default (no limit). Calls past it wait in the client (Envoy), whose timeout
+   * then applies, instead of queueing here.
+   */
+  readonly maxConcurrentStreams?: number | undefined;
 }
 
 export interface GrpcServerHandle {
@@ -68,6 +74,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       maxRequestBytes * TRANSPORT_LIMIT_FACTOR,
       2 ** 31 - 1,
     ),
+    ...(options.maxConcurrentStreams === undefined
+      ? {}
+      : { 'grpc.max_concurrent_streams': options.maxConcurrentStreams }),
   });
   server.addService(extAuthz.definition, extAuthz.implementation);
   server.addService(health.definition, health.implementation);

@@ -16,6 +16,7 @@ import {
   type InputResult,
 } from './http-check-inputs.js';
 import { send, writeDecision } from './http-responses.js';
+import { PROBE_PATHS, serveProbe } from './probe-endpoints.js';
 import { joinRawHeaders } from './request-headers.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
@@ -43,10 +44,7 @@ export const HTTP_PATHS = {
   nginx: '/nginx',
   traefik: '/traefik',
   json: '/v1/check',
-  healthz: '/healthz',
-  readyz: '/readyz',
-  metrics: '/metrics',
-  status: '/status',
+  ...PROBE_PATHS,
 } as const;
 
 /**
@@ -114,36 +112,9 @@ async function handle(
     case HTTP_PATHS.json:
       await decideJson(req, res, options);
       return;
-    case HTTP_PATHS.healthz:
-      send(res, 200, [['content-type', 'text/plain']], 'ok\n');
-      return;
-    case HTTP_PATHS.readyz: {
-      const ready = options.authorizer.isReady();
-      send(
-        res,
-        ready ? 200 : 503,
-        [['content-type', 'text/plain']],
-        ready ? 'ready\n' : 'no snapshot loaded\n',
-      );
-      return;
-    }
-    case HTTP_PATHS.metrics:
-      send(
-        res,
-        200,
-        [['content-type', options.metrics.registry.contentType]],
-        await options.metrics.registry.metrics(),
-      );
-      return;
-    case HTTP_PATHS.status:
-      send(
-        res,
-        200,
-        [['content-type', 'application/json']],
-        JSON.stringify(options.status?.() ?? { ready: options.authorizer.isReady() }),
-      );
-      return;
     default:
+      // Probes stay here too for existing setups; kubelet should use probes.port.
+      if (await serveProbe(pathname, res, options)) return;
       send(res, 404, [['content-type', 'text/plain']], 'not found\n');
   }
 }
