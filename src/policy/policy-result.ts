@@ -33,7 +33,7 @@ const KNOWN_FIELDS = new Set([
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
 
-/** `resultSet` is what opa-wasm's evaluate() returned: `[]` or `[{ result }]`. */
+/** `resultSet` is what WasmPolicy.evaluate() returned: `[]` or `[{ result }]`. */
 export function parsePolicyResult(resultSet: unknown): ParsedResult {
   if (!Array.isArray(resultSet)) return invalid('the result set is not an array');
   if (resultSet.length === 0) {
