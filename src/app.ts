@@ -98,6 +98,7 @@ export async function startGatehouse(
   let beat: () => void = () => undefined;
   const admission = new AdmissionControl(pipeline, {
     maxInflightChecks: config.limits.maxInflightChecks,
+    maxEventLoopDelayMs: config.limits.maxEventLoopDelayMs,
     realm: config.realm,
     logger,
     metrics,
@@ -169,6 +170,7 @@ export async function startGatehouse(
     ready,
     async close() {
       controlLoop.stop();
+      admission.close();
       await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
       await sources.close();
     },

@@ -19,6 +19,46 @@ export interface AdmissionOptions {
   readonly metrics: Metrics;
   /** Called after each decided check (admitted or rejected): proof the event loop moves. */
   readonly onDecided?: () => void;
+  /**
+   * Shed load while the event loop runs this many milliseconds late
+   * (`limits.maxEventLoopDelayMs`; 0 = off): see EventLoopLag.
+   */
+  readonly maxEventLoopDelayMs?: number;
+}
+
+/**
+ * How late the event loop is, sampled by a timer: a tick that should fire every
+ * SAMPLE_MS but fires later measures the time work waited for its turn. When a flood
+ * arrives, checks are decided within the same turn that reads them (a cached token awaits
+ * nothing), so a count of checks in flight stays small while the queue before them grows;
+ * the loop's lateness is the queue's length in time, which is what a proxy waiting out its
+ * ext_authz timeout feels.
+ */
+class EventLoopLag {
+  private static readonly SAMPLE_MS = 10;
+  private lagMs = 0;
+  private expected = performance.now() + EventLoopLag.SAMPLE_MS;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor() {
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      const late = Math.max(0, now - this.expected);
+      // Rises at once when the loop stalls, falls back gently (half per tick) once it flows.
+      this.lagMs = late > this.lagMs ? late : this.lagMs / 2;
+      this.expected = now + EventLoopLag.SAMPLE_MS;
+    }, EventLoopLag.SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  /** The lateness now: the larger of the last sample and how overdue the next tick is. */
+  current(): number {
+    return Math.max(this.lagMs, performance.now() - this.expected);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }
 
 /**
@@ -35,6 +75,8 @@ export class AdmissionControl implements Authorizer {
   private readonly overloaded: DenyDecision;
   private rejectedSinceWarning = 0;
   private lastWarningAt = Number.NEGATIVE_INFINITY;
+  private readonly lag: EventLoopLag | undefined;
+  private readonly lagged: DenyDecision;
 
   constructor(
     private readonly inner: Authorizer,
@@ -50,7 +92,21 @@ export class AdmissionControl implements Authorizer {
       `more than ${String(options.maxInflightChecks)} checks in flight (limits.maxInflightChecks)`,
       { realm: options.realm, headers: [['retry-after', String(OVERLOADED_RETRY_AFTER_S)]] },
     );
+    this.lagged = deny(
+      'GH_ERR_OVERLOADED',
+      `the event loop is over ${String(options.maxEventLoopDelayMs ?? 0)} ms late (limits.maxEventLoopDelayMs)`,
+      { realm: options.realm, headers: [['retry-after', String(OVERLOADED_RETRY_AFTER_S)]] },
+    );
+    this.lag =
+      options.maxEventLoopDelayMs !== undefined && options.maxEventLoopDelayMs > 0
+        ? new EventLoopLag()
+        : undefined;
     options.metrics.observeChecksInFlight(() => this.inFlight);
+  }
+
+  /** Stops the lag sampler (the process would exit without it: the timer is unref'd). */
+  close(): void {
+    this.lag?.stop();
   }
 
   /** Checks being decided now. */
@@ -65,7 +121,11 @@ export class AdmissionControl implements Authorizer {
   async check(input: CheckInput): Promise<Decision> {
     if (this.inFlight >= this.options.maxInflightChecks) {
       this.options.onDecided?.();
-      return this.reject(input);
+      return this.reject(input, 'max_inflight', this.overloaded);
+    }
+    if (this.lag !== undefined && this.lag.current() > (this.options.maxEventLoopDelayMs ?? 0)) {
+      this.options.onDecided?.();
+      return this.reject(input, 'event_loop_delay', this.lagged);
     }
     this.inFlight++;
     try {
@@ -76,9 +136,13 @@ export class AdmissionControl implements Authorizer {
     }
   }
 
-  private reject(input: CheckInput): DenyDecision {
+  private reject(
+    input: CheckInput,
+    reason: 'max_inflight' | 'event_loop_delay',
+    decision: DenyDecision,
+  ): DenyDecision {
     const { metrics, logger } = this.options;
-    metrics.checksRejected.inc({ transport: input.transport, reason: 'max_inflight' });
+    metrics.checksRejected.inc({ transport: input.transport, reason });
     metrics.decisions.inc({ transport: input.transport, code: 'GH_ERR_OVERLOADED' });
     this.rejectedSinceWarning++;
     const now = performance.now();
@@ -87,13 +151,15 @@ export class AdmissionControl implements Authorizer {
         {
           code: 'GH_ERR_OVERLOADED',
           rejected: this.rejectedSinceWarning,
+          reason,
           maxInflightChecks: this.options.maxInflightChecks,
+          maxEventLoopDelayMs: this.options.maxEventLoopDelayMs,
         },
         LOG.checksOverloaded,
       );
       this.lastWarningAt = now;
       this.rejectedSinceWarning = 0;
     }
-    return this.overloaded;
+    return decision;
   }
 }

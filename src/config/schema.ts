@@ -317,6 +317,11 @@ export const configSchema = z
       .strictObject({
         /** Checks decided at once; beyond it a check is denied at once with GH_ERR_OVERLOADED. */
         maxInflightChecks: z.number().int().min(1).default(256),
+        /**
+         * Deny at once while the event loop runs this late (a queue of work in front of the
+         * checks); 0 turns it off. Below Envoy's default ext_authz timeout (200 ms).
+         */
+        maxEventLoopDelayMs: z.number().int().min(0).default(100),
       })
       .prefault({}),
     policies: z

@@ -78,7 +78,8 @@ beforeAll(async () => {
   const endpoint = await introspection.listen();
   t = await startTestGatehouse({
     config: {
-      limits: { maxInflightChecks: MAX_INFLIGHT },
+      // The in-flight bound alone (the event-loop-delay shed is test/check/admission-control).
+      limits: { maxInflightChecks: MAX_INFLIGHT, maxEventLoopDelayMs: 0 },
       // Introspection authenticates as this client (client_secret_basic: no token request).
       centralServer: {
         tokenEndpoint: 'http://127.0.0.1:9/token',

@@ -63,6 +63,10 @@ export async function startTestGatehouse(
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       probes: { host: '127.0.0.1', port: 0 },
+      // Suites run side by side on a shared machine: a stall caused by another suite must
+      // not turn into an overload deny in a test about something else. The overload tests
+      // set it themselves.
+      limits: { maxEventLoopDelayMs: 0 },
       policies: { dir: policyDir, watch: false, compileCacheDir: COMPILE_CACHE },
       issuers: [
         {
