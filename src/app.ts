@@ -126,6 +126,7 @@ export async function startGatehouse(
         metrics,
         realm: config.realm,
         envoyPathPrefix: config.http.envoyPathPrefix,
+        authzen: config.http.authzen,
         trustedProxies,
         maxBodyBytes: config.http.maxBodyBytes,
         status: () => controlLoop.status(),

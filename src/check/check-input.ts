@@ -12,7 +12,7 @@ export interface PeerInfo {
   readonly certificate?: string | undefined;
 }
 
-export type TransportName = 'grpc' | 'http-envoy' | 'nginx' | 'traefik' | 'json';
+export type TransportName = 'grpc' | 'http-envoy' | 'nginx' | 'traefik' | 'json' | 'authzen';
 
 export interface CheckInput {
   readonly transport: TransportName;

@@ -302,6 +302,16 @@ export const configSchema = z
           .int()
           .min(0)
           .default(64 * 1024),
+        /** The OpenID AuthZEN 1.0 access evaluation API on this listener (docs/authzen.md). */
+        authzen: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            /** The host an evaluation's resource is on when it names none. */
+            defaultHost: z.string().min(1).default('localhost'),
+            /** The PDP's own URL in /.well-known/authzen-configuration (default: from Host). */
+            baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** Health, readiness, metrics and status on a listener of their own, away from check floods. */

@@ -8,6 +8,15 @@ import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
 import type { Metrics } from '../../observability/metrics.js';
 import {
+  evaluationAnswer,
+  evaluationToInput,
+  invalidEvaluationAnswer,
+  parseEvaluation,
+  parseEvaluations,
+  pdpMetadata,
+  stopsBatch,
+} from './authzen.js';
+import {
   envoyHttpInput,
   jsonInput,
   nginxInput,
@@ -30,6 +39,12 @@ export interface HttpServerOptions {
   readonly envoyPathPrefix: string;
   readonly trustedProxies: TrustedProxies;
   readonly maxBodyBytes: number;
+  /** The AuthZEN access evaluation API (authzen.ts); off when undefined or disabled. */
+  readonly authzen?: {
+    readonly enabled: boolean;
+    readonly defaultHost: string;
+    readonly baseUrl?: string | undefined;
+  };
   /** Control-loop status (sources, snapshot, last build) for GET /status. */
   readonly status?: () => unknown;
 }
@@ -44,6 +59,9 @@ export const HTTP_PATHS = {
   nginx: '/nginx',
   traefik: '/traefik',
   json: '/v1/check',
+  authzenEvaluation: '/access/v1/evaluation',
+  authzenEvaluations: '/access/v1/evaluations',
+  authzenMetadata: '/.well-known/authzen-configuration',
   ...PROBE_PATHS,
 } as const;
 
@@ -111,6 +129,15 @@ async function handle(
       return;
     case HTTP_PATHS.json:
       await decideJson(req, res, options);
+      return;
+    case HTTP_PATHS.authzenEvaluation:
+    case HTTP_PATHS.authzenEvaluations:
+    case HTTP_PATHS.authzenMetadata:
+      if (options.authzen?.enabled === true) {
+        await serveAuthzen(pathname, req, res, options, options.authzen);
+        return;
+      }
+      send(res, 404, [['content-type', 'text/plain']], 'not found\n');
       return;
     default:
       // Probes stay here too for existing setups; kubelet should use probes.port.
@@ -211,6 +238,74 @@ async function decideJson(
           body: decision.body,
         },
   );
+}
+
+/**
+ * The AuthZEN endpoints (authzen.ts): each evaluation is one check through the same
+ * authorizer, answered in the spec's shape; X-Request-ID is echoed (section 10.1).
+ */
+async function serveAuthzen(
+  pathname: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpServerOptions,
+  settings: NonNullable<HttpServerOptions['authzen']>,
+): Promise<void> {
+  const requestId = req.headers['x-request-id'];
+  const json = (status: number, value: unknown): void => {
+    const headers: Array<readonly [string, string]> = [['content-type', 'application/json']];
+    if (typeof requestId === 'string') headers.push(['x-request-id', requestId]);
+    send(res, status, headers, JSON.stringify(value));
+  };
+  const refuse = (status: 400 | 405, reason: string): void => {
+    const decision = deny('GH_ERR_INVALID_REQUEST', reason, { realm: options.realm });
+    options.logger.info({ transport: 'authzen', code: decision.code, reason }, LOG.checkDenied);
+    options.metrics.decisions.inc({ transport: 'authzen', code: decision.code });
+    json(status, { error: decision.code, message: reason, status });
+  };
+  if (pathname === HTTP_PATHS.authzenMetadata) {
+    if (req.method !== 'GET') {
+      res.setHeader('allow', 'GET');
+      refuse(405, 'use GET');
+      return;
+    }
+    const host = req.headers.host ?? 'localhost';
+    json(200, pdpMetadata(settings.baseUrl?.replace(/\/$/, '') ?? `http://${host}`));
+    return;
+  }
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    refuse(405, 'use POST');
+    return;
+  }
+  const body = await readBody(req, options.maxBodyBytes);
+  if (body === undefined) {
+    refuse(400, 'request body over http.maxBodyBytes');
+    return;
+  }
+  const batch =
+    pathname === HTTP_PATHS.authzenEvaluation ? parseEvaluation(body) : parseEvaluations(body);
+  if (!batch.ok) {
+    refuse(400, batch.reason);
+    return;
+  }
+  const answers: Array<Record<string, unknown>> = [];
+  for (const evaluation of batch.evaluations) {
+    const built = evaluationToInput(evaluation, req, settings.defaultHost);
+    if (!built.ok) {
+      if (batch.single) {
+        refuse(400, built.reason);
+        return;
+      }
+      answers.push(invalidEvaluationAnswer(built.reason));
+      if (stopsBatch(batch.semantic, false)) break;
+      continue;
+    }
+    const decision = await options.authorizer.check(built.input);
+    answers.push(evaluationAnswer(decision));
+    if (stopsBatch(batch.semantic, decision.allowed)) break;
+  }
+  json(200, batch.single ? answers[0] : { evaluations: answers });
 }
 
 /** The request body as text, or undefined when it is longer than maxBytes. */
