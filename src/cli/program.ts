@@ -21,6 +21,7 @@ const COMMANDS = ['run', 'validate', 'version', 'token', 'help'];
 const MORE_HELP = `
 Flags of the commands (gatehouse <command> --help for details):
   run, validate   -c, --config <file>   configuration file (YAML or JSON)
+  validate        --show-rego           print the Rego of each declarative policy
   token           --sub, --roles, --scope, --aud, --iss, --ttl-s, --key-dir
 
 Environment variables:
@@ -79,8 +80,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('validate')
     .description('check the config, the files it names and that the policies build; open no port')
     .addOption(configOption())
-    .action(async (options: { config?: string }) => {
+    .option('--show-rego', 'print the Rego each declarative policy (*.policy.yaml) compiles to')
+    .action(async (options: { config?: string; showRego?: boolean }) => {
       const report = await validateConfigFile(configFile(options), io.env);
+      if (options.showRego === true) {
+        for (const { path, rego } of report.generatedRego) io.stdout(`# ---- ${path}\n${rego}\n`);
+      }
       for (const line of report.checked) io.stdout(`ok: ${line}\n`);
       for (const problem of report.problems) io.stderr(`problem: ${problem}\n`);
       status = report.problems.length === 0 ? EXIT_OK : EXIT_FAILED;

@@ -13,6 +13,8 @@ export interface ValidateReport {
   readonly problems: readonly string[];
   /** What was checked and found good, one line each. */
   readonly checked: readonly string[];
+  /** The Rego each declarative policy (*.policy.yaml) compiles to, by its file. */
+  readonly generatedRego: ReadonlyArray<{ readonly path: string; readonly rego: string }>;
 }
 
 /**
@@ -32,13 +34,18 @@ export async function validateConfigFile(
   } catch (error) {
     if (error instanceof ConfigError) {
       const headline = error.message.split('\n')[0] ?? 'invalid config';
-      return { problems: error.problems.map((problem) => `${headline}: ${problem}`), checked: [] };
+      return {
+        problems: error.problems.map((problem) => `${headline}: ${problem}`),
+        checked: [],
+        generatedRego: [],
+      };
     }
     throw error;
   }
   const checked = [`config ${file}`];
   const problems = [...(await missingConfiguredPaths(config))];
-  if (problems.length > 0) return { problems, checked };
+  const generatedRego: Array<{ path: string; rego: string }> = [];
+  if (problems.length > 0) return { problems, checked, generatedRego };
 
   const issuers: IssuerKeys[] = [];
   for (const [index, issuer] of config.issuers.entries()) {
@@ -73,10 +80,15 @@ export async function validateConfigFile(
 
   if (config.bundle !== undefined) {
     checked.push(`policies from the bundle ${config.bundle.url} (not fetched by validate)`);
-    return { problems, checked };
+    return { problems, checked, generatedRego };
   }
   try {
     const { inputs } = await readPolicyFolder(config.policies.dir, config.policies.catalogFile);
+    for (const file of inputs.regoFiles) {
+      if (file.path.endsWith('.policy.yaml.rego') || file.path.endsWith('.policy.yml.rego')) {
+        generatedRego.push({ path: file.path.replace(/\.rego$/, ''), rego: file.content });
+      }
+    }
     const opa = await findOpa(config.opa.binary);
     const { snapshot } = await buildSnapshot(
       inputs,
@@ -95,7 +107,7 @@ export async function validateConfigFile(
   } catch (error) {
     problems.push(`policies.dir ${config.policies.dir}: ${messageOf(error)}`);
   }
-  return { problems, checked };
+  return { problems, checked, generatedRego };
 }
 
 function hasPublicKeyOrigin(issuer: GatehouseConfig['issuers'][number]): boolean {

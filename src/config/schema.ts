@@ -329,9 +329,9 @@ export const configSchema = z
         maxInflightChecks: z.number().int().min(1).default(256),
         /**
          * Deny at once while the event loop runs this late (a queue of work in front of the
-         * checks); 0 turns it off. Below Envoy's default ext_authz timeout (200 ms).
+         * checks); 0 (the default) turns it off. Set it below the proxy's ext_authz timeout.
          */
-        maxEventLoopDelayMs: z.number().int().min(0).default(100),
+        maxEventLoopDelayMs: z.number().int().min(0).default(0),
       })
       .prefault({}),
     policies: z

@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+// Each test starts Node with tsx: slow on a loaded machine, so each may take 90 s.
+vi.setConfig({ testTimeout: 90_000 });
 
 // The real command line (src/main.ts) in a child process, as a user runs it: exit statuses,
 // what reaches stdout and stderr, and that mistakes never print a stack trace.
@@ -121,7 +124,15 @@ describe('validate', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/ok: issuer https:\/\/dev\.gatehouse\.local: 1 key\(s\)/);
-    expect(result.stdout).toMatch(/ok: policies .*: 6 API\(s\), 5 policy package\(s\)/);
+    expect(result.stdout).toMatch(/ok: policies .*: 7 API\(s\), 6 policy package\(s\)/);
+  });
+
+  it('--show-rego prints the Rego a declarative policy compiles to', async () => {
+    const result = await gatehouse(['validate', '--show-rego', '--config', await writeConfig()]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('# ---- users/profile.policy.yaml');
+    expect(result.stdout).toContain('package users.profile');
+    expect(result.stdout).toContain('input.token["sub"] == input.api.params["user"]');
   });
 
   it('GATEHOUSE_CONFIG names the file when --config is absent', async () => {
@@ -136,6 +147,21 @@ describe('validate', () => {
     expect(result.stderr).toContain('realm');
     expect(result.stderr).toContain('bogusOption');
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a declarative policy with a bad condition is a problem naming the file, policy and field', async () => {
+    const file = await writeConfig();
+    const broken = path.join(dir, 'broken-declarative');
+    await cp(path.join(dir, 'policies'), broken, { recursive: true });
+    await writeFile(
+      path.join(broken, 'users', 'profile.policy.yaml'),
+      'package: users.profile\nallow:\n  claim: sub\n  equal: { param: user }\n',
+    );
+    const result = await gatehouse(['validate', '--config', file], {
+      GATEHOUSE_POLICY_DIR: broken,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('users/profile.policy.yaml (policy users.profile): allow');
   });
 
   it('Rego that does not compile is a problem naming the file, exit 1', async () => {

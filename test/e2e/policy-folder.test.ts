@@ -250,7 +250,7 @@ describe('a folder that is missing, empty or broken at first', () => {
 
     expect(await readyz(g)).toBe(503);
     expect((await status(g)).policySource.lastError).toBe(
-      `policy folder ${dir} holds no Rego policies (*.rego files other than *_test.rego)`,
+      `policy folder ${dir} holds no Rego policies (*.rego files other than *_test.rego, or *.policy.yaml)`,
     );
   });
 

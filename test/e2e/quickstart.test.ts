@@ -126,4 +126,18 @@ describe('quick start: npm start with the example config', () => {
     }
     expect(statuses).toEqual([401, 200, 403]);
   });
+
+  it("the declarative policy: alice reads her own profile, not bob's (its deny body)", async () => {
+    const base = `http://127.0.0.1:${httpPort}/envoy`;
+    const own = await request(`${base}/users/alice/profile`, {
+      headers: { authorization: `Bearer ${readerToken}` },
+    });
+    await own.body.dump();
+    expect(own.statusCode).toBe(200);
+    const other = await request(`${base}/users/bob/profile`, {
+      headers: { authorization: `Bearer ${readerToken}` },
+    });
+    expect(other.statusCode).toBe(403);
+    expect(await other.body.json()).toEqual({ error: 'you may only read your own profile' });
+  });
 });

@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import {
+  compileDeclarativePolicy,
+  isDeclarativePolicyFile,
+} from '../../policy/declarative/compile-declarative.js';
 import type { RegoFile } from '../../policy/compile-wasm.js';
 import {
   readTarGzBounded,
@@ -128,6 +132,9 @@ export async function readBundle(
         insertDataFile(data, directorySegments(path), parseDataFile(path, content), path);
       } else if (path.endsWith('.rego') && !path.endsWith('_test.rego')) {
         regoFiles.push({ path, content: decodeText(path, content) });
+      } else if (isDeclarativePolicyFile(path)) {
+        // Declarative policies travel in bundles too, compiled here like a folder's.
+        regoFiles.push(compileDeclarativePolicy({ path, content: decodeText(path, content) }));
       } else if (path === WASM_FILE) {
         if (!content.subarray(0, 4).equals(WASM_MAGIC)) {
           throw new Error(`${path} is not a WebAssembly module`);

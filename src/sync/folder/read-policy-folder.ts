@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import {
+  compileDeclarativePolicy,
+  isDeclarativePolicyFile,
+} from '../../policy/declarative/compile-declarative.js';
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -93,11 +97,17 @@ async function readOnce(dir: string, catalogFile: string): Promise<PolicyFolderR
   await folder.walk(root, '', new Set([root]), directories, found);
   const regoFiles: RegoFile[] = [];
   for (const file of found.sort((a, b) => compare(a.relative, b.relative))) {
-    regoFiles.push({ path: file.relative, content: await folder.read(file.real, file.relative) });
+    const content = await folder.read(file.real, file.relative);
+    // A declarative policy (*.policy.yaml) is read as the Rego it compiles to.
+    regoFiles.push(
+      isDeclarativePolicyFile(file.relative)
+        ? declarativeAsRego({ path: file.relative, content })
+        : { path: file.relative, content },
+    );
   }
   if (regoFiles.length === 0) {
     throw new PolicyFolderError(
-      `policy folder ${dir} holds no Rego policies (*.rego files other than *_test.rego)`,
+      `policy folder ${dir} holds no Rego policies (*.rego files other than *_test.rego, or *.policy.yaml)`,
     );
   }
 
@@ -209,8 +219,8 @@ class ContainedFolder {
         await this.walk(target, relative, new Set([...ancestors, target]), directories, found);
       } else if (
         kind.isFile() &&
-        entry.name.endsWith('.rego') &&
-        !entry.name.endsWith('_test.rego')
+        ((entry.name.endsWith('.rego') && !entry.name.endsWith('_test.rego')) ||
+          isDeclarativePolicyFile(entry.name))
       ) {
         found.push({ relative, real: target });
       }
@@ -264,4 +274,13 @@ function isMissing(error: unknown): boolean {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Compiles a declarative policy; its mistakes are the folder's (named, retried, reported). */
+function declarativeAsRego(file: RegoFile): RegoFile {
+  try {
+    return compileDeclarativePolicy(file);
+  } catch (error) {
+    throw new PolicyFolderError((error as Error).message, { cause: error });
+  }
 }

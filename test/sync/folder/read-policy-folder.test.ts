@@ -136,7 +136,7 @@ describe('what is read', () => {
     });
     const error = await refusal();
     expect(error.message).toBe(
-      `policy folder ${dir} holds no Rego policies (*.rego files other than *_test.rego)`,
+      `policy folder ${dir} holds no Rego policies (*.rego files other than *_test.rego, or *.policy.yaml)`,
     );
   });
 
