@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { expect } from 'vitest';
 import type { ClientCredentialsOptions } from '../../../src/sync/oauth/client-credentials.js';
 import { OAuthClientError } from '../../../src/sync/oauth/errors.js';
+import type { AuthorizationServerOptions } from '../../helpers/authorization-server.js';
 
 /** Options for a test's token source: the test supplies the endpoint when left out. */
 export type SourceOptions = Partial<ClientCredentialsOptions> &
@@ -58,3 +59,16 @@ export async function closedPort(): Promise<number> {
   });
   return port;
 }
+
+/** The resource indicator (RFC 8707) for which the provider issues JWT access tokens. */
+export const BUNDLES_RESOURCE = 'https://bundles.gatehouse.test/';
+export const BUNDLES_SCOPE = 'bundles:read';
+
+/**
+ * The authorization server the sync client suites talk to: tokens for BUNDLES_RESOURCE are
+ * JWTs (RFC 9068) with that audience; without a resource they are opaque.
+ */
+export const BUNDLES_SERVER = {
+  resources: { [BUNDLES_RESOURCE]: { scope: BUNDLES_SCOPE, audience: BUNDLES_RESOURCE } },
+  scopes: ['keys:read'],
+} as const satisfies AuthorizationServerOptions;
