@@ -1,4 +1,4 @@
-import type { Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 /** Listens on 127.0.0.1, port 0 (a free port the kernel picks), and answers the port. */
 export async function listenOnLoopback(server: Server): Promise<number> {
@@ -22,4 +22,19 @@ export async function closeServer(server: {
       resolve();
     });
   });
+}
+
+/**
+ * A 127.0.0.1 port that was free a moment ago and has nothing listening on it now: for a
+ * child process to bind (it may lose the port to a race) or for a refused connection.
+ */
+export async function freeLoopbackPort(): Promise<number> {
+  const server = createServer();
+  const port = await listenOnLoopback(server);
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  return port;
 }
