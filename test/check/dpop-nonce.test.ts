@@ -8,7 +8,7 @@ import { DpopNonces } from '../../src/auth/dpop/nonce.js';
 import { ConfigError, parseConfig } from '../../src/config/load-config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { athOf, createProofKey, signProof, type ProofKey } from '../auth/dpop/dpop-fixtures.js';
-import { askDoor, DOORS, type Door, type DoorRequest } from '../helpers/door-answers.js';
+import { askDoor, DOORS, type Door, type DoorRequest } from '../helpers/check-doors.js';
 import {
   FIXTURE_POLICIES,
   startTestGatehouse,

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../helpers/listen.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,7 +189,7 @@ describe('validate', () => {
 
 describe('run', () => {
   it('a missing policy folder is a named config error before any port opens', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const file = await writeConfig();
     const result = await gatehouse(['run', '--config', file], {
       GATEHOUSE_POLICY_DIR: path.join(dir, 'missing-policies'),
@@ -243,17 +243,3 @@ describe('token', () => {
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(60);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}

@@ -1,13 +1,12 @@
 import type { Client } from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { connect as connectTcp } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckInput } from '../../src/check/check-input.js';
 import type { Decision } from '../../src/check/decision.js';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
-import type { CheckRequestMessage } from '../../src/transport/grpc/wire-types.js';
 import { checkInput } from '../check/check-input-factory.js';
+import { askDoor, DOORS, type Door, type DoorAnswer } from '../helpers/check-doors.js';
 import { writeHostCatalog, type HostCatalog } from '../helpers/host-catalog.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import {
@@ -145,147 +144,18 @@ function lower(text: string): 'http' | 'https' {
 
 // ---- the doors ---------------------------------------------------------------------------
 
-/** What a client of each door learns from a deny. */
-interface Seen {
-  /** The deny's status: HTTP status; NGINX's X-Gatehouse-Status; the gRPC denied status. */
-  readonly status: number;
-  readonly code: string;
-  /** The gRPC status code (gRPC only). */
-  readonly grpcCode?: number;
-  /** The HTTP status on the wire (HTTP doors only). */
-  readonly httpStatus?: number;
+/** Each door asked for /ledger/7 with these host values (a list: written byte for byte). */
+function send(door: Door, hosts: readonly string[]): Promise<DoorAnswer> {
+  return askDoor(
+    door,
+    { grpc, httpBase: t.httpBase },
+    { method: 'GET', path: '/ledger/7', host: hosts },
+  );
 }
 
-interface RawResponse {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: string;
-}
-
-/** One HTTP/1.1 request written byte for byte: undici would not send two Host headers. */
-function rawHttp(headerLines: readonly string[], target: string): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTcp(t.gatehouse.httpPort ?? 0, '127.0.0.1');
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('connect', () => {
-      socket.write(
-        `GET ${target} HTTP/1.1\r\n${headerLines.map((l) => `${l}\r\n`).join('')}connection: close\r\n\r\n`,
-      );
-    });
-    socket.on('data', (chunk: string) => {
-      data += chunk;
-    });
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const [head = '', body = ''] = data.split('\r\n\r\n');
-      const [statusLine = '', ...lines] = head.split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
-    });
-  });
-}
-
-function fromHttp(res: RawResponse): Seen {
-  const code = (JSON.parse(res.body) as { error: string }).error;
-  const reported = res.headers['x-gatehouse-status'];
-  return {
-    status: reported === undefined ? res.status : Number(reported),
-    code,
-    httpStatus: res.status,
-  };
-}
-
-/** How each door carries "these host values". */
-const doors = {
-  grpc: async (hosts: readonly string[]): Promise<Seen> => {
-    const [host = '', ...others] = hosts;
-    const message: CheckRequestMessage = {
-      attributes: {
-        request: {
-          http: {
-            method: 'GET',
-            path: '/ledger/7',
-            host,
-            scheme: 'https',
-            protocol: 'HTTP/2',
-            headers: {
-              ':path': '/ledger/7',
-              ':method': 'GET',
-              // A second host value travels as :authority, beside the host attribute.
-              ...(others.length > 0 ? { ':authority': others.join(',') } : {}),
-            },
-          },
-        },
-      },
-    };
-    const result = await unary(grpc, protos.authorization.Check, message);
-    if (result.error !== undefined) throw new Error(`gRPC error ${result.error.code}`);
-    const denied = result.response.denied_response;
-    return {
-      status: denied?.status.code ?? 200,
-      code: denied == null ? 'GH_OK' : (JSON.parse(denied.body) as { error: string }).error,
-      grpcCode: result.response.status.code,
-    };
-  },
-  envoy: async (hosts: readonly string[]): Promise<Seen> =>
-    fromHttp(
-      await rawHttp(
-        hosts.map((h) => `Host: ${h}`),
-        '/envoy/ledger/7',
-      ),
-    ),
-  nginx: async (hosts: readonly string[]): Promise<Seen> =>
-    fromHttp(
-      await rawHttp(
-        [
-          'Host: 127.0.0.1',
-          'X-Original-URI: /ledger/7',
-          'X-Original-Method: GET',
-          ...hosts.map((h) => `X-Original-Host: ${h}`),
-        ],
-        '/nginx',
-      ),
-    ),
-  traefik: async (hosts: readonly string[]): Promise<Seen> =>
-    fromHttp(
-      await rawHttp(
-        [
-          'Host: 127.0.0.1',
-          'X-Forwarded-Uri: /ledger/7',
-          'X-Forwarded-Method: GET',
-          'X-Forwarded-Proto: https',
-          ...hosts.map((h) => `X-Forwarded-Host: ${h}`),
-        ],
-        '/traefik',
-      ),
-    ),
-  json: async (hosts: readonly string[]): Promise<Seen> => {
-    const [host = '', ...others] = hosts;
-    const res = await request(`${t.httpBase}/v1/check`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        method: 'GET',
-        path: '/ledger/7',
-        host: others.length > 0 ? `${host},${others.join(',')}` : host,
-      }),
-    });
-    const decision = (await res.body.json()) as { status: number; code: string };
-    return { status: decision.status, code: decision.code, httpStatus: res.statusCode };
-  },
-} as const;
-
-type Door = keyof typeof doors;
-const DOORS = Object.keys(doors) as Door[];
-
-function expectHostInvalid(door: Door, seen: Seen): void {
+function expectHostInvalid(door: Door, seen: DoorAnswer): void {
   expect(seen.code).toBe('GH_ERR_HOST_INVALID');
-  expect(seen.status).toBe(400);
+  expect(seen.decidedStatus).toBe(400);
   if (door === 'grpc') expect(seen.grpcCode).toBe(7); // PERMISSION_DENIED
   if (door === 'envoy' || door === 'traefik') expect(seen.httpStatus).toBe(400);
   // NGINX auth_request only understands 401 and 403 as denies.
@@ -294,44 +164,42 @@ function expectHostInvalid(door: Door, seen: Seen): void {
 }
 
 describe.each(DOORS)('door %s', (door) => {
-  const send = doors[door];
-
   it('a clean host reaches the host-specific API (401 without a token), not the open one', async () => {
-    const seen = await send(['Internal.Example.com.']);
+    const seen = await send(door, ['Internal.Example.com.']);
     expect(seen.code).toBe('GH_ERR_NO_CREDENTIAL');
-    expect(seen.status).toBe(401);
+    expect(seen.decidedStatus).toBe(401);
   });
 
   it('two Host headers are refused with 400', async () => {
-    expectHostInvalid(door, await send([INTERNAL, 'other.example']));
+    expectHostInvalid(door, await send(door, [INTERNAL, 'other.example']));
   });
 
   it('host with userinfo does not fall through to the any-host API', async () => {
-    expectHostInvalid(door, await send([`user@${INTERNAL}`]));
+    expectHostInvalid(door, await send(door, [`user@${INTERNAL}`]));
   });
 
   it('a comma list in one host value does not fall through to the any-host API', async () => {
-    expectHostInvalid(door, await send([`${INTERNAL},other.example`]));
+    expectHostInvalid(door, await send(door, [`${INTERNAL},other.example`]));
   });
 
   it('host with a path after it does not fall through to the any-host API', async () => {
-    expectHostInvalid(door, await send([`${INTERNAL}/ledger`]));
+    expectHostInvalid(door, await send(door, [`${INTERNAL}/ledger`]));
   });
 
   it('host with a bad port does not fall through to the any-host API', async () => {
-    expectHostInvalid(door, await send([`${INTERNAL}:0443`]));
+    expectHostInvalid(door, await send(door, [`${INTERNAL}:0443`]));
   });
 
   it('host with an empty label does not fall through to the any-host API', async () => {
-    expectHostInvalid(door, await send(['internal..example.com']));
+    expectHostInvalid(door, await send(door, ['internal..example.com']));
   });
 
   it('host with inner whitespace does not fall through to the any-host API', async () => {
-    expectHostInvalid(door, await send([`${INTERNAL} other.example`]));
+    expectHostInvalid(door, await send(door, [`${INTERNAL} other.example`]));
   });
 
   it('an empty host is a 400 (RFC 9112 section 3.2), not the any-host API', async () => {
-    expectHostInvalid(door, await send(['']));
+    expectHostInvalid(door, await send(door, ['']));
   });
 });
 

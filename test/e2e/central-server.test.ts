@@ -6,20 +6,20 @@ import { bearer, checkInput } from '../check/check-input-factory.js';
 import { fixtureBundle } from '../helpers/policy-bundles.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import {
-  AUDIENCE,
-  CLIENT_ID,
-  CLIENT_SECRET,
+  APP,
   createSigningKey,
-  startProvider,
-  type ProviderHarness,
-} from '../sync/oidc/provider-harness.js';
+  ORDERS_AUDIENCE,
+  ORDERS_JWT_ACCESS_TOKENS,
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../helpers/authorization-server.js';
 
 // The whole control loop against a real central authorization server: oidc-provider for
 // discovery, keys and Gatehouse's own client credentials, and a bundle server that serves
 // only to a caller presenting an access token from that provider. This is the shape of
 // the README's "OIDC provider plus a bundle server" example.
 
-let provider: ProviderHarness;
+let provider: AuthorizationServer;
 let bundleServer: Server;
 let bundleUrl: string;
 let bundleRequests = 0;
@@ -27,7 +27,10 @@ let refusedBundleRequests = 0;
 let t: TestGatehouse;
 
 beforeAll(async () => {
-  provider = await startProvider({ keys: [await createSigningKey('key-1')] });
+  provider = await startAuthorizationServer({
+    ...ORDERS_JWT_ACCESS_TOKENS,
+    keys: [await createSigningKey('key-1')],
+  });
   const bundle = await fixtureBundle('central-1');
   const jwks = createRemoteJWKSet(new URL(`${provider.issuer}/jwks`));
   bundleServer = createServer((req, res) => {
@@ -36,7 +39,7 @@ beforeAll(async () => {
     const verified =
       token === undefined
         ? Promise.reject(new Error('no token'))
-        : jwtVerify(token, jwks, { issuer: provider.issuer, audience: AUDIENCE });
+        : jwtVerify(token, jwks, { issuer: provider.issuer, audience: ORDERS_AUDIENCE });
     verified.then(
       () => {
         res.writeHead(200, { etag: '"central-1"' }).end(bundle);
@@ -57,7 +60,7 @@ beforeAll(async () => {
       issuers: [
         {
           issuer: provider.issuer,
-          audiences: [AUDIENCE],
+          audiences: [ORDERS_AUDIENCE],
           algorithms: ['RS256'],
           discovery: true,
           unknownKidCooldownS: 1,
@@ -65,21 +68,21 @@ beforeAll(async () => {
       ],
       centralServer: {
         issuer: provider.issuer,
-        clientId: CLIENT_ID,
+        clientId: APP.id,
         method: 'client_secret_basic',
         clientSecretEnv: 'GATEHOUSE_TEST_CLIENT_SECRET',
         scope: 'orders:read',
       },
       bundle: { url: bundleUrl, pollMinDelayS: 3600, pollMaxDelayS: 3600, useClientAuth: true },
     },
-    env: { GATEHOUSE_TEST_CLIENT_SECRET: CLIENT_SECRET },
+    env: { GATEHOUSE_TEST_CLIENT_SECRET: APP.secret },
   });
 });
 afterAll(async () => {
   await t.close();
   bundleServer.closeAllConnections();
   await new Promise((resolve) => bundleServer.close(resolve));
-  await provider.close();
+  await provider.stop();
 });
 
 async function checkWith(token: string): Promise<{ allowed: boolean; code: string }> {
@@ -112,7 +115,7 @@ describe('sync from a central authorization server', () => {
         new SignJWT({ sub: 'mallory' })
           .setProtectedHeader({ alg: 'RS256', kid: `random-${String(i)}-${String(Math.random())}` })
           .setIssuer(provider.issuer)
-          .setAudience(AUDIENCE)
+          .setAudience(ORDERS_AUDIENCE)
           .setExpirationTime('5m')
           .sign(privateKey),
       ),

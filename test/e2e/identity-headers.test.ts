@@ -41,8 +41,8 @@ async function bearer(claims: Record<string, unknown> = {}): Promise<Record<stri
  */
 function expectStripped(answer: DoorAnswer, name: string): void {
   expect(answer.allowed).toBe(true);
-  expect(answer.set[name]).toBeUndefined();
-  if (answer.removed !== undefined) expect(answer.removed).toContain(name);
+  expect(answer.upstreamHeaders[name]).toBeUndefined();
+  if (answer.removedHeaders !== undefined) expect(answer.removedHeaders).toContain(name);
 }
 
 describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)', (door) => {
@@ -53,7 +53,7 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
       'x-user-sub': 'admin',
     });
     expectStripped(answer, 'x-user-sub');
-    expect(answer.set['x-route']).toBe('by-id:7');
+    expect(answer.upstreamHeaders['x-route']).toBe('by-id:7');
   });
 
   it('client-sent identity headers on an auth-none API are removed', async () => {
@@ -79,8 +79,9 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
       'x-user-sub': 'admin',
       'x-tenant': 'other-tenant',
     });
-    expect(answer.set['x-user-sub']).toBe('alice');
-    if (answer.removed !== undefined) expect(answer.removed).not.toContain('x-user-sub');
+    expect(answer.upstreamHeaders['x-user-sub']).toBe('alice');
+    if (answer.removedHeaders !== undefined)
+      expect(answer.removedHeaders).not.toContain('x-user-sub');
     // The token has no tenant claim: no value, and the client's x-tenant is removed.
     expectStripped(answer, 'x-tenant');
   });
@@ -93,8 +94,8 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
       await bearer({ email: 'zoë@example.com', roles: ['reader', 'Прочие, все'] }),
     );
     expect(answer.allowed).toBe(true);
-    expect(answer.set['x-user-email']).toBe('zo%C3%AB@example.com');
-    expect(answer.set['x-user-roles']).toBe(
+    expect(answer.upstreamHeaders['x-user-email']).toBe('zo%C3%AB@example.com');
+    expect(answer.upstreamHeaders['x-user-roles']).toBe(
       'reader,%D0%9F%D1%80%D0%BE%D1%87%D0%B8%D0%B5%2C%20%D0%B2%D1%81%D0%B5',
     );
   });

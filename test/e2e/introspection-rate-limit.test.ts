@@ -3,7 +3,7 @@ import type { Client } from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startScriptedServer, type ScriptedServer } from '../auth/introspection/scripted-server.js';
-import { askDoor, DOORS, type DoorRequest } from '../helpers/door-answers.js';
+import { askDoor, DOORS, type DoorRequest } from '../helpers/check-doors.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { connect } from '../transport/grpc/grpc-test-client.js';
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Client } from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { askEveryDoor } from '../helpers/ask-every-door.js';
+import { askEveryDoor, bearerRequest } from '../helpers/check-doors.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import {
   issuerStatus as readIssuerStatus,
@@ -64,7 +64,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function forceRefresh(house: House, signer: TestIssuer): Promise<void> {
   await sleep(1100);
   const probe = await signer.sign({}, { header: { kid: 'not-published' } });
-  const answers = await askEveryDoor(house.grpc, house.t.httpBase, probe);
+  const answers = await askEveryDoor(
+    { grpc: house.grpc, httpBase: house.t.httpBase },
+    bearerRequest(probe),
+  );
   expect(answers[0]).toMatchObject({ code: 'GH_ERR_TOKEN_KEY_UNKNOWN', status: 401 });
 }
 
@@ -97,7 +100,10 @@ async function expectRefusalShown(house: House, name = TEST_ISSUER): Promise<voi
 }
 
 async function expectAllowedEverywhere(house: House, token: string): Promise<void> {
-  const answers = await askEveryDoor(house.grpc, house.t.httpBase, token);
+  const answers = await askEveryDoor(
+    { grpc: house.grpc, httpBase: house.t.httpBase },
+    bearerRequest(token),
+  );
   for (const answer of answers) expect(answer, answer.door).toMatchObject({ code: 'GH_OK' });
   expect(answers[0]).toMatchObject({ door: 'grpc', grpcCode: 0, status: 200 });
 }
@@ -206,7 +212,10 @@ describe('a key refresh without a usable signing key is refused as an update', (
     const house = await startHouse({ jwksFile: undefined, jwksUrl: server.jwksUrl });
     const token = await signer.sign();
 
-    const answers = await askEveryDoor(house.grpc, house.t.httpBase, token);
+    const answers = await askEveryDoor(
+      { grpc: house.grpc, httpBase: house.t.httpBase },
+      bearerRequest(token),
+    );
     for (const answer of answers) {
       expect(answer, answer.door).toMatchObject({ code: 'GH_ERR_TOKEN_KEY_UNKNOWN', status: 401 });
     }

@@ -5,7 +5,7 @@ import type { Client } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
 import { LastKnownGoodStore } from '../../src/sync/last-known-good.js';
-import { askEveryDoor, type DoorAnswer } from '../helpers/ask-every-door.js';
+import { askEveryDoor, bearerRequest, type DoorAnswer } from '../helpers/check-doors.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 import { issuerStatus, metricValue } from '../helpers/status-and-metrics.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
@@ -84,7 +84,10 @@ function expectStaleEverywhere(answers: readonly DoorAnswer[]): void {
 }
 
 async function expectAllowedEverywhere(house: House, token: string): Promise<void> {
-  const answers = await askEveryDoor(house.grpc, house.t.httpBase, token);
+  const answers = await askEveryDoor(
+    { grpc: house.grpc, httpBase: house.t.httpBase },
+    bearerRequest(token),
+  );
   for (const answer of answers) expect(answer, answer.door).toMatchObject({ code: 'GH_OK' });
   expect(answers[0]?.grpcCode).toBe(0);
 }
@@ -103,7 +106,9 @@ describe('issuers[].maxKeyStalenessS', () => {
       'stale keys',
       async () => (await issuerStatus(house.t.httpBase, TEST_ISSUER)).keysStale,
     );
-    expectStaleEverywhere(await askEveryDoor(house.grpc, house.t.httpBase, token));
+    expectStaleEverywhere(
+      await askEveryDoor({ grpc: house.grpc, httpBase: house.t.httpBase }, bearerRequest(token)),
+    );
 
     const status = await issuerStatus(house.t.httpBase, TEST_ISSUER);
     expect(status).toMatchObject({
@@ -186,7 +191,9 @@ describe('issuers[].maxKeyStalenessS', () => {
     await sleep(Math.max(0, Date.parse(loadedAt ?? '') + 3500 - Date.now()));
     const second = await startHouse(server, { maxKeyStalenessS: 3 }, persistence);
     expect(second.t.gatehouse.ready).toBe(true);
-    expectStaleEverywhere(await askEveryDoor(second.grpc, second.t.httpBase, token));
+    expectStaleEverywhere(
+      await askEveryDoor({ grpc: second.grpc, httpBase: second.t.httpBase }, bearerRequest(token)),
+    );
     expect(await issuerStatus(second.t.httpBase, TEST_ISSUER)).toMatchObject({
       keyIds: [],
       keysRefreshedAt: loadedAt,
@@ -218,7 +225,9 @@ describe('issuers[].maxKeyStalenessS', () => {
 
     server.fail(503);
     const house = await startHouse(server, { maxKeyStalenessS: 600 }, persistence);
-    expectStaleEverywhere(await askEveryDoor(house.grpc, house.t.httpBase, token));
+    expectStaleEverywhere(
+      await askEveryDoor({ grpc: house.grpc, httpBase: house.t.httpBase }, bearerRequest(token)),
+    );
     expect(await issuerStatus(house.t.httpBase, TEST_ISSUER)).toMatchObject({
       keysRefreshedAt: null,
       keysStale: true,

@@ -52,10 +52,10 @@ describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
       'x-method-override': 'get',
     });
     expect(answer.allowed).toBe(true);
-    expect(answer.set['x-method-override']).toBe('GET');
-    if (answer.removed !== undefined) {
-      expect(answer.removed).not.toContain('x-method-override');
-      expect(answer.removed).toEqual(expect.arrayContaining(['x-http-method-override']));
+    expect(answer.upstreamHeaders['x-method-override']).toBe('GET');
+    if (answer.removedHeaders !== undefined) {
+      expect(answer.removedHeaders).not.toContain('x-method-override');
+      expect(answer.removedHeaders).toEqual(expect.arrayContaining(['x-http-method-override']));
     }
   });
 
@@ -82,8 +82,9 @@ describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
       'x-http-method-override': 'DELETE',
     });
     expect(answer.allowed).toBe(true);
-    expect(answer.set['x-http-method-override']).toBeUndefined();
-    if (answer.removed !== undefined) expect(answer.removed).toContain('x-http-method-override');
+    expect(answer.upstreamHeaders['x-http-method-override']).toBeUndefined();
+    if (answer.removedHeaders !== undefined)
+      expect(answer.removedHeaders).toContain('x-http-method-override');
   });
 });
 

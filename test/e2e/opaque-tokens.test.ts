@@ -3,10 +3,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import {
-  startProvider,
-  resourceServer,
-  type RunningProvider,
-} from '../auth/introspection/provider-harness.js';
+  resourceServerClient,
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../helpers/authorization-server.js';
 import { startScriptedServer, type ScriptedServer } from '../auth/introspection/scripted-server.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { connect, unary } from '../transport/grpc/grpc-test-client.js';
@@ -17,7 +17,7 @@ import { connect, unary } from '../transport/grpc/grpc-test-client.js';
 
 const RS = { id: 'gatehouse-rs', secret: 'gatehouse-rs-secret-0123456789abcdef' };
 const protos = loadProtos();
-let provider: RunningProvider;
+let provider: AuthorizationServer;
 let t: TestGatehouse;
 let client: Client;
 
@@ -40,8 +40,9 @@ function config(issuer: string, endpoint?: string, timeoutMs = 2000): Record<str
 }
 
 beforeAll(async () => {
-  provider = await startProvider({
-    resourceServers: [resourceServer(RS.id, 'client_secret_basic', { client_secret: RS.secret })],
+  provider = await startAuthorizationServer({
+    clients: [resourceServerClient(RS.id, 'client_secret_basic', { client_secret: RS.secret })],
+    introspectors: [RS.id],
   });
   // The endpoint is found by discovery: the config names only the issuer.
   t = await startTestGatehouse({ config: config(provider.issuer), env: { RS_SECRET: RS.secret } });
@@ -65,7 +66,7 @@ async function httpCheck(
 
 describe('opaque tokens by introspection (RFC 7662)', () => {
   it('an active token from the provider is allowed, over HTTP and gRPC', async () => {
-    const token = await provider.issueToken('orders:read');
+    const token = await provider.issueToken({ scope: 'orders:read' });
     expect((await httpCheck(t, token)).status).toBe(200);
     const { response } = await unary(client, protos.authorization.Check, {
       attributes: {
@@ -83,7 +84,7 @@ describe('opaque tokens by introspection (RFC 7662)', () => {
   });
 
   it('a repeated token is answered from the cache: one introspection', async () => {
-    const token = await provider.issueToken('orders:read');
+    const token = await provider.issueToken({ scope: 'orders:read' });
     const before = provider.hits('/token/introspection');
     await httpCheck(t, token);
     await httpCheck(t, token);

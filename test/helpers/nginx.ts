@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
+import { freeLoopbackPort } from './listen.js';
 
 /**
  * A real NGINX (Debian's package, with ngx_http_auth_request_module) for end-to-end tests:
@@ -164,7 +165,7 @@ export async function startNginx(options: StartNginxOptions): Promise<RunningNgi
   const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-nginx-'));
   try {
     for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       const started = await launch(binary, dir, { ...options, port });
       if (started.ok) return started.nginx;
       if (!started.portTaken || attempt >= BIND_ATTEMPTS) throw new Error(started.message);
@@ -266,22 +267,6 @@ async function terminate(child: ChildProcess, exited: Promise<void>): Promise<vo
 
 function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
-}
-
-/** A port that was free a moment ago (nginx may lose it to a race: launch retries). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  return port;
 }
 
 function answers(port: number): Promise<boolean> {

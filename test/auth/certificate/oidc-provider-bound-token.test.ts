@@ -11,12 +11,10 @@ import { presentedCertificate } from '../../../src/auth/certificate/presented-ce
 import { x5tS256 } from '../../../src/auth/certificate/thumbprint.js';
 import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
 import {
-  close,
-  listen,
-  RESOURCE,
-  startBoundTokenProvider,
-  type BoundTokenProvider,
-} from './bound-token-provider.js';
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../../helpers/authorization-server.js';
+import { closeServer, listenOnLoopback } from '../../helpers/listen.js';
 import { envoyUrlEncodedPem, opensslX5tS256, sha256Hex, xfccElement } from './helpers.js';
 
 /*
@@ -28,9 +26,11 @@ import { envoyUrlEncodedPem, opensslX5tS256, sha256Hex, xfccElement } from './he
  */
 
 const CLIENT_ID = 'orders-client';
+const RESOURCE = 'https://orders.gatehouse.test/';
+const SCOPE = 'orders:read';
 
 let pki: TestPki;
-let provider: BoundTokenProvider | undefined;
+let provider: AuthorizationServer | undefined;
 let issuer: string;
 let jwks: JSONWebKeySet;
 let resourceServer: ReturnType<typeof createServer> | undefined;
@@ -40,14 +40,32 @@ const agents: Agent[] = [];
 
 beforeAll(async () => {
   pki = await createTestPki();
-  const started = await startBoundTokenProvider({
+  const started = await startAuthorizationServer({
     tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca.cert },
-    client: { clientId: CLIENT_ID, subjectDn: CLIENT_SUBJECT_DN },
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        // RFC 8705 section 2.1: PKI mutual TLS client authentication...
+        token_endpoint_auth_method: 'tls_client_auth',
+        tls_client_auth_subject_dn: CLIENT_SUBJECT_DN,
+        // ...and section 3.4: this client's access tokens are bound to its certificate.
+        tls_client_certificate_bound_access_tokens: true,
+      },
+    ],
+    resources: { [RESOURCE]: { scope: SCOPE, audience: RESOURCE } },
   });
   provider = started;
   issuer = started.issuer;
   jwks = await started.jwks();
-  token = await started.token(CLIENT_ID, pki.client);
+  token = await started.issueToken({
+    client: { id: CLIENT_ID },
+    tls: pki.client,
+    resource: RESOURCE,
+    scope: SCOPE,
+  });
 
   const server = createServer(
     { key: pki.server.key, cert: pki.server.cert, requestCert: true, rejectUnauthorized: false },
@@ -56,12 +74,12 @@ beforeAll(async () => {
     },
   );
   resourceServer = server;
-  resourceUrl = `https://127.0.0.1:${await listen(server)}/orders`;
+  resourceUrl = `https://127.0.0.1:${await listenOnLoopback(server)}/orders`;
 });
 
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.close()));
-  if (resourceServer !== undefined) await close(resourceServer);
+  if (resourceServer !== undefined) await closeServer(resourceServer);
   await provider?.stop();
 });
 

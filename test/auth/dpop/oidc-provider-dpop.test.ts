@@ -10,9 +10,14 @@ import {
   type DpopVerifyOptions,
 } from '../../../src/auth/dpop/verify-dpop-proof.js';
 import { buildIssuerKeys } from '../../../src/auth/issuer-keys.js';
-import { verifyJwt } from '../../../src/auth/jwt-verifier.js';
 import { b64url } from '../../helpers/token-factory.js';
-import { issuerConfig } from '../../sync/oidc/provider-harness.js';
+import {
+  createSigningKey,
+  ORDERS_JWT_ACCESS_TOKENS,
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../../helpers/authorization-server.js';
+import { issuerConfig, verifyWith } from '../../sync/oidc/issuer-config.js';
 import {
   athOf,
   createProofKey,
@@ -20,7 +25,6 @@ import {
   type ProofKey,
   type ProofSpec,
 } from './dpop-fixtures.js';
-import { startDpopProvider, type DpopProvider } from './dpop-provider.js';
 
 /**
  * End to end: a real authorization server issues a DPoP-bound JWT access token to a client
@@ -31,7 +35,7 @@ import { startDpopProvider, type DpopProvider } from './dpop-provider.js';
 
 const RESOURCE_URL = 'https://orders.example.test/orders/42';
 
-let provider: DpopProvider;
+let provider: AuthorizationServer;
 let client: ProofKey;
 let attacker: ProofKey;
 let boundToken: string;
@@ -39,18 +43,17 @@ let unboundToken: string;
 let verifyAccessToken: (token: string) => Promise<JWTPayload>;
 
 beforeAll(async () => {
-  provider = await startDpopProvider();
+  provider = await startAuthorizationServer({
+    ...ORDERS_JWT_ACCESS_TOKENS,
+    keys: [await createSigningKey('dpop-as-key')],
+    dpop: true,
+  });
   client = await createProofKey('ES256');
   attacker = await createProofKey('ES256');
 
   const keys = buildIssuerKeys(issuerConfig(provider.issuer), await provider.jwks(), undefined);
   verifyAccessToken = async (token) => {
-    const verified = await verifyJwt(token, new Map([[provider.issuer, keys]]), {
-      issuers: undefined,
-      audiences: undefined,
-      maxTokenBytes: 8192,
-      defaultClockSkewS: 30,
-    });
+    const verified = await verifyWith(token, keys);
     if (!verified.ok) throw new Error(`access token rejected: ${verified.reason}`);
     return verified.claims;
   };
@@ -64,18 +67,18 @@ beforeAll(async () => {
       ath: undefined,
     },
   });
-  const bound = await provider.requestToken(tokenProof);
+  const bound = await provider.requestToken({ dpop: tokenProof });
   expect(bound.status, JSON.stringify(bound.body)).toBe(200);
   expect(bound.body.token_type).toBe('DPoP');
   boundToken = String(bound.body.access_token);
 
-  const unbound = await provider.requestToken(undefined);
+  const unbound = await provider.requestToken();
   expect(unbound.body.token_type).toBe('Bearer');
   unboundToken = String(unbound.body.access_token);
 });
 
 afterAll(async () => {
-  await provider.close();
+  await provider.stop();
 });
 
 interface ResourceRequest {
@@ -163,9 +166,9 @@ describe('oidc-provider issues a DPoP-bound JWT access token (RFC 9449 sections 
   });
 
   it('oidc-provider refuses an unsigned proof at its token endpoint', async () => {
-    const unsigned = await provider.requestToken(
-      `${b64url({ alg: 'none', typ: 'dpop+jwt', jwk: client.publicJwk })}.${b64url({})}.`,
-    );
+    const unsigned = await provider.requestToken({
+      dpop: `${b64url({ alg: 'none', typ: 'dpop+jwt', jwk: client.publicJwk })}.${b64url({})}.`,
+    });
     expect(unsigned.status).toBe(400);
     expect(unsigned.body.error).toBe('invalid_dpop_proof');
   });

@@ -10,7 +10,13 @@ import {
 import { introspectionDenyCode } from '../../../src/auth/introspection/deny-intent.js';
 import { grantedScopes } from '../../../src/auth/scopes.js';
 import { everythingShown } from '../../sync/oauth/helpers.js';
-import { APP, resourceServer, startProvider, type RunningProvider } from './provider-harness.js';
+import {
+  APP,
+  resourceServerClient,
+  startAuthorizationServer,
+  type AuthorizationServer,
+  type ClientMetadata,
+} from '../../helpers/authorization-server.js';
 
 /*
  * The introspection client against a real oidc-provider: opaque client credentials
@@ -25,18 +31,22 @@ const RS_JWT = { id: 'orders-api-jwt', secret: 'orders-api-jwt-secret-of-at-leas
 const RS_PRIVATE_KEY = 'orders-api-private-key';
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
-let provider: RunningProvider;
+/** The resource servers: registered clients that may introspect, and get no tokens. */
+const RESOURCE_SERVERS: readonly ClientMetadata[] = [
+  resourceServerClient(RS_BASIC.id, 'client_secret_basic', { client_secret: RS_BASIC.secret }),
+  resourceServerClient(RS_POST.id, 'client_secret_post', { client_secret: RS_POST.secret }),
+  resourceServerClient(RS_JWT.id, 'client_secret_jwt', { client_secret: RS_JWT.secret }),
+  resourceServerClient(RS_PRIVATE_KEY, 'private_key_jwt', {
+    jwks: { keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'rs-1' }] },
+  }),
+];
+
+let provider: AuthorizationServer;
 
 beforeAll(async () => {
-  provider = await startProvider({
-    resourceServers: [
-      resourceServer(RS_BASIC.id, 'client_secret_basic', { client_secret: RS_BASIC.secret }),
-      resourceServer(RS_POST.id, 'client_secret_post', { client_secret: RS_POST.secret }),
-      resourceServer(RS_JWT.id, 'client_secret_jwt', { client_secret: RS_JWT.secret }),
-      resourceServer(RS_PRIVATE_KEY, 'private_key_jwt', {
-        jwks: { keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'rs-1' }] },
-      }),
-    ],
+  provider = await startAuthorizationServer({
+    clients: RESOURCE_SERVERS,
+    introspectors: RESOURCE_SERVERS.map((c) => c.client_id),
   });
 });
 
@@ -84,7 +94,7 @@ function active(result: IntrospectionResult) {
 
 describe('tokens from the real provider', () => {
   it('an active opaque token is active, with the claims the provider holds', async () => {
-    const token = await provider.issueToken('orders:read orders:write');
+    const token = await provider.issueToken({ scope: 'orders:read orders:write' });
     const before = Math.floor(Date.now() / 1000);
     const claims = active(await client().introspect(token));
 

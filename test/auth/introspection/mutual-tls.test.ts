@@ -5,7 +5,13 @@ import {
   type ClientAuthOptions,
 } from '../../../src/auth/introspection/introspection-client.js';
 import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
-import { APP, resourceServer, startProvider, type RunningProvider } from './provider-harness.js';
+import {
+  APP,
+  resourceServerClient,
+  startAuthorizationServer,
+  type AuthorizationServer,
+  type ClientMetadata,
+} from '../../helpers/authorization-server.js';
 
 /*
  * RFC 8705 section 2 at the introspection endpoint: the resource server authenticates with
@@ -15,16 +21,22 @@ import { APP, resourceServer, startProvider, type RunningProvider } from './prov
 
 const RS_TLS = 'orders-api-tls';
 let pki: TestPki;
-let provider: RunningProvider;
+/** The resource servers: registered clients that may introspect, and get no tokens. */
+const RESOURCE_SERVERS: readonly ClientMetadata[] = [
+  // RFC 8705 section 2.1.2: the subject the certificate must carry.
+  resourceServerClient(RS_TLS, 'tls_client_auth', {
+    tls_client_auth_subject_dn: CLIENT_SUBJECT_DN,
+  }),
+];
+
+let provider: AuthorizationServer;
 
 beforeAll(async () => {
   pki = await createTestPki();
-  provider = await startProvider({
+  provider = await startAuthorizationServer({
     tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca.cert },
-    resourceServers: [
-      // RFC 8705 section 2.1.2: the subject the certificate must carry.
-      resourceServer(RS_TLS, 'tls_client_auth', { tls_client_auth_subject_dn: CLIENT_SUBJECT_DN }),
-    ],
+    clients: RESOURCE_SERVERS,
+    introspectors: RESOURCE_SERVERS.map((c) => c.client_id),
   });
 });
 

@@ -5,14 +5,20 @@ import {
   ClientCredentialsTokenSource,
   type ClientCredentialsOptions,
 } from '../../../src/sync/oauth/client-credentials.js';
-import { closedPort, everythingShown, rejection, type SourceOptions } from './helpers.js';
+import {
+  startAuthorizationServer,
+  type AuthorizationServer,
+  type ClientMetadata,
+} from '../../helpers/authorization-server.js';
 import {
   BUNDLES_RESOURCE,
   BUNDLES_SCOPE,
-  startProvider,
-  type ClientMetadata,
-  type RunningProvider,
-} from './oidc-provider-harness.js';
+  BUNDLES_SERVER,
+  closedPort,
+  everythingShown,
+  rejection,
+  type SourceOptions,
+} from './helpers.js';
 
 /*
  * The token source against a real oidc-provider (OpenID-certified), one registered client
@@ -54,10 +60,11 @@ const publicJwk = (key: KeyObject, kid: string): JsonWebKey => ({
 });
 const pem = (key: KeyObject): string => key.export({ format: 'pem', type: 'pkcs8' }).toString();
 
-let provider: RunningProvider;
+let provider: AuthorizationServer;
 
 beforeAll(async () => {
-  provider = await startProvider({
+  provider = await startAuthorizationServer({
+    ...BUNDLES_SERVER,
     clients: [
       client(BASIC.id, 'client_secret_basic', { client_secret: BASIC.secret }),
       client(POST.id, 'client_secret_post', { client_secret: POST.secret }),
@@ -283,7 +290,7 @@ describe('failures', () => {
   it('mix-up: a discovery document naming another issuer is refused (OIDC Discovery 4.3)', async () => {
     // Same document (the trailing "/" is dropped to build the URL), but the configured
     // issuer string differs from the one it names: no credentials are sent.
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const tokens = new ClientCredentialsTokenSource({
       issuer: `${provider.issuer}/`,
       clientId: POST.id,
@@ -293,18 +300,18 @@ describe('failures', () => {
     sources.push(tokens);
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toContain(`names issuer "${provider.issuer}"`);
-    expect(provider.tokenRequests()).toBe(before);
+    expect(provider.hits('/token')).toBe(before);
   });
 });
 
 describe('caching and sharing', () => {
   it('two calls make one token request and return the same token', async () => {
     const tokens = source({ clientId: POST.id, method: 'client_secret_post', secret: POST.secret });
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const first = await tokens.getAccessToken();
     const second = await tokens.getAccessToken();
     expect(second).toBe(first);
-    expect(provider.tokenRequests() - before).toBe(1);
+    expect(provider.hits('/token') - before).toBe(1);
   });
 
   it('concurrent callers share one request', async () => {
@@ -313,10 +320,10 @@ describe('caching and sharing', () => {
       method: 'client_secret_jwt',
       secret: JWT_SECRET.secret,
     });
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const results = await Promise.all(Array.from({ length: 10 }, () => tokens.getAccessToken()));
     expect(new Set(results).size).toBe(1);
-    expect(provider.tokenRequests() - before).toBe(1);
+    expect(provider.hits('/token') - before).toBe(1);
   });
 
   it('a failure is shared by concurrent callers and not cached: the next call asks again', async () => {
@@ -325,14 +332,14 @@ describe('caching and sharing', () => {
       method: 'client_secret_post',
       secret: 'not-the-secret',
     });
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const errors = await Promise.all(
       Array.from({ length: 5 }, () => rejection(tokens.getAccessToken())),
     );
     expect(new Set(errors).size).toBe(1);
-    expect(provider.tokenRequests() - before).toBe(1);
+    expect(provider.hits('/token') - before).toBe(1);
     await rejection(tokens.getAccessToken());
-    expect(provider.tokenRequests() - before).toBe(2);
+    expect(provider.hits('/token') - before).toBe(2);
   });
 
   it('after expires_in minus refreshSkewS a new token is fetched (600 s token, 30 s skew)', async () => {
@@ -343,17 +350,17 @@ describe('caching and sharing', () => {
       method: 'client_secret_basic',
       secret: BASIC.secret,
     });
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const first = await tokens.getAccessToken();
 
     vi.setSystemTime(start + 569_000);
     expect(await tokens.getAccessToken()).toBe(first);
-    expect(provider.tokenRequests() - before).toBe(1);
+    expect(provider.hits('/token') - before).toBe(1);
 
     vi.setSystemTime(start + 571_000);
     const second = await tokens.getAccessToken();
     expect(second).not.toBe(first);
-    expect(provider.tokenRequests() - before).toBe(2);
+    expect(provider.hits('/token') - before).toBe(2);
     expect(await provider.introspect(second)).toMatchObject({ active: true });
   });
 
@@ -366,13 +373,13 @@ describe('caching and sharing', () => {
       secret: SHORT_LIVED.secret,
       refreshSkewS: 30,
     });
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const first = await tokens.getAccessToken();
     vi.setSystemTime(start + 9_000);
     expect(await tokens.getAccessToken()).toBe(first);
     vi.setSystemTime(start + 11_000);
     expect(await tokens.getAccessToken()).not.toBe(first);
-    expect(provider.tokenRequests() - before).toBe(2);
+    expect(provider.hits('/token') - before).toBe(2);
   });
 
   it('invalidate() forgets the token; every request signs a fresh assertion (the provider refuses a replayed jti)', async () => {

@@ -9,8 +9,11 @@ import {
   type OAuthClientConfig,
 } from '../../../src/sync/oauth/config.js';
 import { createTestPki, type TestPki } from './certificates.js';
-import { everythingShown, rejection } from './helpers.js';
-import { startProvider, type RunningProvider } from './oidc-provider-harness.js';
+import {
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../../helpers/authorization-server.js';
+import { BUNDLES_SERVER, everythingShown, rejection } from './helpers.js';
 
 /*
  * From the config file's shape to a working token source: secrets from the environment,
@@ -21,7 +24,7 @@ const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const SECRET = 'config-secret-0123456789abcdef';
 
 let dir: string;
-let provider: RunningProvider;
+let provider: AuthorizationServer;
 let pki: TestPki;
 
 beforeAll(async () => {
@@ -40,7 +43,8 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'ca.crt'), pki.ca.cert);
   await writeFile(path.join(dir, 'broken.json'), '{"kty":"EC","d":"TOP-SECRET-D",');
   const common = { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] };
-  provider = await startProvider({
+  provider = await startAuthorizationServer({
+    ...BUNDLES_SERVER,
     clients: [
       {
         ...common,

@@ -1,8 +1,9 @@
-import { createServer, type AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { expect } from 'vitest';
 import type { ClientCredentialsOptions } from '../../../src/sync/oauth/client-credentials.js';
 import { OAuthClientError } from '../../../src/sync/oauth/errors.js';
+import type { AuthorizationServerOptions } from '../../helpers/authorization-server.js';
+import { freeLoopbackPort } from '../../helpers/listen.js';
 
 /** Options for a test's token source: the test supplies the endpoint when left out. */
 export type SourceOptions = Partial<ClientCredentialsOptions> &
@@ -45,16 +46,17 @@ export function everythingShown(value: unknown): string {
 }
 
 /** A 127.0.0.1 port with nothing listening on it (free a moment ago). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  return port;
-}
+export const closedPort = freeLoopbackPort;
+
+/** The resource indicator (RFC 8707) for which the provider issues JWT access tokens. */
+export const BUNDLES_RESOURCE = 'https://bundles.gatehouse.test/';
+export const BUNDLES_SCOPE = 'bundles:read';
+
+/**
+ * The authorization server the sync client suites talk to: tokens for BUNDLES_RESOURCE are
+ * JWTs (RFC 9068) with that audience; without a resource they are opaque.
+ */
+export const BUNDLES_SERVER = {
+  resources: { [BUNDLES_RESOURCE]: { scope: BUNDLES_SCOPE, audience: BUNDLES_RESOURCE } },
+  scopes: ['keys:read'],
+} as const satisfies AuthorizationServerOptions;

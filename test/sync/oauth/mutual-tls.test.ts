@@ -4,12 +4,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fetchBytes } from '../../../src/sync/http-fetch.js';
 import { ClientCredentialsTokenSource } from '../../../src/sync/oauth/client-credentials.js';
 import { CLIENT_SUBJECT_DN, createTestPki, x5c, type TestPki } from './certificates.js';
-import { everythingShown, rejection, thrown, type SourceOptions } from './helpers.js';
 import {
-  startProvider,
+  startAuthorizationServer,
+  type AuthorizationServer,
   type ClientMetadata,
-  type RunningProvider,
-} from './oidc-provider-harness.js';
+} from '../../helpers/authorization-server.js';
+import {
+  BUNDLES_SERVER,
+  everythingShown,
+  rejection,
+  thrown,
+  type SourceOptions,
+} from './helpers.js';
 
 /*
  * RFC 8705 client authentication against a real oidc-provider served by node:https with
@@ -32,11 +38,12 @@ const client = (id: string, method: string, extra: Record<string, unknown>): Cli
 });
 
 let pki: TestPki;
-let provider: RunningProvider;
+let provider: AuthorizationServer;
 
 beforeAll(async () => {
   pki = await createTestPki();
-  provider = await startProvider({
+  provider = await startAuthorizationServer({
+    ...BUNDLES_SERVER,
     tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca.cert },
     clients: [
       // RFC 8705 section 2.1.2: the registered subject the certificate must carry.
@@ -200,7 +207,7 @@ describe('the provider refuses what it should', () => {
   });
 
   it('a server certificate from an unknown CA is refused before anything is sent', async () => {
-    const before = provider.tokenRequests();
+    const before = provider.hits('/token');
     const tokens = new ClientCredentialsTokenSource({
       tokenEndpoint: provider.tokenEndpoint,
       clientId: POST_CLIENT.id,
@@ -213,7 +220,7 @@ describe('the provider refuses what it should', () => {
     const error = await rejection(tokens.getAccessToken());
     // Node names the TLS verification failure (the server sends its CA along: "in chain").
     expect(error.message).toMatch(/SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
-    expect(provider.tokenRequests()).toBe(before);
+    expect(provider.hits('/token')).toBe(before);
     expect(everythingShown(error)).not.toContain(POST_CLIENT.secret);
   });
 

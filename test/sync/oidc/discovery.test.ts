@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverIssuer, parseMetadata, wellKnownUrl } from '../../../src/sync/oidc/discovery.js';
 import { DiscoveryError } from '../../../src/sync/oidc/errors.js';
-import { createSigningKey, startProvider, type ProviderHarness } from './provider-harness.js';
+import {
+  createSigningKey,
+  ORDERS_JWT_ACCESS_TOKENS,
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../../helpers/authorization-server.js';
 
 const OPTIONS = { timeoutMs: 2000, maxBytes: 64 * 1024 };
 
@@ -96,22 +101,30 @@ describe('parseMetadata', () => {
 });
 
 describe('discoverIssuer against oidc-provider', () => {
-  let root: ProviderHarness;
-  let mounted: ProviderHarness;
-  let impostor: ProviderHarness;
+  let root: AuthorizationServer;
+  let mounted: AuthorizationServer;
+  let impostor: AuthorizationServer;
 
   beforeAll(async () => {
     const keys = [await createSigningKey('discovery-key')];
-    root = await startProvider({ keys });
-    mounted = await startProvider({ keys, mountPath: '/tenants/acme' });
+    root = await startAuthorizationServer({
+      ...ORDERS_JWT_ACCESS_TOKENS,
+      keys,
+    });
+    mounted = await startAuthorizationServer({
+      ...ORDERS_JWT_ACCESS_TOKENS,
+      keys,
+      mountPath: '/tenants/acme',
+    });
     // A provider that says it is another issuer than the URL it is reached at.
-    impostor = await startProvider({
+    impostor = await startAuthorizationServer({
+      ...ORDERS_JWT_ACCESS_TOKENS,
       keys,
       advertisedIssuer: (origin) => origin.replace('127.0.0.1', 'localhost'),
     });
   });
   afterAll(async () => {
-    await Promise.all([root.close(), mounted.close(), impostor.close()]);
+    await Promise.all([root.stop(), mounted.stop(), impostor.stop()]);
   });
 
   it('reads jwks_uri, token_endpoint and introspection_endpoint', async () => {
@@ -148,7 +161,7 @@ describe('discoverIssuer against oidc-provider', () => {
       ...OPTIONS,
       headers: () => Promise.resolve({ authorization: 'Bearer metadata-reader' }),
     });
-    expect(root.lastAuthorization('/.well-known/openid-configuration')).toBe(
+    expect(root.lastHeaders('/.well-known/openid-configuration')?.authorization).toBe(
       'Bearer metadata-reader',
     );
   });

@@ -5,27 +5,30 @@ import type { IssuerKeys } from '../../../src/auth/issuer-keys.js';
 import { IssuerKeySource } from '../../../src/sync/oidc/issuer-key-source.js';
 import {
   createSigningKey,
-  issuerConfig,
-  startProvider,
-  verifyWith,
-  type ProviderHarness,
-} from './provider-harness.js';
+  ORDERS_JWT_ACCESS_TOKENS,
+  startAuthorizationServer,
+  type AuthorizationServer,
+} from '../../helpers/authorization-server.js';
+import { issuerConfig, verifyWith } from './issuer-config.js';
 
 // One real oidc-provider per test: it issues the tokens (client_credentials, JWT access
 // tokens) and publishes the keys; the source finds them through discovery.
 
-let provider: ProviderHarness;
+let provider: AuthorizationServer;
 let firstKey: JWK;
 const sources: IssuerKeySource[] = [];
 
 beforeEach(async () => {
   firstKey = await createSigningKey('key-2024');
-  provider = await startProvider({ keys: [firstKey] });
+  provider = await startAuthorizationServer({
+    ...ORDERS_JWT_ACCESS_TOKENS,
+    keys: [firstKey],
+  });
 });
 afterEach(async () => {
   vi.useRealTimers();
   for (const source of sources.splice(0)) source.stop();
-  await provider.close();
+  await provider.stop();
 });
 
 function discoverySource(
@@ -68,10 +71,10 @@ describe('IssuerKeySource with discovery', () => {
       headers: () => Promise.resolve({ authorization: 'Bearer from-an-oauth-client' }),
     });
     await source.start();
-    expect(provider.lastAuthorization('/.well-known/openid-configuration')).toBe(
+    expect(provider.lastHeaders('/.well-known/openid-configuration')?.authorization).toBe(
       'Bearer from-an-oauth-client',
     );
-    expect(provider.lastAuthorization('/jwks')).toBe('Bearer from-an-oauth-client');
+    expect(provider.lastHeaders('/jwks')?.authorization).toBe('Bearer from-an-oauth-client');
   });
 
   it('follows a key rotation: after one refresh the removed key is unknown and the new one verifies', async () => {
@@ -240,7 +243,7 @@ describe('failures', () => {
     const source = discoverySource();
     await source.start();
     const token = await provider.issueToken();
-    await provider.close();
+    await provider.stop();
 
     expect(await source.refresh()).toBe(false);
     expect(source.status().lastError?.code).toBe('GH_OIDC_JWKS_FETCH_FAILED');

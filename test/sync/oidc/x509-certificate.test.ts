@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuerConfig } from '../../../src/config/schema.js';
 import { IssuerKeySource } from '../../../src/sync/oidc/issuer-key-source.js';
 import { parseIssuerConfig } from './issuer-config.js';
-import { verifyWith } from './provider-harness.js';
+import { verifyWith } from './issuer-config.js';
 
 // Static signer certificates made by the openssl CLI, as an operator would export them
 // from an issuer that signs with a certificate (ADFS, some SAML-era gateways).
