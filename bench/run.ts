@@ -14,7 +14,9 @@
  * Knobs (environment): BENCH_DURATION_S (5), BENCH_WARMUP_S (2), BENCH_REPS (3),
  * BENCH_CONCURRENCY ("16,64"), BENCH_DISTINCT_TOKENS (50000), BENCH_MIXED (10000),
  * BENCH_EQUIV_MAX (3000 requests per payload set), BENCH_HTTP (1; 0 skips wrk),
- * BENCH_SERVER_CORE (0), BENCH_LOAD_CORE (1).
+ * BENCH_SERVER_CORE (0), BENCH_LOAD_CORE (1), BENCH_PEER_BIN (a path to an opa-envoy-plugin
+ * binary, used instead of .tools/bin/opa-envoy-plugin or the stand-in), BENCH_CPU_PROF (a
+ * directory: Gatehouse runs with --cpu-prof and writes one .cpuprofile per start there).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
@@ -319,7 +321,17 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
+/** Node flags for the Gatehouse server: a CPU profile per start when BENCH_CPU_PROF is set. */
+function gatehouseNodeArgs(): string[] {
+  const dir = env.BENCH_CPU_PROF;
+  return dir === undefined || dir === ''
+    ? []
+    : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`];
+}
+
 function gatehouseKind(): ServerKind {
+  if (!existsSync(path.join(root, 'dist', 'main.js')))
+    throw new Error('dist/main.js is missing: run `npm run build` (scripts/bench-run.sh does)');
   const dir = path.join(work, 'gatehouse');
   const policies = path.join(dir, 'policies');
   mkdirSync(policies, { recursive: true });
@@ -353,15 +365,15 @@ function gatehouseKind(): ServerKind {
   };
   return {
     name: 'Gatehouse',
-    version: `gatehouse ${version} (node ${process.version}, src via tsx)`,
+    version: `gatehouse ${version} (node ${process.version}, dist/main.js)`,
     start() {
       const grpcPort = nextPort++;
       const httpPort = nextPort++;
-      // tsx only transpiles at load time; the check path runs plain V8 code afterwards.
+      // The built dist/, as users run it (scripts/bench-run.sh builds it first).
       const child = spawnServer(
         'gatehouse',
         process.execPath,
-        ['--import', 'tsx', 'src/main.ts', '--config', configFile],
+        [...gatehouseNodeArgs(), path.join(root, 'dist', 'main.js'), '--config', configFile],
         {
           GATEHOUSE_GRPC_PORT: String(grpcPort),
           GATEHOUSE_HTTP_PORT: String(httpPort),
@@ -386,13 +398,17 @@ function peerKind(): ServerKind {
     path.join(dir, 'data.json'),
     JSON.stringify({ bench: { jwks, issuer: ISSUER, audience: AUDIENCE } }),
   );
-  const plugin = path.join(tools, 'opa-envoy-plugin');
-  const standIn = path.join(tools, 'opa-ext-authz');
+  // The real plugin first: BENCH_PEER_BIN, else .tools/bin/opa-envoy-plugin when
+  // scripts/bench-install.sh could build it; the stand-in only when neither is there.
+  const plugin = env.BENCH_PEER_BIN ?? path.join(tools, 'opa-envoy-plugin');
+  if (env.BENCH_PEER_BIN !== undefined && !existsSync(plugin))
+    throw new Error(`BENCH_PEER_BIN=${plugin} does not exist`);
+  const standIn = path.join(root, 'bench', '.build', 'opa-ext-authz');
   if (existsSync(plugin)) {
     const version = execFileSync(plugin, ['version']).toString().split('\n')[0] ?? '';
     return {
       name: 'OPA-Envoy',
-      version: `opa-envoy-plugin (${version.trim()})`,
+      version: `opa-envoy-plugin (${version.trim()}, ${plugin})`,
       start() {
         const grpcPort = nextPort++;
         const restPort = nextPort++;
@@ -417,18 +433,18 @@ function peerKind(): ServerKind {
   }
   if (!existsSync(standIn))
     throw new Error(
-      'neither .tools/bin/opa-envoy-plugin nor .tools/bin/opa-ext-authz: run scripts/bench-install.sh',
+      'neither BENCH_PEER_BIN, .tools/bin/opa-envoy-plugin nor bench/.build/opa-ext-authz: run scripts/bench-install.sh',
     );
   return {
     name: 'OPA-Envoy*',
     version:
-      'opa-ext-authz stand-in (bench/opa-ext-authz: OPA v1.19.1 Go SDK + ext_authz v3, opa-envoy-plugin input mapping)',
+      'opa-ext-authz stand-in (bench/opa-ext-authz: OPA v1.19.1 Go SDK + ext_authz v3, evaluating as opa-envoy-plugin v1.19 does)',
     start() {
       const grpcPort = nextPort++;
       const child = spawnServer(
         'opa-ext-authz',
         standIn,
-        ['-addr', `127.0.0.1:${grpcPort}`, '-query', 'data.envoy.authz.allow', dir],
+        ['-addr', `127.0.0.1:${grpcPort}`, '-path', 'envoy/authz/allow', dir],
         { GOMAXPROCS: '1' },
       );
       return { name: 'OPA-Envoy*', child, grpcPort, httpPort: undefined, stop: stopper(child) };
