@@ -16,7 +16,8 @@
  * BENCH_EQUIV_MAX (3000 requests per payload set), BENCH_HTTP (1; 0 skips wrk),
  * BENCH_SERVER_CORE (0), BENCH_LOAD_CORE (1), BENCH_PEER_BIN (a path to an opa-envoy-plugin
  * binary, used instead of .tools/bin/opa-envoy-plugin or the stand-in), BENCH_CPU_PROF (a
- * directory: Gatehouse runs with --cpu-prof and writes one .cpuprofile per start there).
+ * directory: Gatehouse runs with --cpu-prof and writes one .cpuprofile per start there),
+ * BENCH_RESULTS_DIR (bench/results: where latest.md and latest.json go).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
@@ -916,7 +917,7 @@ if (knobs.http) {
 }
 const markdown = lines.join('\n');
 process.stdout.write(`\n${markdown}\n`);
-const resultsDir = path.join(root, 'bench', 'results');
+const resultsDir = path.resolve(env.BENCH_RESULTS_DIR ?? path.join(root, 'bench', 'results'));
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(path.join(resultsDir, 'latest.md'), markdown);
 writeFileSync(
@@ -933,7 +934,7 @@ writeFileSync(
     2,
   ) + '\n',
 );
-log(`wrote bench/results/latest.md and latest.json`);
+log(`wrote ${resultsDir}/latest.md and latest.json`);
 
 /** The value, or a clear error: for lookups the runner's own setup guarantees. */
 function must<T>(value: T | undefined, what: string): T {
