@@ -30,7 +30,7 @@ import { compileWasm } from '../src/policy/compile-wasm.js';
 import { findOpa } from '../src/policy/opa-binary.js';
 import { WasmPolicy } from '../src/policy/wasm-policy.js';
 import { entrypointFor, parseCatalog, type ApiDefinition } from '../src/routes/catalog.js';
-import { normalizeHost, type CanonicalHost } from '../src/routes/normalize-authority.js';
+import { normalizeHost } from '../src/routes/normalize-authority.js';
 import { normalizePath, parseQuery } from '../src/routes/normalize-path.js';
 import { RouteTable } from '../src/routes/route-table.js';
 import { checkRequestToInput } from '../src/transport/grpc/ext-authz-request.js';
