@@ -2,7 +2,7 @@
  * Gatehouse against OPA-Envoy, same rule, same machine, same run (STYLE.md point 12).
  *
  *   npm run bench            (scripts/bench-run.sh: installs the pinned tools, then this)
- *   node --import tsx bench/run.ts
+ *   npm run build && node --import tsx bench/run.ts   (Gatehouse itself runs from dist/)
  *
  * The rule, for both: an RS256 bearer token verified against a local JWKS (iss, aud, exp),
  * then GET /orders/{id} needs role reader or admin, POST /orders needs role writer, and
@@ -841,7 +841,7 @@ lines.push(
 );
 if (peer.name.endsWith('*')) {
   lines.push(
-    `- **OPA-Envoy\\* is a stand-in**, not opa-envoy-plugin: the Go module proxy used here refuses \`github.com/open-policy-agent/opa-envoy-plugin\` (403), so scripts/bench-install.sh builds bench/opa-ext-authz (OPA v1.19.1's Go SDK behind the ext_authz v3 gRPC service, with opa-envoy-plugin's request-to-input mapping and no decision-log/metrics plumbing). It is probably a bit faster than the real plugin.`,
+    `- **OPA-Envoy\\* is a stand-in**, not opa-envoy-plugin: the Go module proxy used here refuses \`github.com/open-policy-agent/opa-envoy-plugin\` (403), so scripts/bench-install.sh builds bench/opa-ext-authz (OPA v1.19.1's Go SDK behind the ext_authz v3 gRPC service, doing per check what opa-envoy-plugin v1.19 does: a decision ID and metrics, a read transaction, protojson -> json.Number input, ast.InterfaceToValue + EvalParsedInput on one reused prepared query, the plugin's result handling; decision logs, Prometheus metrics and tracing are off, as the real plugin runs here). Compare its CPU per check with the real plugin's figures in bench/results/README.md before trusting the ratios.`,
   );
 }
 lines.push('');
