@@ -2,7 +2,7 @@
  * Gatehouse against OPA-Envoy, same rule, same machine, same run (STYLE.md point 12).
  *
  *   npm run bench            (scripts/bench-run.sh: installs the pinned tools, then this)
- *   node --import tsx bench/run.ts
+ *   npm run build && node --import tsx bench/run.ts   (Gatehouse itself runs from dist/)
  *
  * The rule, for both: an RS256 bearer token verified against a local JWKS (iss, aud, exp),
  * then GET /orders/{id} needs role reader or admin, POST /orders needs role writer, and
@@ -14,7 +14,10 @@
  * Knobs (environment): BENCH_DURATION_S (5), BENCH_WARMUP_S (2), BENCH_REPS (3),
  * BENCH_CONCURRENCY ("16,64"), BENCH_DISTINCT_TOKENS (50000), BENCH_MIXED (10000),
  * BENCH_EQUIV_MAX (3000 requests per payload set), BENCH_HTTP (1; 0 skips wrk),
- * BENCH_SERVER_CORE (0), BENCH_LOAD_CORE (1).
+ * BENCH_SERVER_CORE (0), BENCH_LOAD_CORE (1), BENCH_PEER_BIN (a path to an opa-envoy-plugin
+ * binary, used instead of .tools/bin/opa-envoy-plugin or the stand-in), BENCH_CPU_PROF (a
+ * directory: Gatehouse runs with --cpu-prof and writes one .cpuprofile per start there),
+ * BENCH_RESULTS_DIR (bench/results: where latest.md and latest.json go).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
@@ -319,7 +322,17 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
+/** Node flags for the Gatehouse server: a CPU profile per start when BENCH_CPU_PROF is set. */
+function gatehouseNodeArgs(): string[] {
+  const dir = env.BENCH_CPU_PROF;
+  return dir === undefined || dir === ''
+    ? []
+    : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`];
+}
+
 function gatehouseKind(): ServerKind {
+  if (!existsSync(path.join(root, 'dist', 'main.js')))
+    throw new Error('dist/main.js is missing: run `npm run build` (scripts/bench-run.sh does)');
   const dir = path.join(work, 'gatehouse');
   const policies = path.join(dir, 'policies');
   mkdirSync(policies, { recursive: true });
@@ -353,15 +366,15 @@ function gatehouseKind(): ServerKind {
   };
   return {
     name: 'Gatehouse',
-    version: `gatehouse ${version} (node ${process.version}, src via tsx)`,
+    version: `gatehouse ${version} (node ${process.version}, dist/main.js)`,
     start() {
       const grpcPort = nextPort++;
       const httpPort = nextPort++;
-      // tsx only transpiles at load time; the check path runs plain V8 code afterwards.
+      // The built dist/, as users run it (scripts/bench-run.sh builds it first).
       const child = spawnServer(
         'gatehouse',
         process.execPath,
-        ['--import', 'tsx', 'src/main.ts', '--config', configFile],
+        [...gatehouseNodeArgs(), path.join(root, 'dist', 'main.js'), '--config', configFile],
         {
           GATEHOUSE_GRPC_PORT: String(grpcPort),
           GATEHOUSE_HTTP_PORT: String(httpPort),
@@ -386,13 +399,17 @@ function peerKind(): ServerKind {
     path.join(dir, 'data.json'),
     JSON.stringify({ bench: { jwks, issuer: ISSUER, audience: AUDIENCE } }),
   );
-  const plugin = path.join(tools, 'opa-envoy-plugin');
-  const standIn = path.join(tools, 'opa-ext-authz');
+  // The real plugin first: BENCH_PEER_BIN, else .tools/bin/opa-envoy-plugin when
+  // scripts/bench-install.sh could build it; the stand-in only when neither is there.
+  const plugin = env.BENCH_PEER_BIN ?? path.join(tools, 'opa-envoy-plugin');
+  if (env.BENCH_PEER_BIN !== undefined && !existsSync(plugin))
+    throw new Error(`BENCH_PEER_BIN=${plugin} does not exist`);
+  const standIn = path.join(root, 'bench', '.build', 'opa-ext-authz');
   if (existsSync(plugin)) {
     const version = execFileSync(plugin, ['version']).toString().split('\n')[0] ?? '';
     return {
       name: 'OPA-Envoy',
-      version: `opa-envoy-plugin (${version.trim()})`,
+      version: `opa-envoy-plugin (${version.trim()}, ${plugin})`,
       start() {
         const grpcPort = nextPort++;
         const restPort = nextPort++;
@@ -417,18 +434,18 @@ function peerKind(): ServerKind {
   }
   if (!existsSync(standIn))
     throw new Error(
-      'neither .tools/bin/opa-envoy-plugin nor .tools/bin/opa-ext-authz: run scripts/bench-install.sh',
+      'neither BENCH_PEER_BIN, .tools/bin/opa-envoy-plugin nor bench/.build/opa-ext-authz: run scripts/bench-install.sh',
     );
   return {
     name: 'OPA-Envoy*',
     version:
-      'opa-ext-authz stand-in (bench/opa-ext-authz: OPA v1.19.1 Go SDK + ext_authz v3, opa-envoy-plugin input mapping)',
+      'opa-ext-authz stand-in (bench/opa-ext-authz: OPA v1.19.1 Go SDK + ext_authz v3, evaluating as opa-envoy-plugin v1.19 does)',
     start() {
       const grpcPort = nextPort++;
       const child = spawnServer(
         'opa-ext-authz',
         standIn,
-        ['-addr', `127.0.0.1:${grpcPort}`, '-query', 'data.envoy.authz.allow', dir],
+        ['-addr', `127.0.0.1:${grpcPort}`, '-path', 'envoy/authz/allow', dir],
         { GOMAXPROCS: '1' },
       );
       return { name: 'OPA-Envoy*', child, grpcPort, httpPort: undefined, stop: stopper(child) };
@@ -824,7 +841,7 @@ lines.push(
 );
 if (peer.name.endsWith('*')) {
   lines.push(
-    `- **OPA-Envoy\\* is a stand-in**, not opa-envoy-plugin: the Go module proxy used here refuses \`github.com/open-policy-agent/opa-envoy-plugin\` (403), so scripts/bench-install.sh builds bench/opa-ext-authz (OPA v1.19.1's Go SDK behind the ext_authz v3 gRPC service, with opa-envoy-plugin's request-to-input mapping and no decision-log/metrics plumbing). It is probably a bit faster than the real plugin.`,
+    `- **OPA-Envoy\\* is a stand-in**, not opa-envoy-plugin: the Go module proxy used here refuses \`github.com/open-policy-agent/opa-envoy-plugin\` (403), so scripts/bench-install.sh builds bench/opa-ext-authz (OPA v1.19.1's Go SDK behind the ext_authz v3 gRPC service, doing per check what opa-envoy-plugin v1.19 does: a decision ID and metrics, a read transaction, protojson -> json.Number input, ast.InterfaceToValue + EvalParsedInput on one reused prepared query, the plugin's result handling; decision logs, Prometheus metrics and tracing are off, as the real plugin runs here). Compare its CPU per check with the real plugin's figures in bench/results/README.md before trusting the ratios.`,
   );
 }
 lines.push('');
@@ -900,7 +917,7 @@ if (knobs.http) {
 }
 const markdown = lines.join('\n');
 process.stdout.write(`\n${markdown}\n`);
-const resultsDir = path.join(root, 'bench', 'results');
+const resultsDir = path.resolve(env.BENCH_RESULTS_DIR ?? path.join(root, 'bench', 'results'));
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(path.join(resultsDir, 'latest.md'), markdown);
 writeFileSync(
@@ -917,7 +934,7 @@ writeFileSync(
     2,
   ) + '\n',
 );
-log(`wrote bench/results/latest.md and latest.json`);
+log(`wrote ${resultsDir}/latest.md and latest.json`);
 
 /** The value, or a clear error: for lookups the runner's own setup guarantees. */
 function must<T>(value: T | undefined, what: string): T {

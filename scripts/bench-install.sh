@@ -46,13 +46,20 @@ go_tool() {
 # version is not available"), build the stand-in in bench/opa-ext-authz instead (OPA's Go
 # SDK behind the same ext_authz service and input mapping); bench/run.ts labels it
 # "OPA-Envoy*" in every table.
-if ! go_tool opa-envoy-plugin github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin "$OPA_ENVOY_VERSION"; then
+# BENCH_PEER_BIN names an opa-envoy-plugin binary built elsewhere: nothing to build.
+if [ -n "${BENCH_PEER_BIN:-}" ]; then
+  [ -x "$BENCH_PEER_BIN" ] || { echo "bench-install: BENCH_PEER_BIN=$BENCH_PEER_BIN is not executable" >&2; exit 1; }
+elif ! go_tool opa-envoy-plugin github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin "$OPA_ENVOY_VERSION"; then
   echo "bench-install: opa-envoy-plugin $OPA_ENVOY_VERSION is not installable here; building the stand-in bench/opa-ext-authz" >&2
-  stamp="$stamp_dir/opa-ext-authz.sum"
+  # Built inside this checkout (bench/.build, git-ignored), not in .tools/bin: the stand-in
+  # is source in this repository and two checkouts may hold different versions of it.
+  build_dir="$root/bench/.build"
+  mkdir -p "$build_dir"
+  stamp="$build_dir/opa-ext-authz.sum"
   sum="$(cat "$root/bench/opa-ext-authz/main.go" "$root/bench/opa-ext-authz/go.mod" "$root/bench/opa-ext-authz/go.sum" | sha256sum | cut -d' ' -f1)"
-  if [ ! -x "$bin_dir/opa-ext-authz" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+  if [ ! -x "$build_dir/opa-ext-authz" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     t0=$SECONDS
-    (cd "$root/bench/opa-ext-authz" && CGO_ENABLED=0 go build -o "$bin_dir/opa-ext-authz" .)
+    (cd "$root/bench/opa-ext-authz" && CGO_ENABLED=0 go build -o "$build_dir/opa-ext-authz" .)
     echo "$sum" >"$stamp"
     echo "bench-install: opa-ext-authz built in $((SECONDS - t0)) s" >&2
   fi

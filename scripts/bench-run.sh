@@ -10,4 +10,6 @@ if [ "$(nproc)" -lt 2 ]; then
   echo "bench-run: needs at least 2 cores (server on one, load generator on the other)" >&2
   exit 1
 fi
+# Gatehouse runs from the built dist/, as users run it.
+npm run --silent build
 exec node --import tsx bench/run.ts "$@"

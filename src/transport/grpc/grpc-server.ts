@@ -70,6 +70,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const health = createHealthService(protos.health, { authorizer });
 
   const server = new Server({
+    // Channelz (gRFC A14) counts every call, stream and message per server, socket and
+    // session; Gatehouse serves no channelz service, so nobody could read the counts. The CPU
+    // profile under load shows the per-stream handler that keeps them (_channelzHandler).
+    'grpc.enable_channelz': 0,
     'grpc.max_receive_message_length': Math.min(
       maxRequestBytes * TRANSPORT_LIMIT_FACTOR,
       2 ** 31 - 1,

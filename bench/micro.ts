@@ -1,0 +1,352 @@
+/**
+ * Micro-benchmarks of the check path's hot functions, beside the load runs of run.ts:
+ *
+ * - route match (normalizePath + RouteTable.match) with 100, 1,000 and 10,000 APIs and
+ *   paths of 2 to 16 segments: per-call p50/p99, so the growth with path length and the
+ *   flatness with catalog size show in one table;
+ * - catalog build (parse + route table) for 10,000 APIs: time and the RSS it adds;
+ * - token verify: RS256 uncached (verifyJwt every time) and cached (VerifiedTokenCache hit);
+ * - WASM evaluate: the bench policy on a realistic input document (encode included);
+ * - CheckRequest decode (proto-loader + checkRequestToInput) and CheckResponse encode.
+ *
+ *   node --import tsx bench/micro.ts            (prints a markdown table)
+ *   BENCH_MICRO_JSON=path node --import tsx bench/micro.ts   (also writes the figures)
+ *
+ * Single-threaded and sequential: figures are per call on one core, hrtime around each call
+ * (the timer's own ~0.05 us is included).
+ */
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JSONWebKeySet } from 'jose';
+import { buildIssuerKeys } from '../src/auth/issuer-keys.js';
+import { verifyJwt, type VerifyRequirements } from '../src/auth/jwt-verifier.js';
+import { VerifiedTokenCache } from '../src/auth/verified-token-cache.js';
+import { buildPolicyInput } from '../src/check/policy-input.js';
+import { configSchema } from '../src/config/schema.js';
+import { compileWasm } from '../src/policy/compile-wasm.js';
+import { findOpa } from '../src/policy/opa-binary.js';
+import { WasmPolicy } from '../src/policy/wasm-policy.js';
+import { entrypointFor, parseCatalog, type ApiDefinition } from '../src/routes/catalog.js';
+import { normalizeHost } from '../src/routes/normalize-authority.js';
+import { normalizePath, parseQuery } from '../src/routes/normalize-path.js';
+import { RouteTable } from '../src/routes/route-table.js';
+import { checkRequestToInput } from '../src/transport/grpc/ext-authz-request.js';
+import { decisionToCheckResponse } from '../src/transport/grpc/ext-authz-response.js';
+import { loadProtos } from '../src/transport/grpc/load-protos.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Row {
+  readonly name: string;
+  readonly calls: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly meanUs: number;
+}
+const rows: Row[] = [];
+
+/** Times `fn` per call after a warm-up; returns and records p50/p99/mean in microseconds. */
+async function time(
+  name: string,
+  calls: number,
+  fn: (i: number) => unknown,
+  asyncFn = false,
+): Promise<Row> {
+  for (let i = 0; i < Math.min(calls, 2000); i++) {
+    if (asyncFn) await fn(i);
+    else fn(i);
+  }
+  const samples = new Float64Array(calls);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) {
+    const t0 = process.hrtime.bigint();
+    if (asyncFn) await fn(i);
+    else fn(i);
+    samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+  }
+  const total = Number(process.hrtime.bigint() - started) / 1000;
+  samples.sort();
+  const at = (q: number): number => samples[Math.floor(q * (calls - 1))] ?? 0;
+  const row = { name, calls, p50Us: at(0.5), p99Us: at(0.99), meanUs: total / calls };
+  rows.push(row);
+  return row;
+}
+
+// ---- route match ---------------------------------------------------------------------------
+
+/**
+ * A catalog of `apis` APIs in services of 10, each API a distinct template of `depth`
+ * segments: /s{service}/v1/r{api}/{id}/... (literals and parameters alternating).
+ */
+function catalogText(apis: number, depth: number): string {
+  const lines = ['services:'];
+  for (let s = 0; s < apis / 10; s++) {
+    lines.push(`  - name: svc${s}`, '    apis:');
+    for (let a = 0; a < 10; a++) {
+      lines.push(
+        `      - id: svc${s}.api${a}`,
+        '        method: GET',
+        `        path: ${template(s, a, depth)}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+function template(s: number, a: number, depth: number): string {
+  const segments = [`s${s}`, `r${a}`];
+  for (let i = 2; i < depth; i++) segments.push(i % 2 === 0 ? `{p${i}}` : `x${i}`);
+  return `/${segments.join('/')}`;
+}
+function requestPath(s: number, a: number, depth: number): string {
+  const segments = [`s${s}`, `r${a}`];
+  for (let i = 2; i < depth; i++) segments.push(i % 2 === 0 ? `v${i}` : `x${i}`);
+  return `/${segments.join('/')}`;
+}
+
+const host = (() => {
+  const normalized = normalizeHost('api.example.com');
+  if (!normalized.ok) throw new Error('host');
+  return normalized.host;
+})();
+
+function routeTable(apis: number, depth: number): RouteTable<ApiDefinition> {
+  const catalog = parseCatalog(catalogText(apis, depth));
+  return RouteTable.build(
+    catalog.apis.map((api) => ({
+      methods: api.methods,
+      template: api.pathTemplate,
+      hosts: api.hosts,
+      value: api,
+    })),
+  );
+}
+
+async function routeBenchmarks(): Promise<string[]> {
+  const lines = [
+    '| APIs | path segments | p50 us | p99 us | mean us |',
+    '|---:|---:|---:|---:|---:|',
+  ];
+  for (const apis of [100, 1000, 10_000]) {
+    for (const depth of [2, 4, 8, 16]) {
+      const table = routeTable(apis, depth);
+      const services = apis / 10;
+      const paths = Array.from({ length: 4096 }, (_, i) =>
+        requestPath((i * 7919) % services, i % 10, depth),
+      );
+      const row = await time(`route match, ${apis} APIs, ${depth} segments`, 200_000, (i) => {
+        const normalized = normalizePath(paths[i % paths.length] ?? '/');
+        if (!normalized.ok) throw new Error(normalized.reason);
+        const found = table.match(host, 'GET', normalized.segments);
+        if (found === undefined) throw new Error('no route');
+        return found;
+      });
+      lines.push(
+        `| ${apis} | ${depth} | ${row.p50Us.toFixed(2)} | ${row.p99Us.toFixed(2)} | ${row.meanUs.toFixed(2)} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+function catalogBuild(): string[] {
+  const text = catalogText(10_000, 4);
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  const t0 = process.hrtime.bigint();
+  const table = routeTable(10_000, 4);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  global.gc?.();
+  const rssAfter = process.memoryUsage().rss;
+  if (table.size !== 10_000) throw new Error('table size');
+  return [
+    `- catalog of 10,000 APIs (${(text.length / 1024).toFixed(0)} KiB of YAML): parse + route table in ${ms.toFixed(0)} ms; RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB before, ${(rssAfter / 2 ** 20).toFixed(0)} MiB with the catalog and its table (a fresh process${global.gc === undefined ? ', without --expose-gc' : ''}).`,
+  ];
+}
+
+// ---- tokens ----------------------------------------------------------------------------------
+
+const ISSUER = 'https://micro.gatehouse.local';
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwks: JSONWebKeySet = {
+  keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }],
+};
+const b64u = (data: string | Buffer): string => Buffer.from(data).toString('base64url');
+function rs256(claims: Record<string, unknown>): string {
+  const input = `${b64u(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: 'k1' }))}.${b64u(JSON.stringify(claims))}`;
+  return `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+}
+const nowS = Math.floor(Date.now() / 1000);
+const token = rs256({
+  iss: ISSUER,
+  aud: 'micro',
+  sub: 'alice',
+  iat: nowS - 60,
+  exp: nowS + 3600,
+  roles: ['reader'],
+});
+
+async function tokenBenchmarks(): Promise<void> {
+  const config = configSchema.parse({
+    issuers: [{ issuer: ISSUER, audiences: ['micro'], algorithms: ['RS256'], jwksFile: '/x' }],
+  });
+  const issuerConfig = config.issuers[0];
+  if (issuerConfig === undefined) throw new Error('issuer');
+  const keys = buildIssuerKeys(issuerConfig, jwks, undefined);
+  const issuers = new Map([[ISSUER, keys]]);
+  const requirements: VerifyRequirements = {
+    issuers: undefined,
+    audiences: undefined,
+    maxTokenBytes: 8192,
+    defaultClockSkewS: 30,
+  };
+  await time(
+    'token verify, RS256 uncached (verifyJwt)',
+    5000,
+    async () => {
+      const result = await verifyJwt(token, issuers, requirements);
+      if (!result.ok) throw new Error(result.reason);
+    },
+    true,
+  );
+  const cache = new VerifiedTokenCache({ maxEntries: 10_000, maxTtlS: 300 });
+  const first = await verifyJwt(token, issuers, requirements);
+  if (!first.ok) throw new Error(first.reason);
+  // The key the authenticator uses: what was required of the token (issuers, audiences).
+  const requirementsKey = '*\0*';
+  cache.set(token, requirementsKey, first, 30);
+  await time('token verify, cached (VerifiedTokenCache hit)', 100_000, () => {
+    if (cache.get(token, requirementsKey) === undefined) throw new Error('miss');
+  });
+}
+
+// ---- WASM and the gRPC codec -----------------------------------------------------------------
+
+const checkRequest = {
+  attributes: {
+    source: { address: { socket_address: { address: '10.0.0.1', port_value: 40000 } } },
+    destination: { address: { socket_address: { address: '10.0.0.2', port_value: 8080 } } },
+    request: {
+      http: {
+        id: 'bench-1',
+        method: 'GET',
+        path: '/orders/42?expand=items',
+        host: 'api.example.com',
+        scheme: 'https',
+        protocol: 'HTTP/1.1',
+        headers: {
+          ':authority': 'api.example.com',
+          ':method': 'GET',
+          ':path': '/orders/42?expand=items',
+          ':scheme': 'https',
+          'user-agent': 'bench',
+          accept: 'application/json',
+          'x-request-id': 'bench-1',
+          authorization: `Bearer ${token}`,
+        },
+      },
+    },
+  },
+};
+
+async function wasmAndCodecBenchmarks(): Promise<void> {
+  const opa = await findOpa(process.env.OPA_BIN);
+  const dir = path.join(root, 'bench/fixtures/gatehouse');
+  const regoFiles = ['bench.rego', 'bench-write.rego'].map((name) => ({
+    path: name,
+    content: readFileSync(path.join(dir, name), 'utf8'),
+  }));
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-micro-'));
+  try {
+    const entrypoint = entrypointFor('bench.read');
+    const wasm = await compileWasm(regoFiles, [entrypoint, entrypointFor('bench.write')], {
+      opa,
+      cacheDir,
+      timeoutMs: 60_000,
+    });
+    const policy = await WasmPolicy.load(wasm.wasm, {}, 'micro');
+    const protos = loadProtos();
+    const bytes = protos.authorization.Check.requestSerialize(checkRequest);
+    const input = checkRequestToInput(protos.authorization.Check.requestDeserialize(bytes));
+    const normalized = normalizePath(input.path);
+    if (!normalized.ok) throw new Error('path');
+    const catalog = parseCatalog(readFileSync(path.join(dir, 'catalog.yaml'), 'utf8'));
+    const api = catalog.apis[0];
+    const documentFor = (): Record<string, unknown> =>
+      buildPolicyInput({
+        request: input,
+        segments: normalized.segments,
+        query: parseQuery(normalized.query),
+        api,
+        params: { id: '42' },
+        claims: { iss: ISSUER, sub: 'alice', roles: ['reader'], exp: nowS + 3600 },
+      });
+    const encoder = new TextEncoder();
+    await time('policy input: build + JSON encode', 100_000, () =>
+      encoder.encode(JSON.stringify(documentFor())),
+    );
+    const encoded = encoder.encode(JSON.stringify(documentFor()));
+    await time('WASM evaluate, one level (bench.read)', 50_000, () => {
+      const result = policy.evaluate(entrypoint, encoded);
+      if (!Array.isArray(result)) throw new Error('result');
+    });
+    await time('CheckRequest decode (proto-loader)', 100_000, () =>
+      protos.authorization.Check.requestDeserialize(bytes),
+    );
+    await time('CheckRequest decode + checkRequestToInput', 100_000, () =>
+      checkRequestToInput(protos.authorization.Check.requestDeserialize(bytes)),
+    );
+    const response = decisionToCheckResponse({
+      allowed: true,
+      code: 'GH_OK',
+      api: undefined,
+      upstreamHeaders: [['x-user', 'alice']],
+      upstreamHeadersToRemove: ['x-user', 'x-gatehouse-subject'],
+      responseHeaders: [],
+      revision: 'micro',
+    });
+    await time('CheckResponse encode (allow, one header)', 100_000, () =>
+      protos.authorization.Check.responseSerialize(response),
+    );
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+// The catalog build first, so its RSS figure is not mixed with the route tables' below.
+const buildLines = catalogBuild();
+const routeLines = await routeBenchmarks();
+await tokenBenchmarks();
+await wasmAndCodecBenchmarks();
+
+const out = [
+  `Micro-benchmarks (bench/micro.ts), Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} at the end`,
+  '',
+  '### Route match (normalizePath + RouteTable.match)',
+  '',
+  ...routeLines,
+  '',
+  ...buildLines,
+  '',
+  '### Hot functions',
+  '',
+  '| function | calls | p50 us | p99 us | mean us |',
+  '|---|---:|---:|---:|---:|',
+  ...rows
+    .filter((r) => !r.name.startsWith('route match'))
+    .map(
+      (r) =>
+        `| ${r.name} | ${r.calls} | ${r.p50Us.toFixed(2)} | ${r.p99Us.toFixed(2)} | ${r.meanUs.toFixed(2)} |`,
+    ),
+];
+console.log(out.join('\n'));
+if (process.env.BENCH_MICRO_JSON) {
+  writeFileSync(process.env.BENCH_MICRO_JSON, JSON.stringify({ rows, build: buildLines }, null, 2));
+}
