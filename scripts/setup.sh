@@ -9,3 +9,4 @@ bash scripts/ensure-node-modules.sh
 bash scripts/install-opa.sh
 bash scripts/install-nginx.sh
 bash scripts/install-envoy.sh >/dev/null
+bash scripts/install-chromium.sh

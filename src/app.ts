@@ -6,6 +6,7 @@ import { ConfigError } from './config/load-config.js';
 import { CheckPipeline } from './check/pipeline.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { startObservability } from './observability/observability.js';
 import { findOpa, OpaNotFoundError, type OpaBinary } from './policy/opa-binary.js';
 import { LOG } from './observability/log-messages.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
@@ -71,6 +72,14 @@ export async function startGatehouse(
     lastKnownGood: sources.lastKnownGood,
     env,
   });
+  const observability = await startObservability({
+    config,
+    logger,
+    metrics,
+    store,
+    sources,
+    status: () => controlLoop.status(),
+  });
   const pipeline = new CheckPipeline(store, {
     realm: config.realm,
     allowUnknownApis: config.routing.allowUnknownApis,
@@ -82,6 +91,7 @@ export async function startGatehouse(
     keysRefreshedAt: (issuer) => controlLoop.keysRefreshedAt(issuer),
     introspectors: sources.introspectors,
     methodOverride: config.routing.methodOverride,
+    observer: observability.observer,
     dpop: {
       algorithms: config.tokens.dpop.algorithms,
       iatWindowS: config.tokens.dpop.iatWindowS,
@@ -130,6 +140,7 @@ export async function startGatehouse(
         trustedProxies,
         maxBodyBytes: config.http.maxBodyBytes,
         status: () => controlLoop.status(),
+        statusPage: observability.statusPage,
       })
     : undefined;
   const probes = config.probes.enabled
@@ -140,6 +151,7 @@ export async function startGatehouse(
         logger,
         metrics,
         status: () => controlLoop.status(),
+        statusPage: observability.statusPage,
       })
     : undefined;
   if (probes !== undefined) {
@@ -155,7 +167,9 @@ export async function startGatehouse(
     ready = await controlLoop.start();
   } catch (error) {
     controlLoop.stop();
-    await Promise.all([grpc?.close(), http?.close(), probes?.close(), sources.close()]);
+    await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
+    await observability.close();
+    await sources.close();
     throw error;
   }
 
@@ -173,6 +187,8 @@ export async function startGatehouse(
       controlLoop.stop();
       admission.close();
       await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
+      // After the servers: the last decisions are queued; before the OAuth client closes.
+      await observability.close();
       await sources.close();
     },
   };

@@ -32,6 +32,8 @@ interface Entry extends CachedVerification {
 export interface VerifiedTokenCacheOptions {
   readonly maxEntries: number;
   readonly maxTtlS: number;
+  /** Told of every lookup (hit or miss), for the token cache metrics. */
+  readonly onLookup?: ((hit: boolean) => void) | undefined;
 }
 
 export class VerifiedTokenCache {
@@ -55,15 +57,20 @@ export class VerifiedTokenCache {
     if (this.cache === undefined) return undefined;
     const key = cacheKey(token, requirements);
     const entry = this.cache.get(key);
-    if (entry === undefined) return undefined;
+    if (entry === undefined) {
+      this.options.onLookup?.(false);
+      return undefined;
+    }
     if (
       nowS > entry.untilS + entry.skewS ||
       (entry.nbfS !== undefined && nowS < entry.nbfS - entry.skewS)
     ) {
       this.cache.delete(key);
+      this.options.onLookup?.(false);
       return undefined;
     }
     this.hitCount++;
+    this.options.onLookup?.(true);
     return entry;
   }
 

@@ -4,6 +4,9 @@ import type { KeysRefreshedAt } from '../auth/key-freshness.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { CheckObserver } from '../observability/check-observer.js';
+import { PhaseClock } from '../observability/check-phases.js';
+import { traceIdOf } from '../observability/trace-context.js';
 import type { ApiAuth, ApiDefinition } from '../routes/catalog.js';
 import { normalizeRequestAuthority } from '../routes/normalize-authority.js';
 import { normalizePath, parseQuery } from '../routes/normalize-path.js';
@@ -42,6 +45,8 @@ export interface PipelineOptions {
   readonly dpop?: DpopSettings;
   /** `routing.methodOverride`: strip override headers (default) or authorize their method. */
   readonly methodOverride?: MethodOverrideMode;
+  /** Told of every decision after it is made (decision logs, phase metrics, traces). */
+  readonly observer?: CheckObserver;
 }
 
 export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
@@ -86,12 +91,16 @@ export class CheckPipeline implements Authorizer {
 
   async check(input: CheckInput): Promise<Decision> {
     const started = process.hrtime.bigint();
+    const phases = new PhaseClock();
     let decision: Decision;
     try {
-      decision = await this.decide(input);
+      decision = await this.decide(input, phases);
     } catch (error) {
       // Fail closed: a bug anywhere in the pipeline is an explicit deny.
-      this.options.logger.error({ err: error, transport: input.transport }, LOG.checkFailed);
+      this.options.logger.error(
+        { err: error, transport: input.transport, request_id: input.requestId },
+        LOG.checkFailed,
+      );
       decision = deny('GH_ERR_INTERNAL', `internal error: ${String(error)}`, {
         realm: this.options.realm,
         revision: this.store.current()?.revision,
@@ -99,12 +108,19 @@ export class CheckPipeline implements Authorizer {
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.options.metrics.checkDuration.observe({ transport: input.transport }, seconds);
-    this.options.metrics.decisions.inc({ transport: input.transport, code: decision.code });
+    this.options.metrics.decisions.inc({
+      transport: input.transport,
+      code: decision.code,
+      api: decision.api?.id,
+    });
     this.log(input, decision);
+    phases.finish();
+    // Hands the decision over and returns: the observer queues, it never waits on a sink.
+    this.options.observer?.decided(input, decision, phases);
     return decision;
   }
 
-  private async decide(input: CheckInput): Promise<Decision> {
+  private async decide(input: CheckInput, phases: PhaseClock): Promise<Decision> {
     // Take the snapshot once: everything below reads this one, whatever swaps meanwhile.
     const snapshot = this.store.current();
     const realm = this.options.realm;
@@ -145,10 +161,12 @@ export class CheckPipeline implements Authorizer {
     }
     const apiRef: MatchedApiRef | undefined =
       api === undefined ? undefined : { id: api.id, service: api.service };
+    phases.mark('route');
 
     // 2. Authenticate, as the API requires.
     const auth = api?.auth ?? UNKNOWN_API_AUTH;
     const authenticated = await this.authenticator.authenticate(input, snapshot, auth);
+    phases.mark('auth');
     if (!authenticated.ok) {
       return deny(authenticated.code, authenticated.reason, {
         realm,
@@ -175,6 +193,7 @@ export class CheckPipeline implements Authorizer {
     // Encoded once, shared by every level.
     const encoded = new TextEncoder().encode(JSON.stringify(document));
     const outcome = evaluateLevels(snapshot, levels, encoded.buffer);
+    phases.mark('evaluate');
 
     // 4. Respond.
     if (!outcome.ok) {
@@ -233,6 +252,8 @@ export class CheckPipeline implements Authorizer {
             method: input.method,
             path: input.path,
             api: decision.api?.id,
+            request_id: input.requestId,
+            trace_id: traceIdOf(input.headers),
           },
           LOG.checkAllowed,
         );
@@ -249,6 +270,8 @@ export class CheckPipeline implements Authorizer {
         path: input.path,
         api: decision.api?.id,
         revision: decision.revision,
+        request_id: input.requestId,
+        trace_id: traceIdOf(input.headers),
       },
       LOG.checkDenied,
     );

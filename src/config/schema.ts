@@ -248,6 +248,73 @@ const bundleSchema = z
     }
   });
 
+/** An OPA-style mask rule: a JSON Pointer (erased), or { op: remove | upsert, path, value }. */
+const maskPath = z
+  .string()
+  .regex(/^\/(input|result)(\/.*)?$/, 'must be a JSON Pointer under /input or /result');
+const maskRule = z.union([
+  maskPath,
+  z.strictObject({ op: z.literal('remove'), path: maskPath }),
+  z.strictObject({ op: z.literal('upsert'), path: maskPath, value: z.unknown() }),
+]);
+
+const decisionLogsSchema = z
+  .strictObject({
+    /** Write each record as one JSON line to standard output. */
+    console: z.boolean().default(false),
+    /** POST gzip'd JSON arrays of records to an OPA decision-log service. */
+    service: z
+      .strictObject({
+        /** The full endpoint (OPA's is the service URL + /logs). */
+        url: z.url({ protocol: /^https?$/ }),
+        /** Send the `centralServer` OAuth token (and client certificate). */
+        useClientAuth: z.boolean().default(false),
+        timeoutMs: z.number().int().min(100).default(10_000),
+      })
+      .superRefine((value, ctx) => {
+        const url = new URL(value.url);
+        if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['url'],
+            message:
+              'must be https when useClientAuth sends a token (http is allowed to loopback only)',
+          });
+        }
+      })
+      .optional(),
+    /** Added to every record's `labels` (beside `id` and `version`). */
+    labels: z.record(z.string().min(1), z.string()).default({}),
+    /** Erased or replaced before a record leaves; credentials are always erased. */
+    mask: z.array(maskRule).default([]),
+    maxBatchRecords: z.number().int().min(1).default(500),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(256 * 1024),
+    flushIntervalMs: z.number().int().min(10).default(5000),
+    /** Records waiting per sink at most; beyond it the oldest are dropped (counted). */
+    maxBufferedRecords: z.number().int().min(1).default(10_000),
+    backoffMinMs: z.number().int().min(10).default(500),
+    backoffMaxMs: z.number().int().min(10).default(60_000),
+    /** How long stopping waits for queued records to go out; the rest count as dropped. */
+    shutdownTimeoutMs: z.number().int().min(0).default(5000),
+  })
+  .prefault({});
+
+const tracingSchema = z
+  .strictObject({
+    /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; unset: no traces. */
+    otlpEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+    serviceName: z.string().min(1).default('gatehouse'),
+    /** Share of checks without a sampled parent that are traced (0..1). */
+    sampleRatio: z.number().min(0).max(1).default(1),
+    /** Extra request headers for the exporter, e.g. an API key of the collector. */
+    headers: z.record(z.string().min(1), z.string()).default({}),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     /** The realm named in `WWW-Authenticate` challenges. */
@@ -427,6 +494,10 @@ export const configSchema = z
     centralServer: centralServerSchema.optional(),
     /** Policies, data and API catalog from an OPA bundle server, instead of policies.dir. */
     bundle: bundleSchema.optional(),
+    /** Decision logs in OPA's event shape: console (JSON lines) and/or an HTTP service. */
+    decisionLogs: decisionLogsSchema,
+    /** OpenTelemetry traces over OTLP/HTTP: off unless an endpoint is set. */
+    tracing: tracingSchema,
     persistence: z
       .strictObject({
         /** Keep the last activated snapshot's inputs on disk and serve them at restart. */
@@ -438,6 +509,13 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((value, ctx) => {
+    if (value.decisionLogs.service?.useClientAuth === true && value.centralServer === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['decisionLogs', 'service', 'useClientAuth'],
+        message: 'needs centralServer: the token comes from that client',
+      });
+    }
     value.issuers.forEach((issuer, index) => {
       if (issuer.introspection !== undefined && value.centralServer === undefined) {
         ctx.addIssue({

@@ -29,4 +29,10 @@ export const LOG = {
     'introspection requests over maxCallsPerS: opaque tokens the cache cannot answer are denied unasked',
   lastKnownGoodKeysUnusable:
     'last-known-good keys of an issuer cannot verify its configured algorithms; not restored',
+  decisionLogUploadFailed: 'decision log upload failed; will retry',
+  decisionLogRejected: 'decision log batch rejected by the receiver; dropped',
+  decisionLogDropped: 'decision log records dropped',
+  decisionLogEncodeFailed: 'decision log record could not be encoded; dropped',
+  observerFailed: 'recording a decision (log, metrics, trace) failed; the decision stands',
+  tracesExportFailed: 'trace export failed',
 } as const;

@@ -183,7 +183,13 @@ export class ControlLoop {
         this.currentKeys(),
         { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
         store.current(),
-        { maxEntries: config.tokens.cacheMaxEntries, maxTtlS: config.tokens.cacheMaxTtlS },
+        {
+          maxEntries: config.tokens.cacheMaxEntries,
+          maxTtlS: config.tokens.cacheMaxTtlS,
+          onLookup: (hit) => {
+            metrics.tokenCacheLookups.inc({ result: hit ? 'hit' : 'miss' });
+          },
+        },
         config.routing.identityHeaders,
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };

@@ -36,6 +36,8 @@ export interface Sources {
   readonly introspectors: ReadonlyMap<string, IssuerIntrospector>;
   readonly keySources: Map<string, KeySource>;
   readonly lastKnownGood: LastKnownGoodStore | undefined;
+  /** The `centralServer` OAuth client, for other requests to that server (decision logs). */
+  readonly centralServerClient: ClientCredentialsTokenSource | undefined;
   /** Closes the OAuth client (its TLS agent), if any. */
   close(): Promise<void>;
 }
@@ -61,6 +63,7 @@ export async function createSources(
     introspectors: introspection.introspectors,
     keySources: createKeySources(config, logger, env, clientAuth, metrics),
     lastKnownGood: createLastKnownGood(config, env),
+    centralServerClient: client,
     close: async () => {
       await client?.close();
       await introspection.close();

@@ -1,6 +1,10 @@
 import { discoverIssuer } from '../../sync/oidc/discovery.js';
 import { CallBudget } from './call-budget.js';
-import type { ClientAuthenticator, IntrospectionResult } from './introspection-client.js';
+import type {
+  ClientAuthenticator,
+  IntrospectionResult,
+  IntrospectionStats,
+} from './introspection-client.js';
 import { IntrospectionClient } from './introspection-client.js';
 import type { IntrospectionCacheOptions, IntrospectionOutcome } from './options.js';
 
@@ -41,6 +45,11 @@ export class IssuerIntrospector {
 
   get issuer(): string {
     return this.options.issuer;
+  }
+
+  /** The client's counters (cache hits for /metrics); undefined until the endpoint is known. */
+  stats(): IntrospectionStats | undefined {
+    return this.client?.stats();
   }
 
   async introspect(token: string): Promise<IntrospectionResult> {

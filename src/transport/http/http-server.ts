@@ -25,6 +25,7 @@ import {
   type InputResult,
 } from './http-check-inputs.js';
 import { send, writeDecision } from './http-responses.js';
+import type { StatusPage } from '../../observability/status-page.js';
 import { PROBE_PATHS, serveProbe } from './probe-endpoints.js';
 import { joinRawHeaders } from './request-headers.js';
 import type { TrustedProxies } from './trusted-proxies.js';
@@ -47,6 +48,8 @@ export interface HttpServerOptions {
   };
   /** Control-loop status (sources, snapshot, last build) for GET /status. */
   readonly status?: () => unknown;
+  /** GET /status for a browser (Accept: text/html). */
+  readonly statusPage?: StatusPage | undefined;
 }
 
 export interface RunningHttpServer {
@@ -141,7 +144,7 @@ async function handle(
       return;
     default:
       // Probes stay here too for existing setups; kubelet should use probes.port.
-      if (await serveProbe(pathname, res, options)) return;
+      if (await serveProbe(pathname, res, options, req.headers.accept)) return;
       send(res, 404, [['content-type', 'text/plain']], 'not found\n');
   }
 }
@@ -157,7 +160,7 @@ async function check(
   const denyHere = (code: DenyCode, reason: string): void => {
     const decision = deny(code, reason, { realm: options.realm });
     options.logger.info({ transport, code, reason }, LOG.checkDenied);
-    options.metrics.decisions.inc({ transport, code });
+    options.metrics.decisions.inc({ transport, code, api: undefined });
     writeDecision(res, decision, transport);
   };
   // Envoy's HTTP mode carries the original path in the URL; the others in forwarded headers.

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { wantsHtml, type StatusPage } from '../../observability/status-page.js';
 import { send } from './http-responses.js';
 
 /** Health, readiness, metrics and status: on the probe port, and on the check port too. */
@@ -16,6 +17,8 @@ export interface ProbeEndpointOptions {
   readonly metrics: Metrics;
   /** Control-loop status (sources, snapshot, last build) for GET /status. */
   readonly status?: (() => unknown) | undefined;
+  /** GET /status for a browser (Accept: text/html). */
+  readonly statusPage?: StatusPage | undefined;
 }
 
 /** Answers a probe path and returns true; returns false (and writes nothing) for any other. */
@@ -23,6 +26,7 @@ export async function serveProbe(
   pathname: string,
   res: ServerResponse,
   options: ProbeEndpointOptions,
+  accept?: string,
 ): Promise<boolean> {
   switch (pathname) {
     case PROBE_PATHS.healthz:
@@ -47,6 +51,15 @@ export async function serveProbe(
       );
       return true;
     case PROBE_PATHS.status:
+      if (options.statusPage !== undefined && wantsHtml(accept)) {
+        send(
+          res,
+          200,
+          [['content-type', 'text/html; charset=utf-8']],
+          await options.statusPage.html(),
+        );
+        return true;
+      }
       send(
         res,
         200,

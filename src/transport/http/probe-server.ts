@@ -40,6 +40,8 @@ const SLOT_HEARTBEAT = 1;
 interface RelayRequest {
   readonly id: number;
   readonly path: '/metrics' | '/status';
+  /** The request's Accept asked for HTML (the status page). */
+  readonly html?: boolean;
 }
 
 /**
@@ -83,7 +85,8 @@ const server = createServer((req, res) => {
       clearTimeout(timer);
       send(res, reply.status, reply.contentType, reply.body);
     });
-    parentPort.postMessage({ id, path });
+    const html = /text[/]html/i.test(req.headers.accept || '');
+    parentPort.postMessage({ id, path, html });
   } else {
     send(res, 404, 'text/plain', 'not found\\n');
   }
@@ -137,11 +140,17 @@ export async function startProbeServer(options: ProbeServerOptions): Promise<Run
               contentType: options.metrics.registry.contentType,
               body: await options.metrics.registry.metrics(),
             }
-          : {
-              status: 200,
-              contentType: 'application/json',
-              body: JSON.stringify(options.status?.() ?? { ready: options.authorizer.isReady() }),
-            };
+          : request.html === true && options.statusPage !== undefined
+            ? {
+                status: 200,
+                contentType: 'text/html; charset=utf-8',
+                body: await options.statusPage.html(),
+              }
+            : {
+                status: 200,
+                contentType: 'application/json',
+                body: JSON.stringify(options.status?.() ?? { ready: options.authorizer.isReady() }),
+              };
       worker.postMessage({ id: request.id, ...reply });
     } catch (error) {
       options.logger.error({ err: error, path: request.path }, LOG.probeFailed);
