@@ -82,6 +82,9 @@ export async function startGatehouse(
     keysRefreshedAt: (issuer) => controlLoop.keysRefreshedAt(issuer),
     introspectors: sources.introspectors,
     methodOverride: config.routing.methodOverride,
+    ...(config.opaEnvoy === undefined
+      ? {}
+      : { opaEnvoy: { ...config.opaEnvoy, identityHeaders: config.routing.identityHeaders } }),
     dpop: {
       algorithms: config.tokens.dpop.algorithms,
       iatWindowS: config.tokens.dpop.iatWindowS,

@@ -76,7 +76,11 @@ export async function validateConfigFile(
     return { problems, checked };
   }
   try {
-    const { inputs } = await readPolicyFolder(config.policies.dir, config.policies.catalogFile);
+    const { inputs } = await readPolicyFolder(
+      config.policies.dir,
+      config.policies.catalogFile,
+      config.opaEnvoy !== undefined,
+    );
     const opa = await findOpa(config.opa.binary);
     const { snapshot } = await buildSnapshot(
       inputs,
@@ -87,6 +91,9 @@ export async function validateConfigFile(
         timeoutMs: config.opa.buildTimeoutMs,
       },
       undefined,
+      undefined,
+      config.routing.identityHeaders,
+      config.opaEnvoy?.path,
     );
     checked.push(
       `policies ${config.policies.dir}: ${snapshot.catalog.apis.length} API(s), ` +

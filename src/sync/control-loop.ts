@@ -185,6 +185,7 @@ export class ControlLoop {
         store.current(),
         { maxEntries: config.tokens.cacheMaxEntries, maxTtlS: config.tokens.cacheMaxTtlS },
         config.routing.identityHeaders,
+        config.opaEnvoy?.path,
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };
       if (store.current()?.revision === snapshot.revision) {

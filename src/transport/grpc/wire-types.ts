@@ -81,7 +81,29 @@ export interface AttributeContextMessage {
     readonly http?: HttpRequestMessage | null;
   } | null;
   readonly context_extensions?: Readonly<Record<string, string>>;
+  readonly metadata_context?: MetadataMessage | null;
+  readonly route_metadata_context?: MetadataMessage | null;
   readonly tls_session?: { readonly sni?: string } | null;
+}
+
+/** envoy.config.core.v3.Metadata: typed_filter_metadata (Any) is not read. */
+export interface MetadataMessage {
+  readonly filter_metadata?: Readonly<Record<string, StructMessage>>;
+}
+
+/** google.protobuf.Struct as proto-loader holds it (snake_case, the oneof's name in `kind`). */
+export interface StructMessage {
+  readonly fields?: Readonly<Record<string, ValueMessage>>;
+}
+
+export interface ValueMessage {
+  readonly kind?: string;
+  readonly null_value?: number;
+  readonly number_value?: number;
+  readonly string_value?: string;
+  readonly bool_value?: boolean;
+  readonly struct_value?: StructMessage | null;
+  readonly list_value?: { readonly values?: readonly ValueMessage[] } | null;
 }
 
 export interface CheckRequestMessage {
@@ -106,6 +128,8 @@ export interface OkHttpResponseMessage {
   readonly headers: readonly HeaderValueOptionMessage[];
   readonly headers_to_remove: readonly string[];
   readonly response_headers_to_add: readonly HeaderValueOptionMessage[];
+  readonly query_parameters_to_set?: ReadonlyArray<{ readonly key: string; readonly value: string }>;
+  readonly query_parameters_to_remove?: readonly string[];
 }
 
 /** Exactly one of `denied_response` and `ok_response` is set (a oneof on the wire). */
@@ -113,6 +137,7 @@ export interface CheckResponseMessage {
   readonly status: RpcStatusMessage;
   readonly denied_response?: DeniedHttpResponseMessage | null;
   readonly ok_response?: OkHttpResponseMessage | null;
+  readonly dynamic_metadata?: StructMessage | null;
 }
 
 // ---- grpc.health.v1 ----------------------------------------------------------------------
