@@ -157,9 +157,7 @@ function collectHeaders(
  * `query_parameters_to_set`: an object of names to a string or string array (each value
  * one parameter, in order), as opa-envoy-plugin reads it. Envoy encodes what it sets.
  */
-function parseQueryParameters(
-  value: unknown,
-): ReadonlyArray<readonly [string, string]> | string {
+function parseQueryParameters(value: unknown): ReadonlyArray<readonly [string, string]> | string {
   if (value === undefined) return [];
   const problem = '"query_parameters_to_set" must be an object of names to strings';
   if (!isRecord(value)) return problem;

@@ -93,9 +93,7 @@ async function readOnce(
     );
   }
   const catalogText =
-    catalogPath === undefined
-      ? ''
-      : await folder.read(catalogPath, catalogFile, 'the API catalog');
+    catalogPath === undefined ? '' : await folder.read(catalogPath, catalogFile, 'the API catalog');
 
   const directories: string[] = [];
   const found: Array<{ relative: string; real: string }> = [];

@@ -2,7 +2,8 @@ import type { StructMessage, ValueMessage } from './wire-types.js';
 
 /**
  * google.protobuf.Struct <-> JSON, in the plain-object form proto-loader decodes and encodes
- * (load-protos.ts options: snake_case names, the set oneof member named in `kind`).
+ * (load-protos.ts options; protobufjs's built-in struct.proto names Value's fields in camelCase,
+ * and the set oneof member is named in `kind`).
  * protojson maps a Struct to the JSON object it stands for
  * (https://protobuf.dev/programming-guides/json/), which is what a policy sees.
  */
@@ -28,17 +29,17 @@ function valueToJson(value: unknown): unknown {
   if (!isObject(value)) return null;
   const message = value as ValueMessage;
   switch (message.kind) {
-    case 'number_value':
-      return message.number_value ?? 0;
-    case 'string_value':
-      return message.string_value ?? '';
-    case 'bool_value':
-      return message.bool_value ?? false;
-    case 'struct_value':
-      return structToJson(message.struct_value);
-    case 'list_value':
-      return Array.isArray(message.list_value?.values)
-        ? message.list_value.values.map(valueToJson)
+    case 'numberValue':
+      return message.numberValue ?? 0;
+    case 'stringValue':
+      return message.stringValue ?? '';
+    case 'boolValue':
+      return message.boolValue ?? false;
+    case 'structValue':
+      return structToJson(message.structValue);
+    case 'listValue':
+      return Array.isArray(message.listValue?.values)
+        ? message.listValue.values.map(valueToJson)
         : [];
     default:
       return null;
@@ -60,15 +61,15 @@ export function jsonToStruct(object: Readonly<Record<string, unknown>>): StructM
 }
 
 function jsonToValue(value: unknown): ValueMessage {
-  if (value === null || value === undefined) return { null_value: 0 };
-  if (typeof value === 'number') return { number_value: value };
-  if (typeof value === 'string') return { string_value: value };
-  if (typeof value === 'boolean') return { bool_value: value };
-  if (Array.isArray(value)) return { list_value: { values: value.map(jsonToValue) } };
+  if (value === null || value === undefined) return { nullValue: 0 };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(jsonToValue) } };
   if (typeof value === 'object') {
-    return { struct_value: jsonToStruct(value as Record<string, unknown>) };
+    return { structValue: jsonToStruct(value as Record<string, unknown>) };
   }
-  return { null_value: 0 };
+  return { nullValue: 0 };
 }
 
 function isObject(value: unknown): value is object {

@@ -91,19 +91,19 @@ export interface MetadataMessage {
   readonly filter_metadata?: Readonly<Record<string, StructMessage>>;
 }
 
-/** google.protobuf.Struct as proto-loader holds it (snake_case, the oneof's name in `kind`). */
+/** google.protobuf.Struct as proto-loader holds it: protobufjs's built-in struct.proto names Value's fields in camelCase (keepCase keeps them so), the set member's name in `kind`. */
 export interface StructMessage {
   readonly fields?: Readonly<Record<string, ValueMessage>>;
 }
 
 export interface ValueMessage {
   readonly kind?: string;
-  readonly null_value?: number;
-  readonly number_value?: number;
-  readonly string_value?: string;
-  readonly bool_value?: boolean;
-  readonly struct_value?: StructMessage | null;
-  readonly list_value?: { readonly values?: readonly ValueMessage[] } | null;
+  readonly nullValue?: number;
+  readonly numberValue?: number;
+  readonly stringValue?: string;
+  readonly boolValue?: boolean;
+  readonly structValue?: StructMessage | null;
+  readonly listValue?: { readonly values?: readonly ValueMessage[] } | null;
 }
 
 export interface CheckRequestMessage {
@@ -128,7 +128,10 @@ export interface OkHttpResponseMessage {
   readonly headers: readonly HeaderValueOptionMessage[];
   readonly headers_to_remove: readonly string[];
   readonly response_headers_to_add: readonly HeaderValueOptionMessage[];
-  readonly query_parameters_to_set?: ReadonlyArray<{ readonly key: string; readonly value: string }>;
+  readonly query_parameters_to_set?: ReadonlyArray<{
+    readonly key: string;
+    readonly value: string;
+  }>;
   readonly query_parameters_to_remove?: readonly string[];
 }
 
