@@ -37,8 +37,18 @@ export function checkRequestToInput(request: unknown): CheckInput {
     source: readPeer(field(attributes, 'source')),
     destination: readPeer(field(attributes, 'destination')),
     contextExtensions: Object.fromEntries(stringEntries(field(attributes, 'context_extensions'))),
-    envoyAttributes: readEnvoyAttributes(attributes, http),
+    ...envoyAttributesOf(attributes, http),
   };
+}
+
+/** `envoyAttributes` only when Envoy sent any of them. */
+function envoyAttributesOf(
+  attributes: unknown,
+  http: unknown,
+): { envoyAttributes?: EnvoyAttributes } {
+  const read = readEnvoyAttributes(attributes, http);
+  const present = Object.values(read).some((value) => value !== undefined);
+  return present ? { envoyAttributes: read } : {};
 }
 
 /** The AttributeContext fields OPA-Envoy's input carries beyond the request (protojson). */
@@ -51,7 +61,7 @@ function readEnvoyAttributes(attributes: unknown, http: unknown): EnvoyAttribute
     tlsSni: optional(sni),
     requestTime: readTimestamp(field(field(attributes, 'request'), 'time')),
     size: typeof size === 'number' && Number.isInteger(size) && size !== 0 ? size : undefined,
-    rawBody: text(http, 'body') === '' && utf8(field(http, 'raw_body')) !== '',
+    rawBody: text(http, 'body') === '' && utf8(field(http, 'raw_body')) !== '' ? true : undefined,
   };
 }
 

@@ -30,11 +30,18 @@ export function decisionToCheckResponse(decision: Decision): CheckResponseMessag
         headers: headerOptions(decision.upstreamHeaders),
         headers_to_remove: removalsAfterSet(decision),
         response_headers_to_add: headerOptions(decision.responseHeaders),
-        query_parameters_to_set: (decision.queryParametersToSet ?? []).map(([key, value]) => ({
-          key,
-          value,
-        })),
-        query_parameters_to_remove: [...(decision.queryParametersToRemove ?? [])],
+        // Only when a policy asked: both are empty lists on the wire otherwise.
+        ...(decision.queryParametersToSet === undefined
+          ? {}
+          : {
+              query_parameters_to_set: decision.queryParametersToSet.map(([key, value]) => ({
+                key,
+                value,
+              })),
+            }),
+        ...(decision.queryParametersToRemove === undefined
+          ? {}
+          : { query_parameters_to_remove: [...decision.queryParametersToRemove] }),
       },
       ...metadata,
     };
