@@ -69,7 +69,7 @@ describe('checkRequestToInput', () => {
           route_metadata_context: {},
           tls_session: { sni: 'api.shop.example' },
         },
-      } as never),
+      }),
     );
     const input = checkRequestToInput(decoded);
     expect(input.source).toMatchObject({ service: 'frontend', labels: { app: 'web' } });
