@@ -6,7 +6,6 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import { structToJson } from '../../src/transport/grpc/struct-json.js';
-import type { CheckResponseMessage } from '../../src/transport/grpc/wire-types.js';
 import { askDoor, DOORS, type DoorRequest } from '../helpers/door-answers.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { startBundleServer, type BundleServer } from '../sync/bundle/helpers/bundle-server.js';
