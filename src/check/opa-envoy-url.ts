@@ -6,7 +6,8 @@
  * (https://pkg.go.dev/net/url), not from its code.
  *
  * So a trailing slash leaves an empty last segment (`/orders/` is ["orders", ""]), the root
- * is [""], `%2F` decodes to a "/" inside its segment, and `..` is not resolved: policies
+ * is [""], `%2F` decodes to a "/" before the split (so it splits too), and `..` is not
+ * resolved: policies
  * written for OPA-Envoy read the same values. Gatehouse's own route step still refuses
  * ambiguous paths before any of this (normalize-path.ts).
  */
