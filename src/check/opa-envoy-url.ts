@@ -7,8 +7,7 @@
  *
  * So a trailing slash leaves an empty last segment (`/orders/` is ["orders", ""]), the root
  * is [""], `%2F` decodes to a "/" before the split (so it splits too), and `..` is not
- * resolved: policies
- * written for OPA-Envoy read the same values. Gatehouse's own route step still refuses
+ * resolved: policies written for OPA-Envoy read the same values. Gatehouse's own route step still refuses
  * ambiguous paths before any of this (normalize-path.ts).
  */
 
