@@ -92,6 +92,9 @@ export async function startGatehouse(
     introspectors: sources.introspectors,
     methodOverride: config.routing.methodOverride,
     observer: observability.observer,
+    ...(config.opaEnvoy === undefined
+      ? {}
+      : { opaEnvoy: { ...config.opaEnvoy, identityHeaders: config.routing.identityHeaders } }),
     dpop: {
       algorithms: config.tokens.dpop.algorithms,
       iatWindowS: config.tokens.dpop.iatWindowS,

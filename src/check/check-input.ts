@@ -10,6 +10,28 @@ export interface PeerInfo {
   readonly principal?: string | undefined;
   /** URL-encoded PEM of the peer certificate, as Envoy reports it. */
   readonly certificate?: string | undefined;
+  /** Envoy's Peer.service and Peer.labels, when it sends them (gRPC only). */
+  readonly service?: string | undefined;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * What an Envoy gRPC CheckRequest carries beyond the request itself, kept so the OPA-Envoy
+ * input document holds it (AttributeContext, in protojson form: opa-envoy-plugin's
+ * `input.attributes`). The HTTP transports have none of it.
+ */
+export interface EnvoyAttributes {
+  /** AttributeContext.metadata_context as protojson (`filterMetadata`), when not empty. */
+  readonly metadataContext?: Readonly<Record<string, unknown>> | undefined;
+  readonly routeMetadataContext?: Readonly<Record<string, unknown>> | undefined;
+  /** AttributeContext.tls_session.sni, when set. */
+  readonly tlsSni?: string | undefined;
+  /** AttributeContext.Request.time, RFC 3339 as protojson writes a Timestamp. */
+  readonly requestTime?: string | undefined;
+  /** HttpRequest.size: the request size in bytes, -1 when unknown; 0 when not sent. */
+  readonly size?: number | undefined;
+  /** The body came in `raw_body` (the filter's `pack_as_bytes: true`), not in `body`. */
+  readonly rawBody?: boolean | undefined;
 }
 
 export type TransportName = 'grpc' | 'http-envoy' | 'nginx' | 'traefik' | 'json' | 'authzen';
@@ -48,4 +70,6 @@ export interface CheckInput {
    * authority as `host` once normalized, or the request is ambiguous. Default none.
    */
   readonly otherHostValues?: readonly string[];
+  /** gRPC only: the rest of Envoy's AttributeContext (see EnvoyAttributes). */
+  readonly envoyAttributes?: EnvoyAttributes;
 }

@@ -20,6 +20,12 @@ export interface AllowDecision {
   /** Headers to add to the response sent back to the client. */
   readonly responseHeaders: HeaderList;
   readonly revision: string;
+  /** A policy's `query_parameters_to_set` (Envoy OkHttpResponse), in order. */
+  readonly queryParametersToSet?: HeaderList;
+  /** A policy's `query_parameters_to_remove`. */
+  readonly queryParametersToRemove?: readonly string[];
+  /** A policy's `dynamic_metadata`, for Envoy's CheckResponse.dynamic_metadata. */
+  readonly dynamicMetadata?: Readonly<Record<string, unknown>>;
 }
 
 export interface DenyDecision {
@@ -34,6 +40,8 @@ export interface DenyDecision {
   readonly body: string;
   readonly api: MatchedApiRef | undefined;
   readonly revision: string | undefined;
+  /** The denying policy's `dynamic_metadata`, for Envoy's CheckResponse.dynamic_metadata. */
+  readonly dynamicMetadata?: Readonly<Record<string, unknown>>;
 }
 
 export type Decision = AllowDecision | DenyDecision;
@@ -48,6 +56,7 @@ export interface DenyOptions {
   readonly status?: number | undefined;
   readonly headers?: HeaderList | undefined;
   readonly body?: string | undefined;
+  readonly dynamicMetadata?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** Builds a deny from the code table: status, challenge and body all come from one place. */
@@ -70,6 +79,7 @@ export function deny(code: DenyCode, reason: string, options: DenyOptions): Deny
     body,
     api: options.api,
     revision: options.revision,
+    ...(options.dynamicMetadata === undefined ? {} : { dynamicMetadata: options.dynamicMetadata }),
   };
 }
 

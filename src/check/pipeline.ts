@@ -17,10 +17,20 @@ import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
 import { allowHeaders } from './allow-headers.js';
 import { claimsToHeaders } from './claims-to-headers.js';
-import { deny, type Decision, type MatchedApiRef } from './decision.js';
+import { deny, type AllowDecision, type Decision, type MatchedApiRef } from './decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';
+import { buildOpaEnvoyInput } from './opa-envoy-input.js';
+import {
+  decisionLevel,
+  dryRunAllow,
+  isDryRunDeny,
+  NO_TOKEN_AUTH,
+  queryAndMetadata,
+  transportCannotApply,
+  type OpaEnvoyOptions,
+} from './opa-envoy-mode.js';
 
 export interface PipelineOptions {
   readonly realm: string;
@@ -47,6 +57,8 @@ export interface PipelineOptions {
   readonly methodOverride?: MethodOverrideMode;
   /** Told of every decision after it is made (decision logs, phase metrics, traces). */
   readonly observer?: CheckObserver;
+  /** OPA-Envoy compatibility mode (config `opaEnvoy`); unset: the catalog alone decides. */
+  readonly opaEnvoy?: OpaEnvoyOptions;
 }
 
 export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
@@ -117,6 +129,14 @@ export class CheckPipeline implements Authorizer {
     phases.finish();
     // Hands the decision over and returns: the observer queues, it never waits on a sink.
     this.options.observer?.decided(input, decision, phases);
+    // opaEnvoy.dryRun: counted and logged as decided above, then allowed.
+    if (isDryRunDeny(this.options.opaEnvoy, decision)) {
+      this.options.logger.info({ code: decision.code, path: input.path }, LOG.dryRunAllowed);
+      return dryRunAllow(
+        decision,
+        this.store.current()?.identityHeaders ?? this.options.opaEnvoy?.identityHeaders ?? [],
+      );
+    }
     return decision;
   }
 
@@ -152,7 +172,9 @@ export class CheckPipeline implements Authorizer {
     }
     const match = snapshot.routes.match(authority.host, method, normalized.segments);
     const api: ApiDefinition | undefined = match?.value;
-    if (api === undefined && !this.options.allowUnknownApis) {
+    const opaEnvoy = this.options.opaEnvoy;
+    // In OPA-Envoy mode the decision rule answers checks that match no API.
+    if (api === undefined && !this.options.allowUnknownApis && opaEnvoy === undefined) {
       return deny(
         'GH_ERR_API_UNKNOWN',
         `no API for ${method} ${normalized.path} on host "${authority.authority}"`,
@@ -164,7 +186,7 @@ export class CheckPipeline implements Authorizer {
     phases.mark('route');
 
     // 2. Authenticate, as the API requires.
-    const auth = api?.auth ?? UNKNOWN_API_AUTH;
+    const auth = api?.auth ?? (opaEnvoy === undefined ? UNKNOWN_API_AUTH : NO_TOKEN_AUTH);
     const authenticated = await this.authenticator.authenticate(input, snapshot, auth);
     phases.mark('auth');
     if (!authenticated.ok) {
@@ -179,17 +201,35 @@ export class CheckPipeline implements Authorizer {
     const claims = authenticated.claims;
 
     // 3. Evaluate every policy level: global -> service -> API.
-    const levels = api?.policies ?? this.globalLevels(snapshot);
-    const document = buildPolicyInput({
-      // Policies see the host in normal form (the raw value stays in the headers) and the
-      // method the route was chosen by.
-      request: { ...input, method, host: authority.authority },
-      segments: normalized.segments,
-      query: parseQuery(normalized.query),
-      api,
-      params: match?.params ?? {},
-      claims,
-    });
+    const catalogLevels = api?.policies ?? this.globalLevels(snapshot);
+    const levels =
+      opaEnvoy === undefined ? catalogLevels : [decisionLevel(opaEnvoy), ...catalogLevels];
+    // OPA-Envoy mode: OPA-Envoy's own input document (opa-envoy-input.ts), plus token and api.
+    const opaEnvoyInput =
+      opaEnvoy === undefined
+        ? undefined
+        : buildOpaEnvoyInput({
+            request: input,
+            api,
+            params: match?.params ?? {},
+            claims,
+            skipRequestBodyParse: opaEnvoy.skipRequestBodyParse,
+          });
+    if (opaEnvoyInput?.ok === false) {
+      return deny('GH_ERR_INVALID_REQUEST', opaEnvoyInput.reason, { realm, revision, api: apiRef });
+    }
+    const document =
+      opaEnvoyInput?.document ??
+      buildPolicyInput({
+        // Policies see the host in normal form (the raw value stays in the headers) and the
+        // method the route was chosen by.
+        request: { ...input, method, host: authority.authority },
+        segments: normalized.segments,
+        query: parseQuery(normalized.query),
+        api,
+        params: match?.params ?? {},
+        claims,
+      });
     // Encoded once, shared by every level.
     const encoded = new TextEncoder().encode(JSON.stringify(document));
     const outcome = evaluateLevels(snapshot, levels, encoded.buffer);
@@ -204,6 +244,7 @@ export class CheckPipeline implements Authorizer {
         status: outcome.verdict?.httpStatus,
         headers: outcome.verdict?.headers,
         body: outcome.verdict?.body,
+        dynamicMetadata: outcome.verdict?.dynamicMetadata,
       });
     }
     // A client must never choose an identity header (any API's claimsToHeaders, or
@@ -220,10 +261,11 @@ export class CheckPipeline implements Authorizer {
       ...(authenticated.responseHeaders ?? []),
       ...outcome.verdicts.flatMap((verdict) => verdict.responseHeadersToAdd),
     ];
-    return {
+    const allow: AllowDecision = {
       allowed: true,
       code: 'GH_OK',
       api: apiRef,
+      ...queryAndMetadata(outcome.verdicts),
       ...allowHeaders({
         claimHeaders: claimHeaders.headers,
         levelHeaders: outcome.verdicts.map((verdict) => verdict.headers),
@@ -234,6 +276,11 @@ export class CheckPipeline implements Authorizer {
       responseHeaders,
       revision,
     };
+    const unapplicable = transportCannotApply(allow, input.transport);
+    if (unapplicable !== undefined) {
+      return deny('GH_ERR_POLICY_RESULT_INVALID', unapplicable, { realm, revision, api: apiRef });
+    }
+    return allow;
   }
 
   /** For requests that match no API (allowUnknownApis): only the global policy, if any. */

@@ -83,7 +83,11 @@ export async function validateConfigFile(
     return { problems, checked, generatedRego };
   }
   try {
-    const { inputs } = await readPolicyFolder(config.policies.dir, config.policies.catalogFile);
+    const { inputs } = await readPolicyFolder(
+      config.policies.dir,
+      config.policies.catalogFile,
+      config.opaEnvoy !== undefined,
+    );
     for (const file of inputs.regoFiles) {
       if (file.path.endsWith('.policy.yaml.rego') || file.path.endsWith('.policy.yml.rego')) {
         generatedRego.push({ path: file.path.replace(/\.rego$/, ''), rego: file.content });
@@ -99,6 +103,9 @@ export async function validateConfigFile(
         timeoutMs: config.opa.buildTimeoutMs,
       },
       undefined,
+      undefined,
+      config.routing.identityHeaders,
+      config.opaEnvoy?.path,
     );
     checked.push(
       `policies ${config.policies.dir}: ${snapshot.catalog.apis.length} API(s), ` +

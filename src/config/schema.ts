@@ -498,6 +498,27 @@ export const configSchema = z
     decisionLogs: decisionLogsSchema,
     /** OpenTelemetry traces over OTLP/HTTP: off unless an endpoint is set. */
     tracing: tracingSchema,
+    /**
+     * OPA-Envoy compatibility (opa-envoy-plugin's `plugins.envoy_ext_authz_grpc`): when set,
+     * the policy folder or bundle needs no catalog, and the rule at `path` decides every
+     * check (before any catalog policy). See docs/opa-envoy.md.
+     */
+    opaEnvoy: z
+      .strictObject({
+        /** The decision, as opa-envoy-plugin's `path`: `envoy/authz/allow` is data.envoy.authz.allow. */
+        path: z
+          .string()
+          .regex(
+            /^[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/,
+            'must be a rule path like "envoy/authz/allow"',
+          )
+          .default('envoy/authz/allow'),
+        /** As `dry-run`: every check is decided and logged, and then allowed. */
+        dryRun: z.boolean().default(false),
+        /** As `skip-request-body-parse`: no `parsed_body` / `truncated_body` in the input. */
+        skipRequestBodyParse: z.boolean().default(false),
+      })
+      .optional(),
     persistence: z
       .strictObject({
         /** Keep the last activated snapshot's inputs on disk and serve them at restart. */

@@ -3,6 +3,7 @@ export const LOG = {
   checkDenied: 'check denied',
   checkAllowed: 'check allowed',
   checkFailed: 'check failed internally; denied',
+  dryRunAllowed: 'dry run: the denied check was allowed (opaEnvoy.dryRun)',
   checksOverloaded: 'checks denied: too many in flight (GH_ERR_OVERLOADED)',
   probesListening: 'probe server listening',
   probeFailed: 'probe endpoint failed',

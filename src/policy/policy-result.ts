@@ -14,6 +14,12 @@ export interface PolicyVerdict {
   readonly requestHeadersToRemove: readonly string[];
   readonly httpStatus: number | undefined;
   readonly body: string | undefined;
+  /** Query parameters to set on the upstream request (allow), in order; a key may repeat. */
+  readonly queryParametersToSet: ReadonlyArray<readonly [key: string, value: string]>;
+  /** Query parameter names to remove from the upstream request (allow). */
+  readonly queryParametersToRemove: readonly string[];
+  /** Envoy's CheckResponse.dynamic_metadata (a JSON object), allow or deny. */
+  readonly dynamicMetadata: Readonly<Record<string, unknown>> | undefined;
 }
 
 export type ParsedResult =
@@ -27,6 +33,9 @@ const KNOWN_FIELDS = new Set([
   'request_headers_to_remove',
   'http_status',
   'body',
+  'query_parameters_to_set',
+  'query_parameters_to_remove',
+  'dynamic_metadata',
 ]);
 
 // RFC 9110 section 5.1 (token) and 5.5 (field-value: visible chars, SP and HTAB, no CR/LF).
@@ -82,6 +91,19 @@ export function parsePolicyResult(resultSet: unknown): ParsedResult {
   if (result.body !== undefined && typeof result.body !== 'string') {
     return invalid('"body" must be a string');
   }
+  const querySet = parseQueryParameters(result.query_parameters_to_set);
+  if (typeof querySet === 'string') return invalid(querySet);
+  const queryRemove = result.query_parameters_to_remove;
+  if (
+    queryRemove !== undefined &&
+    !(Array.isArray(queryRemove) && queryRemove.every((n) => typeof n === 'string' && n !== ''))
+  ) {
+    return invalid('"query_parameters_to_remove" must be an array of parameter names');
+  }
+  const metadata = result.dynamic_metadata;
+  if (metadata !== undefined && !isRecord(metadata)) {
+    return invalid('"dynamic_metadata" must be an object');
+  }
   return {
     ok: true,
     verdict: {
@@ -91,15 +113,34 @@ export function parsePolicyResult(resultSet: unknown): ParsedResult {
       requestHeadersToRemove: (toRemove as string[] | undefined)?.map((n) => n.toLowerCase()) ?? [],
       httpStatus: status as number | undefined,
       body: result.body,
+      queryParametersToSet: querySet,
+      queryParametersToRemove: (queryRemove as string[] | undefined) ?? [],
+      dynamicMetadata: metadata,
     },
   };
 }
 
-/** Headers as an object of string or string[] values. Returns an error string when wrong. */
+/**
+ * Headers as an object of string or string[] values, or (as opa-envoy-plugin also takes
+ * them) an array of such objects. Returns an error string when wrong.
+ */
 function parseHeaders(value: unknown, field: string): HeaderList | string {
   if (value === undefined) return [];
-  if (!isRecord(value)) return `"${field}" must be an object of header names to values`;
+  const objects: unknown[] = Array.isArray(value) ? value : [value];
   const list: Array<readonly [string, string]> = [];
+  for (const object of objects) {
+    if (!isRecord(object)) return `"${field}" must be an object of header names to values`;
+    const error = collectHeaders(object, field, list);
+    if (error !== undefined) return error;
+  }
+  return list;
+}
+
+function collectHeaders(
+  value: Record<string, unknown>,
+  field: string,
+  list: Array<readonly [string, string]>,
+): string | undefined {
   for (const [name, raw] of Object.entries(value)) {
     if (!HEADER_NAME.test(name)) return `"${field}" has an invalid header name`;
     const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
@@ -107,6 +148,26 @@ function parseHeaders(value: unknown, field: string): HeaderList | string {
       if (typeof item !== 'string') return `"${field}.${name}" must be a string or string array`;
       if (!HEADER_VALUE.test(item)) return `"${field}.${name}" contains a control character`;
       list.push([name.toLowerCase(), item]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `query_parameters_to_set`: an object of names to a string or string array (each value
+ * one parameter, in order), as opa-envoy-plugin reads it. Envoy encodes what it sets.
+ */
+function parseQueryParameters(value: unknown): ReadonlyArray<readonly [string, string]> | string {
+  if (value === undefined) return [];
+  const problem = '"query_parameters_to_set" must be an object of names to strings';
+  if (!isRecord(value)) return problem;
+  const list: Array<readonly [string, string]> = [];
+  for (const [key, raw] of Object.entries(value)) {
+    if (key === '') return problem;
+    const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+    for (const item of values) {
+      if (typeof item !== 'string') return problem;
+      list.push([key, item]);
     }
   }
   return list;
@@ -120,6 +181,9 @@ function verdict(allowed: boolean): PolicyVerdict {
     requestHeadersToRemove: [],
     httpStatus: undefined,
     body: undefined,
+    queryParametersToSet: [],
+    queryParametersToRemove: [],
+    dynamicMetadata: undefined,
   };
 }
 

@@ -110,7 +110,8 @@ export interface ApiAuth {
 
 /** The policy levels that decide an API, outermost first. */
 export interface PolicyLevel {
-  readonly level: 'global' | 'service' | 'api';
+  /** `opa-envoy`: the `opaEnvoy.path` rule of compatibility mode (check/opa-envoy-mode.ts). */
+  readonly level: 'global' | 'service' | 'api' | 'opa-envoy';
   readonly package: string;
 }
 

@@ -13,7 +13,12 @@ import {
 import { identityHeaderSet } from '../check/identity-headers.js';
 import { OpaNotFoundError, PROJECT_OPA, type OpaBinary } from '../policy/opa-binary.js';
 import { WasmPolicy } from '../policy/wasm-policy.js';
-import { entrypointFor, parseCatalog, type ApiDefinition } from '../routes/catalog.js';
+import {
+  entrypointFor,
+  parseCatalog,
+  type ApiDefinition,
+  type Catalog,
+} from '../routes/catalog.js';
 import { RouteTable } from '../routes/route-table.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -54,11 +59,16 @@ export async function buildSnapshot(
   tokenCache: VerifiedTokenCacheOptions = { maxEntries: 10_000, maxTtlS: 300 },
   /** `routing.identityHeaders`: removed from every allowed request, with every claim header. */
   identityHeaders: readonly string[] = [],
+  /**
+   * `opaEnvoy.path` in OPA-Envoy compatibility mode: compiled as an entrypoint of its own
+   * (keyed by the path), and the catalog may be absent (empty catalogText).
+   */
+  opaEnvoyPath?: string,
 ): Promise<BuildResult> {
   // Keys rotate far more often than the catalog: reuse the parsed catalog and its route
   // table when the catalog text is unchanged.
   const reuseRoutes = previous !== undefined && previous.catalogText === inputs.catalogText;
-  const catalog = reuseRoutes ? previous.catalog : parseCatalog(inputs.catalogText);
+  const catalog = reuseRoutes ? previous.catalog : catalogOf(inputs.catalogText, opaEnvoyPath);
   const routes = reuseRoutes
     ? previous.routes
     : RouteTable.build<ApiDefinition>(
@@ -70,6 +80,8 @@ export async function buildSnapshot(
         })),
       );
   const entrypoints = new Map(catalog.packages.map((pkg) => [pkg, entrypointFor(pkg)]));
+  // A rule path has "/" where package names have ".": the two keys never collide.
+  if (opaEnvoyPath !== undefined) entrypoints.set(opaEnvoyPath, opaEnvoyPath);
   const dataText = JSON.stringify(inputs.data ?? {});
 
   // A bundle may carry its own policy.wasm: then nothing is compiled (and no opa needed).
@@ -152,6 +164,14 @@ export async function buildSnapshot(
     }),
     compiled,
   };
+}
+
+/** No catalog at all is only valid in OPA-Envoy mode, where the decision rule decides. */
+const NO_CATALOG: Catalog = Object.freeze({ apis: [], globalPolicy: undefined, packages: [] });
+
+function catalogOf(text: string, opaEnvoyPath: string | undefined): Catalog {
+  if (text.trim() === '' && opaEnvoyPath !== undefined) return NO_CATALOG;
+  return parseCatalog(text);
 }
 
 function sha256(text: string | Buffer): string {

@@ -7,6 +7,8 @@ import type { PolicySource } from './sources.js';
 
 export type BundlePolicySourceOptions = Omit<BundlePollerOptions, 'onBundle' | 'onError'> & {
   readonly logger: Logger;
+  /** OPA-Envoy mode: a bundle without a catalog (plain `opa build`) is delivered as is. */
+  readonly catalogOptional?: boolean;
 };
 
 /**
@@ -21,7 +23,7 @@ export class BundlePolicySource implements PolicySource {
   private lastActivated = false;
 
   constructor(private readonly options: BundlePolicySourceOptions) {
-    const { logger, ...pollerOptions } = options;
+    const { logger, catalogOptional: _catalogOptional, ...pollerOptions } = options;
     this.poller = new BundlePoller({
       ...pollerOptions,
       onBundle: (bundle) => this.onBundle(bundle),
@@ -54,7 +56,10 @@ export class BundlePolicySource implements PolicySource {
   }
 
   private async onBundle(bundle: Bundle): Promise<boolean> {
-    const catalogText = bundle.catalogText ?? catalogFromData(bundle.data);
+    const catalogText =
+      bundle.catalogText ??
+      catalogFromData(bundle.data) ??
+      (this.options.catalogOptional === true ? '' : undefined);
     if (catalogText === undefined) {
       this.options.logger.error(
         { url: this.options.url, revision: bundle.revision, catalogFile: this.options.catalogFile },

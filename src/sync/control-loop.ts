@@ -191,6 +191,7 @@ export class ControlLoop {
           },
         },
         config.routing.identityHeaders,
+        config.opaEnvoy?.path,
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };
       if (store.current()?.revision === snapshot.revision) {

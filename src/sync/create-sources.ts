@@ -159,6 +159,7 @@ async function createPolicySource(
     return new FolderPolicySource({
       dir: config.policies.dir,
       catalogFile: config.policies.catalogFile,
+      catalogOptional: config.opaEnvoy !== undefined,
       watch: config.policies.watch,
       watchDebounceMs: config.policies.watchDebounceMs,
       rescanIntervalS: config.policies.rescanIntervalS,
@@ -175,6 +176,7 @@ async function createPolicySource(
     pollMaxDelayS: bundle.pollMaxDelayS,
     requestTimeoutMs: bundle.requestTimeoutMs,
     catalogFile: bundle.catalogFile,
+    catalogOptional: config.opaEnvoy !== undefined,
     limits: { ...DEFAULT_BUNDLE_LIMITS, maxCompressedBytes: bundle.maxBundleBytes },
     logger,
     ...(bundle.longPollingTimeoutS === undefined

@@ -9,6 +9,8 @@ import type { PolicySource } from './sources.js';
 export interface FolderPolicySourceOptions {
   readonly dir: string;
   readonly catalogFile: string;
+  /** OPA-Envoy mode: the folder may have no catalog. */
+  readonly catalogOptional?: boolean;
   /** Read again (debounced) when an entry of the folder or of a folder below it changes. */
   readonly watch: boolean;
   readonly watchDebounceMs: number;
@@ -153,7 +155,11 @@ export class FolderPolicySource implements PolicySource {
     let failure: unknown;
     let readDirectories: readonly string[] | undefined;
     try {
-      const read = await readPolicyFolder(this.options.dir, this.options.catalogFile);
+      const read = await readPolicyFolder(
+        this.options.dir,
+        this.options.catalogFile,
+        this.options.catalogOptional ?? false,
+      );
       readDirectories = read.directories;
       this.revision = read.revision;
       this.lastReadAt = new Date();

@@ -51,13 +51,15 @@ const MAX_TORN_READS = 3;
 export async function readPolicyFolder(
   dir: string,
   catalogFile: string,
+  /** OPA-Envoy mode (config `opaEnvoy`): a folder without the catalog reads as catalogText ''. */
+  catalogOptional = false,
 ): Promise<PolicyFolderRead> {
   let lastError: unknown;
   for (let attempt = 0; attempt < MAX_TORN_READS; attempt++) {
     const before = await dataLinkTarget(dir);
     let read: PolicyFolderRead | undefined;
     try {
-      read = await readOnce(dir, catalogFile);
+      read = await readOnce(dir, catalogFile, catalogOptional);
     } catch (error) {
       lastError = error;
     }
@@ -72,7 +74,11 @@ export async function readPolicyFolder(
   );
 }
 
-async function readOnce(dir: string, catalogFile: string): Promise<PolicyFolderRead> {
+async function readOnce(
+  dir: string,
+  catalogFile: string,
+  catalogOptional: boolean,
+): Promise<PolicyFolderRead> {
   let root: string;
   try {
     root = await realpath(dir);
@@ -85,12 +91,13 @@ async function readOnce(dir: string, catalogFile: string): Promise<PolicyFolderR
   const folder = new ContainedFolder(dir, root);
 
   const catalogPath = await folder.resolve(catalogFile);
-  if (catalogPath === undefined) {
+  if (catalogPath === undefined && !catalogOptional) {
     throw new PolicyFolderError(
       `cannot read the API catalog ${path.join(dir, catalogFile)}: it does not exist`,
     );
   }
-  const catalogText = await folder.read(catalogPath, catalogFile, 'the API catalog');
+  const catalogText =
+    catalogPath === undefined ? '' : await folder.read(catalogPath, catalogFile, 'the API catalog');
 
   const directories: string[] = [];
   const found: Array<{ relative: string; real: string }> = [];

@@ -1,4 +1,5 @@
-import type { CheckInput, PeerInfo } from '../../check/check-input.js';
+import type { CheckInput, EnvoyAttributes, PeerInfo } from '../../check/check-input.js';
+import { structToJson } from './struct-json.js';
 
 /**
  * Envoy ext_authz v3 CheckRequest (as proto-loader decodes it) -> CheckInput.
@@ -36,7 +37,76 @@ export function checkRequestToInput(request: unknown): CheckInput {
     source: readPeer(field(attributes, 'source')),
     destination: readPeer(field(attributes, 'destination')),
     contextExtensions: Object.fromEntries(stringEntries(field(attributes, 'context_extensions'))),
+    ...envoyAttributesOf(attributes, http),
   };
+}
+
+/** `envoyAttributes` only when Envoy sent any of them. */
+function envoyAttributesOf(
+  attributes: unknown,
+  http: unknown,
+): { envoyAttributes?: EnvoyAttributes } {
+  const read = readEnvoyAttributes(attributes, http);
+  const present = Object.values(read).some((value) => value !== undefined);
+  return present ? { envoyAttributes: read } : {};
+}
+
+/** The AttributeContext fields OPA-Envoy's input carries beyond the request (protojson). */
+function readEnvoyAttributes(attributes: unknown, http: unknown): EnvoyAttributes {
+  const size = field(http, 'size');
+  const sni = text(field(attributes, 'tls_session'), 'sni');
+  return {
+    metadataContext: readMetadata(field(attributes, 'metadata_context')),
+    routeMetadataContext: readMetadata(field(attributes, 'route_metadata_context')),
+    tlsSni: optional(sni),
+    requestTime: readTimestamp(field(field(attributes, 'request'), 'time')),
+    size: typeof size === 'number' && Number.isInteger(size) && size !== 0 ? size : undefined,
+    rawBody: text(http, 'body') === '' && utf8(field(http, 'raw_body')) !== '' ? true : undefined,
+  };
+}
+
+/**
+ * envoy.config.core.v3.Metadata as protojson: `filterMetadata` holds each namespace's
+ * Struct as the JSON object it stands for. `typed_filter_metadata` (google.protobuf.Any)
+ * is left out: its JSON form needs the packed type's descriptor, which Gatehouse lacks.
+ */
+function readMetadata(metadata: unknown): Record<string, unknown> | undefined {
+  // Unset (null): left out; set but empty: {}, as protojson writes a present message.
+  if (!isObject(metadata)) return undefined;
+  const filters = field(metadata, 'filter_metadata');
+  const entries = isPlainObject(filters) ? Object.entries(filters) : [];
+  if (entries.length === 0) return {};
+  const filterMetadata: Record<string, unknown> = {};
+  for (const [namespace, struct] of entries) {
+    Object.defineProperty(filterMetadata, namespace, {
+      value: structToJson(struct),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return { filterMetadata };
+}
+
+/**
+ * google.protobuf.Timestamp as protojson writes it: RFC 3339 in UTC with "Z", and 0, 3, 6
+ * or 9 fractional digits (https://protobuf.dev/programming-guides/json/).
+ */
+function readTimestamp(timestamp: unknown): string | undefined {
+  const seconds = field(timestamp, 'seconds');
+  const nanos = field(timestamp, 'nanos');
+  const s = typeof seconds === 'number' && Number.isFinite(seconds) ? seconds : 0;
+  const n = typeof nanos === 'number' && Number.isInteger(nanos) && nanos > 0 ? nanos : 0;
+  if (s === 0 && n === 0) return undefined;
+  const date = new Date(s * 1000);
+  if (Number.isNaN(date.getTime())) return undefined;
+  const base = date.toISOString().slice(0, 19);
+  let fraction = '';
+  if (n !== 0) {
+    const digits = String(n).padStart(9, '0');
+    fraction = `.${digits.endsWith('000000') ? digits.slice(0, 3) : digits.endsWith('000') ? digits.slice(0, 6) : digits}`;
+  }
+  return `${base}${fraction}Z`;
 }
 
 /**
@@ -100,7 +170,14 @@ function readPeer(peer: unknown): PeerInfo {
     // Envoy sends "" when there is no (verified) peer certificate: absent, not empty.
     principal: optional(text(peer, 'principal')),
     certificate: optional(text(peer, 'certificate')),
+    service: optional(text(peer, 'service')),
+    labels: readLabels(field(peer, 'labels')),
   };
+}
+
+function readLabels(value: unknown): Record<string, string> | undefined {
+  const entries = stringEntries(value);
+  return entries.length === 0 ? undefined : Object.fromEntries(entries);
 }
 
 // ---- narrowing helpers -------------------------------------------------------------------

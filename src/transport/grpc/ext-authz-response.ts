@@ -5,6 +5,7 @@ import {
   type CheckResponseMessage,
   type HeaderValueOptionMessage,
 } from './wire-types.js';
+import { jsonToStruct } from './struct-json.js';
 
 /**
  * Decision -> Envoy ext_authz v3 CheckResponse (the plain object proto-loader encodes).
@@ -16,6 +17,12 @@ import {
  * https://www.envoyproxy.io/docs/envoy/latest/api-v3/service/auth/v3/external_auth.proto
  */
 export function decisionToCheckResponse(decision: Decision): CheckResponseMessage {
+  // A policy's dynamic_metadata goes to CheckResponse.dynamic_metadata (field 4; the
+  // OkHttpResponse one is deprecated), on allow and deny alike, as opa-envoy-plugin sends it.
+  const metadata =
+    decision.dynamicMetadata === undefined
+      ? {}
+      : { dynamic_metadata: jsonToStruct(decision.dynamicMetadata) };
   if (decision.allowed) {
     return {
       status: { code: GrpcCode.OK, message: '' },
@@ -23,10 +30,24 @@ export function decisionToCheckResponse(decision: Decision): CheckResponseMessag
         headers: headerOptions(decision.upstreamHeaders),
         headers_to_remove: removalsAfterSet(decision),
         response_headers_to_add: headerOptions(decision.responseHeaders),
+        // Only when a policy asked: both are empty lists on the wire otherwise.
+        ...(decision.queryParametersToSet === undefined
+          ? {}
+          : {
+              query_parameters_to_set: decision.queryParametersToSet.map(([key, value]) => ({
+                key,
+                value,
+              })),
+            }),
+        ...(decision.queryParametersToRemove === undefined
+          ? {}
+          : { query_parameters_to_remove: [...decision.queryParametersToRemove] }),
       },
+      ...metadata,
     };
   }
   return {
+    ...metadata,
     status: {
       code: DENY_CODES[decision.code].grpcCode,
       // The code only: `reason` may hold token or policy details meant for our logs.

@@ -81,7 +81,29 @@ export interface AttributeContextMessage {
     readonly http?: HttpRequestMessage | null;
   } | null;
   readonly context_extensions?: Readonly<Record<string, string>>;
+  readonly metadata_context?: MetadataMessage | null;
+  readonly route_metadata_context?: MetadataMessage | null;
   readonly tls_session?: { readonly sni?: string } | null;
+}
+
+/** envoy.config.core.v3.Metadata: typed_filter_metadata (Any) is not read. */
+export interface MetadataMessage {
+  readonly filter_metadata?: Readonly<Record<string, StructMessage>>;
+}
+
+/** google.protobuf.Struct as proto-loader holds it: protobufjs's built-in struct.proto names Value's fields in camelCase (keepCase keeps them so), the set member's name in `kind`. */
+export interface StructMessage {
+  readonly fields?: Readonly<Record<string, ValueMessage>>;
+}
+
+export interface ValueMessage {
+  readonly kind?: string;
+  readonly nullValue?: number;
+  readonly numberValue?: number;
+  readonly stringValue?: string;
+  readonly boolValue?: boolean;
+  readonly structValue?: StructMessage | null;
+  readonly listValue?: { readonly values?: readonly ValueMessage[] } | null;
 }
 
 export interface CheckRequestMessage {
@@ -106,6 +128,11 @@ export interface OkHttpResponseMessage {
   readonly headers: readonly HeaderValueOptionMessage[];
   readonly headers_to_remove: readonly string[];
   readonly response_headers_to_add: readonly HeaderValueOptionMessage[];
+  readonly query_parameters_to_set?: ReadonlyArray<{
+    readonly key: string;
+    readonly value: string;
+  }>;
+  readonly query_parameters_to_remove?: readonly string[];
 }
 
 /** Exactly one of `denied_response` and `ok_response` is set (a oneof on the wire). */
@@ -113,6 +140,7 @@ export interface CheckResponseMessage {
   readonly status: RpcStatusMessage;
   readonly denied_response?: DeniedHttpResponseMessage | null;
   readonly ok_response?: OkHttpResponseMessage | null;
+  readonly dynamic_metadata?: StructMessage | null;
 }
 
 // ---- grpc.health.v1 ----------------------------------------------------------------------

@@ -229,6 +229,17 @@ async function decideJson(
           upstreamHeaders: Object.fromEntries(decision.upstreamHeaders),
           upstreamHeadersToRemove: decision.upstreamHeadersToRemove,
           responseHeaders: Object.fromEntries(decision.responseHeaders),
+          // A policy's query_parameters_to_set / _to_remove and dynamic_metadata, for the
+          // caller to apply (only when a policy sent them).
+          ...(decision.queryParametersToSet === undefined
+            ? {}
+            : { queryParametersToSet: decision.queryParametersToSet.map(([k, v]) => [k, v]) }),
+          ...(decision.queryParametersToRemove === undefined
+            ? {}
+            : { queryParametersToRemove: decision.queryParametersToRemove }),
+          ...(decision.dynamicMetadata === undefined
+            ? {}
+            : { dynamicMetadata: decision.dynamicMetadata }),
         }
       : {
           allowed: false,
@@ -239,6 +250,9 @@ async function decideJson(
           revision: decision.revision ?? null,
           headers: Object.fromEntries(decision.headers),
           body: decision.body,
+          ...(decision.dynamicMetadata === undefined
+            ? {}
+            : { dynamicMetadata: decision.dynamicMetadata }),
         },
   );
 }

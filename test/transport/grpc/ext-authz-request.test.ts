@@ -1,3 +1,4 @@
+import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 import { describe, expect, it } from 'vitest';
 import { checkRequestToInput } from '../../../src/transport/grpc/ext-authz-request.js';
 import { ENVOY_GET_REQUEST, ENVOY_RAW_HEADERS_POST, bytes } from './envoy-fixtures.js';
@@ -31,6 +32,60 @@ describe('checkRequestToInput', () => {
       contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
       // The headers map's :authority, which the route step checks against `host`.
       otherHostValues: ['api.shop.example'],
+      // Request.time, as protojson writes a Timestamp (for the OPA-Envoy input document).
+      envoyAttributes: { requestTime: '2026-01-01T00:00:00.125Z' },
+    });
+  });
+
+  it('carries what OPA-Envoy policies read beyond the request: metadata, TLS, peer service', () => {
+    const method = loadProtos().authorization.Check;
+    // Through the real encoder and decoder, so Struct values arrive as proto-loader decodes them.
+    const decoded = method.requestDeserialize(
+      method.requestSerialize({
+        attributes: {
+          source: { service: 'frontend', labels: { app: 'web' } },
+          request: {
+            time: { seconds: 1_767_225_600, nanos: 0 },
+            http: {
+              method: 'POST',
+              path: '/p',
+              host: 'h',
+              size: 11,
+              raw_body: Buffer.from('{"a":1}'),
+            },
+          },
+          metadata_context: {
+            filter_metadata: {
+              'envoy.filters.http.jwt_authn': {
+                fields: {
+                  sub: { stringValue: 'alice' },
+                  n: { numberValue: 2 },
+                  ok: { boolValue: true },
+                  list: { listValue: { values: [{ stringValue: 'x' }, { nullValue: 0 }] } },
+                },
+              },
+            },
+          },
+          route_metadata_context: {},
+          tls_session: { sni: 'api.shop.example' },
+        },
+      }),
+    );
+    const input = checkRequestToInput(decoded);
+    expect(input.source).toMatchObject({ service: 'frontend', labels: { app: 'web' } });
+    expect(input.body).toBe('{"a":1}');
+    expect(input.envoyAttributes).toEqual({
+      metadataContext: {
+        filterMetadata: {
+          'envoy.filters.http.jwt_authn': { sub: 'alice', n: 2, ok: true, list: ['x', null] },
+        },
+      },
+      // Present but empty: protojson writes {} for a set message.
+      routeMetadataContext: {},
+      tlsSni: 'api.shop.example',
+      requestTime: '2026-01-01T00:00:00Z',
+      size: 11,
+      rawBody: true,
     });
   });
 
