@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../auth/jws-algorithms.js';
 import { DEFAULT_IDENTITY_HEADERS } from '../check/identity-headers.js';
 import { BUNDLE_SIGNING_ALGORITHMS } from '../sync/bundle/verify-signature.js';
-import { isLoopbackHost } from '../sync/oidc/secure-url.js';
+import { isLoopbackHost } from '../net/secure-url.js';
 
 /**
  * The configuration file's one schema. Units are in the option names (`...S` seconds,

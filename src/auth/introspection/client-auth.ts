@@ -2,16 +2,16 @@ import type { Agent, Dispatcher } from 'undici';
 import {
   buildClientAuthentication,
   type ClientAuthentication,
-} from '../../sync/oauth/client-authentication.js';
-import { configError } from '../../sync/oauth/errors.js';
+} from '../../net/oauth/client-authentication.js';
+import { configError } from '../../net/oauth/errors.js';
 import {
   resolveOptions,
   type ClientCredentialsOptions,
   type Credential,
-} from '../../sync/oauth/options.js';
-import { createTlsAgent } from '../../sync/oauth/tls-agent.js';
+} from '../../net/oauth/options.js';
+import { createTlsAgent } from '../../net/oauth/tls-agent.js';
 
-export type { ClientAuthentication } from '../../sync/oauth/client-authentication.js';
+export type { ClientAuthentication } from '../../net/oauth/client-authentication.js';
 
 /**
  * Authenticates Gatehouse to an authorization server endpoint other than the token

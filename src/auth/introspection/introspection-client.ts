@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { fetchBytes, type FetchResult } from '../../sync/http-fetch.js';
-import { describeFailure, redact } from '../../sync/oauth/errors.js';
+import { fetchBytes, type FetchResult } from '../../net/http-fetch.js';
+import { describeFailure, redact } from '../../net/oauth/errors.js';
 import type { ClientAuthentication } from './client-auth.js';
 import type { IntrospectionFailureCode } from './errors.js';
 import { parseIntrospectionBody, type IntrospectionClaims } from './introspection-response.js';

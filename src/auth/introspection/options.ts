@@ -1,4 +1,4 @@
-import { checkEndpointUrl } from '../../sync/oauth/endpoint-url.js';
+import { checkEndpointUrl } from '../../net/oauth/endpoint-url.js';
 import type { CallBudget } from './call-budget.js';
 import type { ClientAuthenticator } from './client-auth.js';
 import { IntrospectionConfigError } from './errors.js';

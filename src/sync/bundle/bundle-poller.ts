@@ -1,5 +1,5 @@
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
-import { fetchBytes, type FetchResult } from '../http-fetch.js';
+import { fetchBytes, type FetchResult } from '../../net/http-fetch.js';
 import { BundleError } from './bundle-error.js';
 import { DEFAULT_BUNDLE_LIMITS, validateBundleLimits, type BundleLimits } from './bundle-limits.js';
 import { RequestCanceller } from './cancellable-dispatcher.js';

@@ -11,7 +11,7 @@ import {
   type ClientAuthOptions,
   type IntrospectionClientOptions,
 } from '../../../src/auth/introspection/introspection-client.js';
-import { everythingShown, thrown } from '../../sync/oauth/helpers.js';
+import { everythingShown, thrown } from '../../net/oauth/helpers.js';
 
 const clientAuth: ClientAuthenticator = {
   authenticate: () => Promise.resolve({ headers: {}, form: {}, secrets: [] }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, refreshDelayMs } from '../../../src/sync/oidc/backoff.js';
+import { backoffDelayMs, refreshDelayMs } from '../../../src/net/backoff.js';
 import { hashJwks } from '../../../src/sync/oidc/jwks-hash.js';
 
 describe('backoffDelayMs (equal jitter, capped at the refresh interval)', () => {

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
-import { fetchBytes } from '../http-fetch.js';
-import { DiscoveryError } from './errors.js';
+import { fetchBytes } from './http-fetch.js';
+import { DiscoveryError } from './oidc-errors.js';
 import { parseSecureUrl } from './secure-url.js';
 
 /** The parts of an OpenID Provider's metadata (OIDC Discovery 1.0 section 3) Gatehouse uses. */

@@ -1,8 +1,8 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { expect } from 'vitest';
-import type { ClientCredentialsOptions } from '../../../src/sync/oauth/client-credentials.js';
-import { OAuthClientError } from '../../../src/sync/oauth/errors.js';
+import type { ClientCredentialsOptions } from '../../../src/net/oauth/client-credentials.js';
+import { OAuthClientError } from '../../../src/net/oauth/errors.js';
 
 /** Options for a test's token source: the test supplies the endpoint when left out. */
 export type SourceOptions = Partial<ClientCredentialsOptions> &
