@@ -15,7 +15,7 @@ import {
   clientCredentialsOptionsFromConfig,
   createClientCredentialsTokenSource,
 } from '../net/oauth/config.js';
-import { OAuthClientAuthenticator } from '../auth/introspection/client-auth.js';
+import { OAuthClientAuthenticator } from '../net/oauth/client-authentication.js';
 import { IssuerIntrospector } from '../auth/introspection/issuer-introspector.js';
 import type { IntrospectionOutcome } from '../auth/introspection/options.js';
 import { IssuerKeySource } from './oidc/issuer-key-source.js';

@@ -2,7 +2,7 @@ import type { Agent, Dispatcher } from 'undici';
 import { fetchBytes, type FetchResult } from '../http-fetch.js';
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.js';
 import { basicAuthorization } from './client-secret.js';
-import { discoverTokenEndpoint } from './discovery.js';
+import { discoverTokenEndpoint } from '../oidc-discovery.js';
 import { describeFailure, OAuthClientError, redact } from './errors.js';
 import { resolveOptions, type ClientCredentialsOptions, type ResolvedOptions } from './options.js';
 import { createTlsAgent } from './tls-agent.js';

@@ -7,7 +7,7 @@ import {
   ClientCredentialsTokenSource,
   type ClientCredentialsOptions,
 } from '../../../src/net/oauth/client-credentials.js';
-import { discoverTokenEndpoint } from '../../../src/net/oauth/discovery.js';
+import { discoverTokenEndpoint } from '../../../src/net/oidc-discovery.js';
 import { everythingShown, rejection, type SourceOptions } from './helpers.js';
 
 /*
