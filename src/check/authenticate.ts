@@ -19,8 +19,8 @@ import { otherTokenLocation } from '../auth/token-locations.js';
 import type { ApiAuth } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
 import type { CheckInput } from './check-input.js';
-import type { HeaderList } from './decision.js';
-import type { DenyCode } from './deny-codes.js';
+import type { HeaderList } from '../decision/decision.js';
+import type { DenyCode } from '../decision/deny-codes.js';
 
 export interface DpopSettings {
   readonly algorithms: readonly string[];

@@ -14,7 +14,7 @@ import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
 import { allowHeaders } from './allow-headers.js';
 import { claimsToHeaders } from './claims-to-headers.js';
-import { deny, type Decision, type MatchedApiRef } from './decision.js';
+import { deny, type Decision, type MatchedApiRef } from '../decision/decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';

@@ -10,7 +10,7 @@ import {
   type CompileOptions,
   type RegoFile,
 } from '../policy/compile-wasm.js';
-import { identityHeaderSet } from '../check/identity-headers.js';
+import { identityHeaderSet } from '../config/identity-headers.js';
 import { OpaNotFoundError, PROJECT_OPA, type OpaBinary } from '../policy/opa-binary.js';
 import { WasmPolicy } from '../policy/wasm-policy.js';
 import { entrypointFor, parseCatalog, type ApiDefinition } from '../routes/catalog.js';

@@ -2,7 +2,7 @@ import { createPublicKey, createSign, KeyObject, type JsonWebKey } from 'node:cr
 import { CompactSign, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckPipeline } from '../../src/check/pipeline.js';
-import type { Decision, DenyDecision } from '../../src/check/decision.js';
+import type { Decision, DenyDecision } from '../../src/decision/decision.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { SnapshotStore } from '../../src/snapshot/snapshot-store.js';

@@ -4,7 +4,7 @@ import { connect as connectTcp } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckInput } from '../../src/check/check-input.js';
-import type { Decision } from '../../src/check/decision.js';
+import type { Decision } from '../../src/decision/decision.js';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import type { CheckRequestMessage } from '../../src/transport/grpc/wire-types.js';
 import { checkInput } from '../check/check-input-factory.js';

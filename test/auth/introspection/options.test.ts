@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DENY_CODES } from '../../../src/check/deny-codes.js';
+import { DENY_CODES } from '../../../src/decision/deny-codes.js';
 import { introspectionDenyCode } from '../../../src/auth/introspection/deny-intent.js';
 import {
   INTROSPECTION_DEFAULTS,
