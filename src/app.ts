@@ -76,6 +76,7 @@ export async function startGatehouse(
     allowUnknownApis: config.routing.allowUnknownApis,
     maxTokenBytes: config.tokens.maxTokenBytes,
     clockSkewS: config.tokens.clockSkewS,
+    tokenCache: { maxEntries: config.tokens.cacheMaxEntries, maxTtlS: config.tokens.cacheMaxTtlS },
     logger,
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),

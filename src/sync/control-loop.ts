@@ -183,7 +183,6 @@ export class ControlLoop {
         this.currentKeys(),
         { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
         store.current(),
-        { maxEntries: config.tokens.cacheMaxEntries, maxTtlS: config.tokens.cacheMaxTtlS },
         config.routing.identityHeaders,
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };

@@ -40,7 +40,8 @@ function check(token: string): Promise<Decision> {
 }
 
 function cacheHits(): number {
-  return t.gatehouse.store.current()?.tokenCache.hits ?? -1;
+  const snapshot = t.gatehouse.store.current();
+  return snapshot === undefined ? -1 : t.gatehouse.pipeline.tokenCacheFor(snapshot).hits;
 }
 
 /** A verified, cached token: allowed once by verification, then once from the cache. */
