@@ -5,7 +5,7 @@ import {
   BUNDLE_SIGNING_ALGORITHMS,
   HMAC_ALGORITHMS,
 } from '../jose/jws-algorithms.js';
-import { ASSERTION_AUDIENCES, CLIENT_AUTH_METHODS } from '../net/oauth/options.js';
+import { ASSERTION_AUDIENCES, CLIENT_AUTH_METHODS } from '../net/oauth/client-options.js';
 import { ASSERTION_ALGORITHMS } from '../net/oauth/signing-key.js';
 import { isLoopbackHost } from '../net/secure-url.js';
 import { DEFAULT_IDENTITY_HEADERS } from './identity-headers.js';

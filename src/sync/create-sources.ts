@@ -14,7 +14,7 @@ import type { ClientCredentialsTokenSource } from '../net/oauth/client-credentia
 import {
   clientCredentialsOptionsFromConfig,
   createClientCredentialsTokenSource,
-} from '../net/oauth/config.js';
+} from '../net/oauth/read-client-config.js';
 import { OAuthClientAuthenticator } from '../net/oauth/client-authentication.js';
 import { IssuerIntrospector } from '../auth/introspection/issuer-introspector.js';
 import type { IntrospectionOutcome } from '../auth/introspection/options.js';

@@ -18,7 +18,7 @@ import { DEFAULT_IAT_WINDOW_S, type DpopReplayCache } from './replay-cache.js';
 
 export { DEFAULT_IAT_WINDOW_S } from './replay-cache.js';
 /** Default for DpopVerifyOptions.maxProofBytes. */
-export const DEFAULT_MAX_PROOF_BYTES = 8192;
+const DEFAULT_MAX_PROOF_BYTES = 8192;
 /** Longest accepted jti, in characters: a UUID is 36 (RFC 9449 section 4.2). */
 export const MAX_JTI_LENGTH = 128;
 

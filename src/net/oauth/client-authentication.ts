@@ -2,7 +2,11 @@ import type { Agent, Dispatcher } from 'undici';
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.js';
 import { basicAuthorization } from './client-secret.js';
 import { configError } from './errors.js';
-import { resolveOptions, type ClientCredentialsOptions, type Credential } from './options.js';
+import {
+  resolveOptions,
+  type ClientCredentialsOptions,
+  type Credential,
+} from './client-options.js';
 import { createTlsAgent } from './tls-agent.js';
 
 /** What client authentication adds to one request: headers, form fields, values to redact. */

@@ -4,12 +4,20 @@ import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.j
 import { basicAuthorization } from './client-secret.js';
 import { discoverTokenEndpoint } from '../oidc-discovery.js';
 import { describeFailure, OAuthClientError, redact } from './errors.js';
-import { resolveOptions, type ClientCredentialsOptions, type ResolvedOptions } from './options.js';
+import {
+  resolveOptions,
+  type ClientCredentialsOptions,
+  type ResolvedOptions,
+} from './client-options.js';
 import { createTlsAgent } from './tls-agent.js';
 import { parseTokenResponse } from './token-response.js';
 
-export type { ClientCredentialsOptions, ClientAuthMethod, AssertionAudience } from './options.js';
-export { CLIENT_AUTH_METHODS } from './options.js';
+export type {
+  ClientCredentialsOptions,
+  ClientAuthMethod,
+  AssertionAudience,
+} from './client-options.js';
+export { CLIENT_AUTH_METHODS } from './client-options.js';
 export { OAuthClientError, OAUTH_CLIENT_ERRORS, type OAuthClientErrorCode } from './errors.js';
 
 interface CachedToken {

@@ -7,7 +7,7 @@ import {
   clientCredentialsOptionsFromConfig,
   createClientCredentialsTokenSource,
   type OAuthClientConfig,
-} from '../../../src/net/oauth/config.js';
+} from '../../../src/net/oauth/read-client-config.js';
 import { createTestPki, type TestPki } from './certificates.js';
 import { everythingShown, rejection } from './helpers.js';
 import { startProvider, type RunningProvider } from './oidc-provider-harness.js';
