@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverIssuer, parseMetadata, wellKnownUrl } from '../../src/net/oidc-discovery.js';
 import { DiscoveryError } from '../../src/net/oidc-errors.js';
-import { createSigningKey, startProvider, type ProviderHarness } from '../sync/oidc/provider-harness.js';
+import {
+  createSigningKey,
+  startProvider,
+  type ProviderHarness,
+} from '../sync/oidc/provider-harness.js';
 
 const OPTIONS = { timeoutMs: 2000, maxBytes: 64 * 1024 };
 
