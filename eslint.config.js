@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerRules } from './eslint-layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.tools/', '.gatehouse/', 'coverage/'] },
@@ -19,6 +20,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...layerRules,
   {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],

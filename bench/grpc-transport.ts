@@ -9,7 +9,7 @@
  * as JSON and exits. bench/transport-ab.sh drives it.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import type { Decision } from '../src/check/decision.js';
+import type { Decision } from '../src/decision/decision.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createExtAuthzService } from '../src/transport/grpc/ext-authz-service.js';
 import { loadProtos } from '../src/transport/grpc/load-protos.js';

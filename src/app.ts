@@ -85,6 +85,13 @@ export async function startGatehouse(
     allowUnknownApis: config.routing.allowUnknownApis,
     maxTokenBytes: config.tokens.maxTokenBytes,
     clockSkewS: config.tokens.clockSkewS,
+    tokenCache: {
+      maxEntries: config.tokens.cacheMaxEntries,
+      maxTtlS: config.tokens.cacheMaxTtlS,
+      onLookup: (hit) => {
+        metrics.tokenCacheLookups.inc({ result: hit ? 'hit' : 'miss' });
+      },
+    },
     logger,
     metrics,
     keysForUnknownKid: (issuer, kid) => controlLoop.keysForUnknownKid(issuer, kid),

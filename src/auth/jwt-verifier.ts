@@ -7,7 +7,7 @@ import {
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from 'jose';
-import type { DenyCode } from '../check/deny-codes.js';
+import type { DenyCode } from '../decision/deny-codes.js';
 import { compactJwsProblem } from './compact-jws.js';
 import type { IssuerKeys } from './issuer-keys.js';
 

@@ -1,5 +1,5 @@
 import { importJWK, type JSONWebKeySet, type JWK } from 'jose';
-import type { ASYMMETRIC_ALGORITHMS } from './jws-algorithms.js';
+import type { ASYMMETRIC_ALGORITHMS } from '../jose/jws-algorithms.js';
 
 /**
  * Which keys of a JWKS can verify this issuer's tokens, given the algorithms the issuer is

@@ -11,7 +11,7 @@ import { LRUCache } from 'lru-cache';
  * - An entry lives no longer than the token (exp, or iat + maxTokenAgeS when the issuer sets
  *   that, plus the clock skew that verification allowed) and no longer than maxTtlS; that
  *   end and nbf are checked again on every read.
- * - One cache per snapshot: new keys mean a new snapshot and so an empty cache, and a
+ * - One cache per key set (see VerifiedTokenCaches): new keys mean an empty cache, and a
  *   token whose key was removed is never served from it.
  * - Only successes are cached: caching failures would let garbage tokens fill it.
  */
@@ -92,6 +92,33 @@ export class VerifiedTokenCache {
       { ...verified, untilS, nbfS: typeof nbf === 'number' ? nbf : undefined, skewS },
       { ttl: Math.ceil(ttlS * 1000) },
     );
+  }
+}
+
+/**
+ * The verified-token caches, owned by the authenticator rather than by the frozen snapshot
+ * (a cache is mutable state): one per key set, told apart by the snapshot's `keysHash`. A
+ * snapshot with the same keys as the last one checked shares its cache (a verification
+ * stays true while the keys stay the same); a snapshot with other keys starts an empty one.
+ * A check still running on an older snapshot keeps using that snapshot's cache.
+ */
+export class VerifiedTokenCaches {
+  private readonly bySnapshot = new WeakMap<object, VerifiedTokenCache>();
+  private latest: { readonly keysHash: string; readonly cache: VerifiedTokenCache } | undefined;
+
+  constructor(private readonly options: VerifiedTokenCacheOptions) {}
+
+  /** The cache for tokens verified against `snapshot`'s keys. */
+  for(snapshot: { readonly keysHash: string }): VerifiedTokenCache {
+    const known = this.bySnapshot.get(snapshot);
+    if (known !== undefined) return known;
+    const cache =
+      this.latest?.keysHash === snapshot.keysHash
+        ? this.latest.cache
+        : new VerifiedTokenCache(this.options);
+    this.bySnapshot.set(snapshot, cache);
+    this.latest = { keysHash: snapshot.keysHash, cache };
+    return cache;
   }
 }
 

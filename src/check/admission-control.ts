@@ -3,7 +3,7 @@ import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
-import { deny, type Decision, type DenyDecision } from './decision.js';
+import { deny, type Decision, type DenyDecision } from '../decision/decision.js';
 
 /** RFC 6585 section 4 / RFC 9110 section 10.2.3: seconds a client should wait. */
 export const OVERLOADED_RETRY_AFTER_S = 1;

@@ -1,4 +1,4 @@
-import type { HeaderList } from './decision.js';
+import type { HeaderList } from '../decision/decision.js';
 import { METHOD_OVERRIDE_HEADERS } from './method-override.js';
 
 /**

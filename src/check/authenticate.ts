@@ -18,9 +18,13 @@ import { hasRequiredScopes } from '../auth/scopes.js';
 import { otherTokenLocation } from '../auth/token-locations.js';
 import type { ApiAuth } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
+import {
+  VerifiedTokenCaches,
+  type VerifiedTokenCacheOptions,
+} from '../auth/verified-token-cache.js';
 import type { CheckInput } from './check-input.js';
-import type { HeaderList } from './decision.js';
-import type { DenyCode } from './deny-codes.js';
+import type { HeaderList } from '../decision/decision.js';
+import type { DenyCode } from '../decision/deny-codes.js';
 
 export interface DpopSettings {
   readonly algorithms: readonly string[];
@@ -33,6 +37,8 @@ export interface DpopSettings {
 export interface AuthenticatorOptions {
   readonly maxTokenBytes: number;
   readonly clockSkewS: number;
+  /** `tokens.cacheMaxEntries` and `tokens.cacheMaxTtlS`: the verified-token cache. */
+  readonly tokenCache: VerifiedTokenCacheOptions;
   readonly dpop: DpopSettings;
   /** RFC 7662 introspection by issuer, for opaque (non-JWT) tokens. */
   readonly introspectors?: ReadonlyMap<string, TokenIntrospector> | undefined;
@@ -73,7 +79,12 @@ export type AuthOutcome =
  * its scopes. Each failure carries the deny code that decides the answer.
  */
 export class Authenticator {
-  constructor(private readonly options: AuthenticatorOptions) {}
+  /** Verified JWTs, per key set: mutable, so here and not in the frozen snapshot. */
+  readonly tokenCaches: VerifiedTokenCaches;
+
+  constructor(private readonly options: AuthenticatorOptions) {
+    this.tokenCaches = new VerifiedTokenCaches(options.tokenCache);
+  }
 
   async authenticate(input: CheckInput, snapshot: Snapshot, auth: ApiAuth): Promise<AuthOutcome> {
     if (auth.mode === 'none') return { ok: true, claims: undefined };
@@ -249,7 +260,7 @@ export class Authenticator {
   }
 
   /**
-   * Verifies a JWT, from the snapshot's cache when it verified before under the same
+   * Verifies a JWT, from the key set's cache when it verified before under the same
    * requirements. A token naming an unknown kid gets one rate-limited key refresh.
    */
   private async verifyToken(
@@ -258,7 +269,8 @@ export class Authenticator {
     requirements: VerifyRequirements,
   ): Promise<VerifyResult> {
     const requirementsKey = `${requirements.issuers?.join(' ') ?? '*'}\0${requirements.audiences?.join(' ') ?? '*'}`;
-    const cached = snapshot.tokenCache.get(token, requirementsKey);
+    const tokenCache = this.tokenCaches.for(snapshot);
+    const cached = tokenCache.get(token, requirementsKey);
     if (cached !== undefined) return { ok: true, claims: cached.claims, issuer: cached.issuer };
 
     let verified = await verifyJwt(token, snapshot.issuers, requirements);
@@ -278,7 +290,7 @@ export class Authenticator {
     if (verified.ok) {
       const skewS =
         snapshot.issuers.get(verified.issuer)?.config.clockSkewS ?? requirements.defaultClockSkewS;
-      snapshot.tokenCache.set(token, requirementsKey, verified, skewS);
+      tokenCache.set(token, requirementsKey, verified, skewS);
     }
     return verified;
   }

@@ -1,5 +1,5 @@
 import type { CheckInput } from './check-input.js';
-import type { Decision } from './decision.js';
+import type { Decision } from '../decision/decision.js';
 
 /**
  * What a transport needs from the core: a decision for a request, and whether a policy

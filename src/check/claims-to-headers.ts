@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import type { HeaderList } from './decision.js';
+import type { HeaderList } from '../decision/decision.js';
 
 /**
  * Turns verified claims into upstream request headers (catalog `claimsToHeaders`), with one

@@ -2,7 +2,7 @@ import { WasmPolicy } from '../policy/wasm-policy.js';
 import { parsePolicyResult, type PolicyVerdict } from '../policy/policy-result.js';
 import type { PolicyLevel } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
-import type { DenyCode } from './deny-codes.js';
+import type { DenyCode } from '../decision/deny-codes.js';
 
 export type LevelsOutcome =
   | { readonly ok: true; readonly verdicts: readonly PolicyVerdict[] }

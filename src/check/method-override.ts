@@ -1,5 +1,5 @@
 import type { CheckInput } from './check-input.js';
-import type { HeaderList } from './decision.js';
+import type { HeaderList } from '../decision/decision.js';
 
 /**
  * Method override headers: many frameworks let `POST` plus `X-HTTP-Method-Override: DELETE`

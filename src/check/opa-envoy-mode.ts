@@ -2,7 +2,7 @@ import type { PolicyVerdict } from '../policy/policy-result.js';
 import type { ApiAuth, PolicyLevel } from '../routes/catalog.js';
 import { METHOD_OVERRIDE_HEADERS } from './method-override.js';
 import type { TransportName } from './check-input.js';
-import type { AllowDecision, Decision, DenyDecision, HeaderList } from './decision.js';
+import type { AllowDecision, Decision, DenyDecision, HeaderList } from '../decision/decision.js';
 
 /**
  * OPA-Envoy compatibility mode (config `opaEnvoy`, docs/opa-envoy.md): the pieces the

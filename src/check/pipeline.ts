@@ -1,6 +1,9 @@
-import { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import type { KeysRefreshedAt } from '../auth/key-freshness.js';
+import type {
+  VerifiedTokenCache,
+  VerifiedTokenCacheOptions,
+} from '../auth/verified-token-cache.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -17,7 +20,7 @@ import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
 import { allowHeaders } from './allow-headers.js';
 import { claimsToHeaders } from './claims-to-headers.js';
-import { deny, type AllowDecision, type Decision, type MatchedApiRef } from './decision.js';
+import { deny, type AllowDecision, type Decision, type MatchedApiRef } from '../decision/decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';
@@ -37,6 +40,8 @@ export interface PipelineOptions {
   readonly allowUnknownApis: boolean;
   readonly maxTokenBytes: number;
   readonly clockSkewS: number;
+  /** `tokens.cacheMaxEntries` and `tokens.cacheMaxTtlS`: the verified-token cache. */
+  readonly tokenCache: VerifiedTokenCacheOptions;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**
@@ -51,8 +56,8 @@ export interface PipelineOptions {
   readonly keysRefreshedAt?: KeysRefreshedAt;
   /** RFC 7662 introspection by issuer, for opaque tokens. */
   readonly introspectors?: ReadonlyMap<string, TokenIntrospector>;
-  /** DPoP proof checks (RFC 9449); default: ES256, RS256, PS256, EdDSA within 60 s. */
-  readonly dpop?: DpopSettings;
+  /** DPoP proof checks (RFC 9449): `tokens.dpop`. */
+  readonly dpop: DpopSettings;
   /** `routing.methodOverride`: strip override headers (default) or authorize their method. */
   readonly methodOverride?: MethodOverrideMode;
   /** Told of every decision after it is made (decision logs, phase metrics, traces). */
@@ -60,8 +65,6 @@ export interface PipelineOptions {
   /** OPA-Envoy compatibility mode (config `opaEnvoy`); unset: the catalog alone decides. */
   readonly opaEnvoy?: OpaEnvoyOptions;
 }
-
-export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
 
 /** Auth for requests that match no API when allowUnknownApis is on: a token is optional. */
 const UNKNOWN_API_AUTH: ApiAuth = {
@@ -86,15 +89,17 @@ export class CheckPipeline implements Authorizer {
     this.authenticator = new Authenticator({
       maxTokenBytes: options.maxTokenBytes,
       clockSkewS: options.clockSkewS,
-      dpop: options.dpop ?? {
-        algorithms: DEFAULT_DPOP_ALGORITHMS,
-        iatWindowS: 60,
-        replay: new DpopReplayCache({ iatWindowS: 60 }),
-      },
+      tokenCache: options.tokenCache,
+      dpop: options.dpop,
       keysForUnknownKid: options.keysForUnknownKid,
       keysRefreshedAt: options.keysRefreshedAt,
       introspectors: options.introspectors,
     });
+  }
+
+  /** The verified-token cache a check on `snapshot` uses (for status and tests). */
+  tokenCacheFor(snapshot: Snapshot): VerifiedTokenCache {
+    return this.authenticator.tokenCaches.for(snapshot);
   }
 
   isReady(): boolean {

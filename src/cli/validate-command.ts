@@ -103,7 +103,6 @@ export async function validateConfigFile(
         timeoutMs: config.opa.buildTimeoutMs,
       },
       undefined,
-      undefined,
       config.routing.identityHeaders,
       config.opaEnvoy?.path,
     );

@@ -1,9 +1,14 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../auth/jws-algorithms.js';
-import { DEFAULT_IDENTITY_HEADERS } from '../check/identity-headers.js';
-import { BUNDLE_SIGNING_ALGORITHMS } from '../sync/bundle/verify-signature.js';
-import { isLoopbackHost } from '../sync/oidc/secure-url.js';
+import {
+  ASYMMETRIC_ALGORITHMS,
+  BUNDLE_SIGNING_ALGORITHMS,
+  HMAC_ALGORITHMS,
+} from '../jose/jws-algorithms.js';
+import { ASSERTION_AUDIENCES, CLIENT_AUTH_METHODS } from '../net/oauth/client-options.js';
+import { ASSERTION_ALGORITHMS } from '../net/oauth/signing-key.js';
+import { isLoopbackHost } from '../net/secure-url.js';
+import { DEFAULT_IDENTITY_HEADERS } from './identity-headers.js';
 
 /**
  * The configuration file's one schema. Units are in the option names (`...S` seconds,
@@ -131,14 +136,7 @@ const issuerSchema = z
     }
   });
 
-const clientAuthMethod = z.enum([
-  'client_secret_basic',
-  'client_secret_post',
-  'client_secret_jwt',
-  'private_key_jwt',
-  'tls_client_auth',
-  'self_signed_tls_client_auth',
-]);
+const clientAuthMethod = z.enum(CLIENT_AUTH_METHODS);
 
 /** How Gatehouse authenticates itself to the central authorization server (an OAuth client). */
 const centralServerSchema = z
@@ -154,7 +152,7 @@ const centralServerSchema = z
     /** PEM private key for private_key_jwt. */
     privateKeyFile: z.string().min(1).optional(),
     /** Default: the algorithm the key fits. */
-    privateKeyAlgorithm: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).optional(),
+    privateKeyAlgorithm: z.enum(ASSERTION_ALGORITHMS).optional(),
     privateKeyId: z.string().min(1).optional(),
     /** Client certificate and key (PEM) for tls_client_auth and for mutual TLS downloads. */
     certFile: z.string().min(1).optional(),
@@ -169,7 +167,7 @@ const centralServerSchema = z
     /** A non-standard `audience` token request parameter (some providers want it). */
     audience: z.string().min(1).optional(),
     /** A client assertion's `aud`: the token endpoint (default) or the issuer. */
-    assertionAudience: z.enum(['token_endpoint', 'issuer']).optional(),
+    assertionAudience: z.enum(ASSERTION_AUDIENCES).optional(),
     requestTimeoutMs: z.number().int().min(100).default(10_000),
     /** Renew the access token this many seconds before it expires. */
     refreshSkewS: z.number().int().min(0).default(30),
@@ -456,20 +454,7 @@ export const configSchema = z
           .strictObject({
             /** Proof algorithms accepted (asymmetric only). */
             algorithms: z
-              .array(
-                z.enum([
-                  'ES256',
-                  'ES384',
-                  'ES512',
-                  'RS256',
-                  'RS384',
-                  'RS512',
-                  'PS256',
-                  'PS384',
-                  'PS512',
-                  'EdDSA',
-                ]),
-              )
+              .array(z.enum(ASYMMETRIC_ALGORITHMS))
               .min(1)
               .default(['ES256', 'RS256', 'PS256', 'EdDSA']),
             /** How far a proof's iat may be from now, either way, in seconds. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CheckInput } from '../check/check-input.js';
-import type { Decision } from '../check/decision.js';
+import type { Decision } from '../decision/decision.js';
 import type { PhaseClock, CheckPhase } from './check-phases.js';
 import type { DecisionLog } from './decision-log/decision-log.js';
 import type { DecisionRates } from './decision-rates.js';

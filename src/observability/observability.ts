@@ -1,7 +1,7 @@
 import type { GatehouseConfig } from '../config/schema.js';
 import { gatehouseVersion } from '../cli/version.js';
 import type { SnapshotStore } from '../snapshot/snapshot-store.js';
-import type { ClientCredentialsTokenSource } from '../sync/oauth/client-credentials.js';
+import type { ClientCredentialsTokenSource } from '../net/oauth/client-credentials.js';
 import { CheckObservations, type CheckObserver, type CheckTracer } from './check-observer.js';
 import { DecisionLog } from './decision-log/decision-log.js';
 import type { ServiceCredentials } from './decision-log/service-sink.js';

@@ -16,7 +16,7 @@ import {
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import type { CheckInput } from '../check/check-input.js';
-import type { Decision } from '../check/decision.js';
+import type { Decision } from '../decision/decision.js';
 import { gatehouseVersion } from '../cli/version.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import type { CheckTracer } from './check-observer.js';

@@ -1,4 +1,4 @@
-import type { HeaderList } from '../check/decision.js';
+import type { HeaderList } from '../decision/decision.js';
 
 /**
  * Strict parsing of what a policy's `allow` rule returned. A boolean, or an object with a

@@ -55,7 +55,7 @@ export type NormalizedAuthority =
   | { readonly ok: false; readonly reason: string };
 
 /** Longer than any valid authority: a bracketed IPv6 with an IPv4 tail and a port. */
-export const MAX_AUTHORITY_LENGTH = 300;
+const MAX_AUTHORITY_LENGTH = 300;
 const MAX_NAME_LENGTH = 253;
 const MAX_LABEL_LENGTH = 63;
 

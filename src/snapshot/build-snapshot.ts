@@ -1,16 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { IssuerKeys } from '../auth/issuer-keys.js';
 import {
-  VerifiedTokenCache,
-  type VerifiedTokenCacheOptions,
-} from '../auth/verified-token-cache.js';
-import {
   compileWasm,
   contentHash,
   type CompileOptions,
   type RegoFile,
 } from '../policy/compile-wasm.js';
-import { identityHeaderSet } from '../check/identity-headers.js';
+import { identityHeaderSet } from '../config/identity-headers.js';
 import { OpaNotFoundError, PROJECT_OPA, type OpaBinary } from '../policy/opa-binary.js';
 import { WasmPolicy } from '../policy/wasm-policy.js';
 import {
@@ -56,7 +52,6 @@ export async function buildSnapshot(
   issuers: readonly IssuerKeys[],
   compile: SnapshotCompileOptions,
   previous: Snapshot | undefined,
-  tokenCache: VerifiedTokenCacheOptions = { maxEntries: 10_000, maxTtlS: 300 },
   /** `routing.identityHeaders`: removed from every allowed request, with every claim header. */
   identityHeaders: readonly string[] = [],
   /**
@@ -149,11 +144,6 @@ export async function buildSnapshot(
       routes,
       issuers: issuerMap,
       keysHash,
-      // Verification results stay true while the keys stay the same.
-      tokenCache:
-        previous !== undefined && previous.keysHash === keysHash
-          ? previous.tokenCache
-          : new VerifiedTokenCache(tokenCache),
       policy,
       entrypoints,
       // Once per build, not per request: any API's claim headers are every API's to strip.

@@ -1,5 +1,4 @@
 import type { IssuerKeys } from '../auth/issuer-keys.js';
-import type { VerifiedTokenCache } from '../auth/verified-token-cache.js';
 import type { WasmPolicy } from '../policy/wasm-policy.js';
 import type { ApiDefinition, Catalog } from '../routes/catalog.js';
 import type { RouteTable } from '../routes/route-table.js';
@@ -20,10 +19,11 @@ export interface Snapshot {
   readonly catalog: Catalog;
   readonly routes: RouteTable<ApiDefinition>;
   readonly issuers: ReadonlyMap<string, IssuerKeys>;
-  /** Hash of every issuer's key material: equal hashes, equal verification results. */
+  /**
+   * Hash of every issuer's key material: equal hashes, equal verification results (the
+   * authenticator's verified-token cache is kept per keysHash).
+   */
   readonly keysHash: string;
-  /** Tokens verified against these keys (shared with the previous snapshot when keys are equal). */
-  readonly tokenCache: VerifiedTokenCache;
   readonly policy: WasmPolicy;
   /** Entrypoint per Rego package named in the catalog (`orders.api` -> `orders/api/allow`). */
   readonly entrypoints: ReadonlyMap<string, string>;

@@ -183,13 +183,6 @@ export class ControlLoop {
         this.currentKeys(),
         { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
         store.current(),
-        {
-          maxEntries: config.tokens.cacheMaxEntries,
-          maxTtlS: config.tokens.cacheMaxTtlS,
-          onLookup: (hit) => {
-            metrics.tokenCacheLookups.inc({ result: hit ? 'hit' : 'miss' });
-          },
-        },
         config.routing.identityHeaders,
         config.opaEnvoy?.path,
       );

@@ -10,12 +10,12 @@ import type { BundleVerification } from './bundle/verify-signature.js';
 import { BundlePolicySource } from './bundle-policy-source.js';
 import { FolderPolicySource } from './folder-policy-source.js';
 import { LastKnownGoodStore } from './last-known-good.js';
-import type { ClientCredentialsTokenSource } from './oauth/client-credentials.js';
+import type { ClientCredentialsTokenSource } from '../net/oauth/client-credentials.js';
 import {
   clientCredentialsOptionsFromConfig,
   createClientCredentialsTokenSource,
-} from './oauth/config.js';
-import { OAuthClientAuthenticator } from '../auth/introspection/client-auth.js';
+} from '../net/oauth/read-client-config.js';
+import { OAuthClientAuthenticator } from '../net/oauth/client-authentication.js';
 import { IssuerIntrospector } from '../auth/introspection/issuer-introspector.js';
 import type { IntrospectionOutcome } from '../auth/introspection/options.js';
 import { IssuerKeySource } from './oidc/issuer-key-source.js';

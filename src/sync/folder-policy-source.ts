@@ -1,7 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { PolicyInputs } from '../snapshot/build-snapshot.js';
-import { backoffDelayMs } from './bundle/poll-delays.js';
+import { opaBackoffMs } from '../net/backoff.js';
 import { FolderWatcher } from './folder/folder-watcher.js';
 import { readPolicyFolder } from './folder/read-policy-folder.js';
 import type { PolicySource } from './sources.js';
@@ -210,7 +210,7 @@ export class FolderPolicySource implements PolicySource {
     const rescanMs = this.options.rescanIntervalS * 1000;
     const delayMs = ok
       ? rescanMs
-      : backoffDelayMs(this.consecutiveFailures, this.retryBaseMs, this.retryMaxMs, this.random);
+      : opaBackoffMs(this.consecutiveFailures, this.retryBaseMs, this.retryMaxMs, this.random);
     if (delayMs <= 0) return;
     this.nextAttemptAt = new Date(Date.now() + delayMs);
     this.timer = setTimeout(() => {

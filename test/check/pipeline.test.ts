@@ -1,8 +1,9 @@
 import { createPublicKey, createSign, KeyObject, type JsonWebKey } from 'node:crypto';
 import { CompactSign, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DpopReplayCache } from '../../src/auth/dpop/replay-cache.js';
 import { CheckPipeline } from '../../src/check/pipeline.js';
-import type { Decision, DenyDecision } from '../../src/check/decision.js';
+import type { Decision, DenyDecision } from '../../src/decision/decision.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { SnapshotStore } from '../../src/snapshot/snapshot-store.js';
@@ -332,7 +333,8 @@ describe('RFC 8725 / RFC 9068 token hardening', () => {
 
   it('a repeated token is served from the verified-token cache', async () => {
     const token = await t.issuer.sign({ sub: 'cache-me' });
-    const cache = t.gatehouse.store.current()?.tokenCache;
+    const snapshot = t.gatehouse.store.current();
+    const cache = snapshot && t.gatehouse.pipeline.tokenCacheFor(snapshot);
     const before = cache?.hits ?? 0;
     expect((await check({ headers: bearer(token) })).allowed).toBe(true);
     expect((await check({ headers: bearer(token) })).allowed).toBe(true);
@@ -515,8 +517,14 @@ describe('fail closed without a snapshot', () => {
       allowUnknownApis: true,
       maxTokenBytes: 8192,
       clockSkewS: 30,
+      tokenCache: { maxEntries: 10_000, maxTtlS: 300 },
       logger: silentLogger(),
       metrics: new Metrics(),
+      dpop: {
+        algorithms: ['ES256'],
+        iatWindowS: 60,
+        replay: new DpopReplayCache({ iatWindowS: 60 }),
+      },
     });
     expect(pipeline.isReady()).toBe(false);
     const decision = expectDeny(await pipeline.check(checkInput({ path: '/public/docs' })));

@@ -1,10 +1,10 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DenyDecision } from '../../src/check/decision.js';
+import type { DenyDecision } from '../../src/decision/decision.js';
 import { envoyUrlEncodedPem, xfccElement } from '../auth/certificate/helpers.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
-import { createTestPki, type TestPki } from '../sync/oauth/certificates.js';
+import { createTestPki, type TestPki } from '../net/oauth/certificates.js';
 import { bearer, checkInput } from './check-input-factory.js';
 
 // Certificate-bound tokens (RFC 8705) through the whole pipeline, with real certificates

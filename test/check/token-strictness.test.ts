@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Decision } from '../../src/check/decision.js';
+import type { Decision } from '../../src/decision/decision.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { TEST_AUDIENCE } from '../helpers/token-factory.js';
 import { bearer, checkInput } from './check-input-factory.js';
@@ -40,7 +40,8 @@ function check(token: string): Promise<Decision> {
 }
 
 function cacheHits(): number {
-  return t.gatehouse.store.current()?.tokenCache.hits ?? -1;
+  const snapshot = t.gatehouse.store.current();
+  return snapshot === undefined ? -1 : t.gatehouse.pipeline.tokenCacheFor(snapshot).hits;
 }
 
 /** A verified, cached token: allowed once by verification, then once from the cache. */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../../src/config/identity-headers.js';
 import { ConfigError, parseConfig } from '../../src/config/load-config.js';
 
 const ISSUER = { issuer: 'https://issuer.example', audiences: ['api'], jwksFile: 'keys/jwks.json' };

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckInput } from '../../src/check/check-input.js';
-import type { Decision } from '../../src/check/decision.js';
+import type { Decision } from '../../src/decision/decision.js';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import { checkInput } from '../check/check-input-factory.js';
 import { askDoor, DOORS, type Door, type DoorAnswer } from '../helpers/check-doors.js';

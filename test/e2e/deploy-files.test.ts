@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../../src/config/identity-headers.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import { findNginx } from '../helpers/nginx.js';

@@ -5,7 +5,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_IDENTITY_HEADERS } from '../../src/check/identity-headers.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../../src/config/identity-headers.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
 import { freeLoopbackPort } from './listen.js';
 

@@ -9,7 +9,7 @@ import { MissingBuiltinsError } from '../../src/policy/opa-wasm-abi.js';
 import { findOpa, type OpaBinary } from '../../src/policy/opa-binary.js';
 import { WasmPolicy } from '../../src/policy/wasm-policy.js';
 import { opaEval } from '../helpers/opa-eval.js';
-import { createTestPki, type TestPki } from '../sync/oauth/certificates.js';
+import { createTestPki, type TestPki } from '../net/oauth/certificates.js';
 
 // The builtins Gatehouse provides to WebAssembly policies, proven against the reference:
 // the same Rego and the same input through the real `opa eval` (OPA's Go evaluator) and

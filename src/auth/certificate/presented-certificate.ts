@@ -9,7 +9,7 @@ import {
 import { x5tS256 } from './thumbprint.js';
 
 /** Headers a TLS-terminating proxy uses to pass the client certificate on, lower-cased. */
-export const FORWARDED_CERTIFICATE_HEADERS = ['x-forwarded-client-cert', 'client-cert'] as const;
+const FORWARDED_CERTIFICATE_HEADERS = ['x-forwarded-client-cert', 'client-cert'] as const;
 export type ForwardedCertificateHeader = (typeof FORWARDED_CERTIFICATE_HEADERS)[number];
 
 /**

@@ -19,7 +19,7 @@ const NONCE_BYTES = 18;
 /** Keeps these MACs apart from anything else the same secret may be used for. */
 const CONTEXT = 'gatehouse/dpop-nonce/v1\0';
 /** Default for tokens.dpop.nonce.lifetimeS. */
-export const DEFAULT_NONCE_LIFETIME_S = 120;
+const DEFAULT_NONCE_LIFETIME_S = 120;
 /** Shortest secret accepted, in bytes: the HMAC's own output size. */
 export const MIN_NONCE_SECRET_BYTES = 32;
 

@@ -10,15 +10,15 @@ import {
 } from 'jose';
 import { compactJwsProblem } from '../compact-jws.js';
 import { dpopFailure, type DpopFailure } from './dpop-failures.js';
-import { ASYMMETRIC_JWS_ALGORITHMS } from './lib/algorithms.js';
-import { holdsSeveralValues } from './lib/field-value.js';
-import { privateMembers, publicJwk } from './lib/public-jwk.js';
-import { comparableTargetUri } from './lib/target-uri.js';
+import { ASYMMETRIC_JWS_ALGORITHMS } from '../../jose/jws-algorithms.js';
+import { holdsSeveralValues } from './dpop-credential.js';
+import { privateMembers, publicJwk } from './public-jwk.js';
+import { comparableTargetUri } from './target-uri.js';
 import { DEFAULT_IAT_WINDOW_S, type DpopReplayCache } from './replay-cache.js';
 
 export { DEFAULT_IAT_WINDOW_S } from './replay-cache.js';
 /** Default for DpopVerifyOptions.maxProofBytes. */
-export const DEFAULT_MAX_PROOF_BYTES = 8192;
+const DEFAULT_MAX_PROOF_BYTES = 8192;
 /** Longest accepted jti, in characters: a UUID is 36 (RFC 9449 section 4.2). */
 export const MAX_JTI_LENGTH = 128;
 

@@ -1,10 +1,10 @@
-import type { DenyCode } from '../../check/deny-codes.js';
+import type { DenyCode } from '../../decision/deny-codes.js';
 import type { IntrospectionResult } from './introspection-client.js';
 
 /**
  * How the check pipeline answers a request whose opaque token was not introspected
  * `active`. Both codes are rows of the one answer table (DENY_CODES in
- * src/check/deny-codes.ts); this only says which result takes which.
+ * src/decision/deny-codes.ts); this only says which result takes which.
  *
  * - GH_ERR_TOKEN_INACTIVE: the authorization server says the token cannot be used
  *   (RFC 7662 section 2.2 `active: false`: unknown, expired, revoked, ...; the server need

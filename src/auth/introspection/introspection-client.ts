@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { fetchBytes, type FetchResult } from '../../sync/http-fetch.js';
-import { describeFailure, redact } from '../../sync/oauth/errors.js';
-import type { ClientAuthentication } from './client-auth.js';
+import { fetchBytes, type FetchResult } from '../../net/http-fetch.js';
+import { describeFailure, redact } from '../../net/oauth/errors.js';
+import type { ClientAuthentication } from '../../net/oauth/client-authentication.js';
 import type { IntrospectionFailureCode } from './errors.js';
 import { parseIntrospectionBody, type IntrospectionClaims } from './introspection-response.js';
 import {
@@ -29,7 +29,7 @@ export {
   type ClientAuthenticator,
   type ClientAuthOptions,
   type ClientAuthentication,
-} from './client-auth.js';
+} from '../../net/oauth/client-authentication.js';
 
 /**
  * What the authorization server says of a token (RFC 7662 section 2.2):

@@ -1,4 +1,4 @@
-import { discoverIssuer } from '../../sync/oidc/discovery.js';
+import { discoverIssuer } from '../../net/oidc-discovery.js';
 import { CallBudget } from './call-budget.js';
 import type {
   ClientAuthenticator,

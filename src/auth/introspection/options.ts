@@ -1,6 +1,6 @@
-import { checkEndpointUrl } from '../../sync/oauth/endpoint-url.js';
+import { checkEndpointUrl } from '../../net/oauth/endpoint-url.js';
 import type { CallBudget } from './call-budget.js';
-import type { ClientAuthenticator } from './client-auth.js';
+import type { ClientAuthenticator } from '../../net/oauth/client-authentication.js';
 import { IntrospectionConfigError } from './errors.js';
 
 export interface IntrospectionCacheOptions {

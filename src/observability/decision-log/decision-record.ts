@@ -1,5 +1,5 @@
 import type { CheckInput, PeerInfo } from '../../check/check-input.js';
-import type { Decision } from '../../check/decision.js';
+import type { Decision } from '../../decision/decision.js';
 import type { CheckPhase } from '../check-phases.js';
 import { applyMasks, type MaskRule } from './mask.js';
 

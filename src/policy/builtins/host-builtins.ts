@@ -22,7 +22,7 @@ export interface HostBuiltinSet {
 const NO_NETWORK = 'no network calls on the check path; fetch what the policy needs into data';
 
 /** Builtins that would reach the network or the host from inside a decision. */
-export const REFUSED_BUILTINS: ReadonlyMap<string, string> = new Map([
+const REFUSED_BUILTINS: ReadonlyMap<string, string> = new Map([
   ['http.send', NO_NETWORK],
   ['net.lookup_ip_addr', NO_NETWORK],
   ['providers.aws.sign_req', 'signing outbound requests is not an authorizer’s job'],

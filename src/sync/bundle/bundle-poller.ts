@@ -1,9 +1,9 @@
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
-import { fetchBytes, type FetchResult } from '../http-fetch.js';
+import { fetchBytes, type FetchResult } from '../../net/http-fetch.js';
 import { BundleError } from './bundle-error.js';
 import { DEFAULT_BUNDLE_LIMITS, validateBundleLimits, type BundleLimits } from './bundle-limits.js';
 import { RequestCanceller } from './cancellable-dispatcher.js';
-import { backoffDelayMs, pollDelayMs } from './poll-delays.js';
+import { opaBackoffMs, pollDelayMs } from '../../net/backoff.js';
 import { DEFAULT_CATALOG_FILE, readBundle, type Bundle } from './read-bundle.js';
 import type { BundleVerification } from './verify-signature.js';
 
@@ -319,7 +319,7 @@ export class BundlePoller {
         // A throwing error handler must not end the loop.
       }
     }
-    return backoffDelayMs(
+    return opaBackoffMs(
       this.consecutiveFailures,
       this.backoffBaseMs,
       this.backoffMaxMs,

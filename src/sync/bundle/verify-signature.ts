@@ -2,23 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { compactVerify, errors, type KeyInput } from 'jose';
 import { BundleError } from './bundle-error.js';
 import { fileDigest, FileDigestError } from './file-digest.js';
-
-/** The signing algorithms OPA's bundle signing supports (OPA docs, "Bundle Signing"). */
-export const BUNDLE_SIGNING_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'HS256',
-  'HS384',
-  'HS512',
-] as const;
-export type BundleSigningAlgorithm = (typeof BUNDLE_SIGNING_ALGORITHMS)[number];
+import type { BundleSigningAlgorithm } from '../../jose/jws-algorithms.js';
 
 /** How to check a bundle's signature, the counterpart of OPA's `bundles.<name>.signing` and `keys`. */
 export interface BundleVerification {

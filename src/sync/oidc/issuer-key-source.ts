@@ -4,9 +4,9 @@ import { assessSigningKeys } from '../../auth/usable-signing-keys.js';
 import type { IssuerConfig } from '../../config/schema.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { backoffDelayMs, refreshDelayMs } from './backoff.js';
-import type { OidcMetadata } from './discovery.js';
-import { KeySourceError } from './errors.js';
+import { equalJitterBackoffMs, refreshDelayMs } from '../../net/backoff.js';
+import type { OidcMetadata } from '../../net/oidc-discovery.js';
+import { KeySourceError } from '../../net/oidc-errors.js';
 import { hashJwks } from './jwks-hash.js';
 import { loadKeySet, selectKeyOrigin, type KeyOrigin, type LoadedKeySet } from './key-origin.js';
 import { OIDC_LOG } from './log-messages.js';
@@ -342,7 +342,7 @@ export class IssuerKeySource {
     clearTimeout(this.#timer);
     const delayMs = ok
       ? refreshDelayMs(this.#intervalS, Math.random())
-      : backoffDelayMs(this.#failures, this.#backoffBaseS, this.#intervalS, Math.random());
+      : equalJitterBackoffMs(this.#failures, this.#backoffBaseS, this.#intervalS, Math.random());
     this.#nextAttemptAt = Date.now() + delayMs;
     this.#timer = setTimeout(() => {
       void this.refresh();

@@ -4,10 +4,10 @@ import type { JSONWebKeySet } from 'jose';
 import type { Dispatcher } from 'undici';
 import { asJsonWebKeySet, KeySetError } from '../../auth/issuer-keys.js';
 import type { IssuerConfig } from '../../config/schema.js';
-import { fetchBytes } from '../http-fetch.js';
-import { discoverIssuer, type OidcMetadata } from './discovery.js';
-import { KeySourceError } from './errors.js';
-import { parseSecureUrl } from './secure-url.js';
+import { fetchBytes } from '../../net/http-fetch.js';
+import { discoverIssuer, type OidcMetadata } from '../../net/oidc-discovery.js';
+import { KeySourceError } from '../../net/oidc-errors.js';
+import { parseSecureUrl } from '../../net/secure-url.js';
 import { jwksFromCertificates } from './x509-keys.js';
 
 /** Where one issuer's verification keys come from: exactly one of these. */

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { exportJWK, importX509, type JSONWebKeySet, type JWK } from 'jose';
 import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../config/schema.js';
-import { KeySourceError } from './errors.js';
+import { KeySourceError } from '../../net/oidc-errors.js';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
 

@@ -1,5 +1,5 @@
-import { removalsAfterSet, type Decision, type HeaderList } from '../../check/decision.js';
-import { DENY_CODES, GrpcCode } from '../../check/deny-codes.js';
+import { removalsAfterSet, type Decision, type HeaderList } from '../../decision/decision.js';
+import { DENY_CODES, GrpcCode } from '../../decision/deny-codes.js';
 import {
   HeaderAppendAction,
   type CheckResponseMessage,

@@ -1,6 +1,6 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Authorizer } from '../../check/authorizer.js';
-import { deny } from '../../check/decision.js';
+import { deny } from '../../decision/decision.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
 import { checkRequestToInput } from './ext-authz-request.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { CheckInput } from '../../check/check-input.js';
-import type { Decision } from '../../check/decision.js';
+import type { Decision } from '../../decision/decision.js';
 
 /**
  * The OpenID AuthZEN Authorization API 1.0 (https://openid.net/specs/authorization-api-1_0.html)

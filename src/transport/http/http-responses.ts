@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { TransportName } from '../../check/check-input.js';
-import { removalsAfterSet, type Decision, type HeaderList } from '../../check/decision.js';
+import { removalsAfterSet, type Decision, type HeaderList } from '../../decision/decision.js';
 
 /**
  * Writes a decision as each HTTP check protocol expects it: 200 allows, the deny's 4xx

@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { TransportName } from '../../check/check-input.js';
-import { deny } from '../../check/decision.js';
-import type { DenyCode } from '../../check/deny-codes.js';
+import { deny } from '../../decision/decision.js';
+import type { DenyCode } from '../../decision/deny-codes.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
 import type { Metrics } from '../../observability/metrics.js';

@@ -4,7 +4,7 @@ import {
   type TokenClaims,
 } from '../../../src/auth/certificate/certificate-binding.js';
 import { presentedCertificate } from '../../../src/auth/certificate/presented-certificate.js';
-import { createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
+import { createTestPki, type TestPki } from '../../net/oauth/certificates.js';
 import {
   boundClaims,
   clientCertField,

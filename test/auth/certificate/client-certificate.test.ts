@@ -8,7 +8,7 @@ import {
   type CertificateProblem,
 } from '../../../src/auth/certificate/client-certificate.js';
 import { x5tS256, x5tS256FromSha256Hex } from '../../../src/auth/certificate/thumbprint.js';
-import { createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
+import { createTestPki, type TestPki } from '../../net/oauth/certificates.js';
 import {
   clientCertField,
   envoyUrlEncodedPem,

@@ -9,7 +9,7 @@ import { readBearerCredential } from '../../../src/auth/bearer-credential.js';
 import { checkCertificateBinding } from '../../../src/auth/certificate/certificate-binding.js';
 import { presentedCertificate } from '../../../src/auth/certificate/presented-certificate.js';
 import { x5tS256 } from '../../../src/auth/certificate/thumbprint.js';
-import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
+import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../net/oauth/certificates.js';
 import {
   startAuthorizationServer,
   type AuthorizationServer,

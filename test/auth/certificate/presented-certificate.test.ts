@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { checkCertificateBinding } from '../../../src/auth/certificate/certificate-binding.js';
 import { presentedCertificate } from '../../../src/auth/certificate/presented-certificate.js';
 import { x5tS256 } from '../../../src/auth/certificate/thumbprint.js';
-import { createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
+import { createTestPki, type TestPki } from '../../net/oauth/certificates.js';
 import {
   boundClaims,
   clientCertField,

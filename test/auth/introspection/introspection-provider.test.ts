@@ -9,7 +9,7 @@ import {
 } from '../../../src/auth/introspection/introspection-client.js';
 import { introspectionDenyCode } from '../../../src/auth/introspection/deny-intent.js';
 import { grantedScopes } from '../../../src/auth/scopes.js';
-import { everythingShown } from '../../sync/oauth/helpers.js';
+import { everythingShown } from '../../net/oauth/helpers.js';
 import {
   APP,
   resourceServerClient,

@@ -12,7 +12,7 @@ import {
   type IntrospectionFailureCode,
   type IntrospectionResult,
 } from '../../../src/auth/introspection/introspection-client.js';
-import { closedPort, everythingShown } from '../../sync/oauth/helpers.js';
+import { closedPort, everythingShown } from '../../net/oauth/helpers.js';
 import {
   seconds,
   startScriptedServer,

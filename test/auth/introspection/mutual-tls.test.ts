@@ -4,7 +4,7 @@ import {
   OAuthClientAuthenticator,
   type ClientAuthOptions,
 } from '../../../src/auth/introspection/introspection-client.js';
-import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../sync/oauth/certificates.js';
+import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../net/oauth/certificates.js';
 import {
   APP,
   resourceServerClient,

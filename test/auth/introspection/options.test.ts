@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DENY_CODES } from '../../../src/check/deny-codes.js';
+import { DENY_CODES } from '../../../src/decision/deny-codes.js';
 import { introspectionDenyCode } from '../../../src/auth/introspection/deny-intent.js';
 import {
   INTROSPECTION_DEFAULTS,
@@ -11,7 +11,7 @@ import {
   type ClientAuthOptions,
   type IntrospectionClientOptions,
 } from '../../../src/auth/introspection/introspection-client.js';
-import { everythingShown, thrown } from '../../sync/oauth/helpers.js';
+import { everythingShown, thrown } from '../../net/oauth/helpers.js';
 
 const clientAuth: ClientAuthenticator = {
   authenticate: () => Promise.resolve({ headers: {}, form: {}, secrets: [] }),

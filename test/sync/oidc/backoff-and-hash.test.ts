@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, refreshDelayMs } from '../../../src/sync/oidc/backoff.js';
+import { equalJitterBackoffMs, refreshDelayMs } from '../../../src/net/backoff.js';
 import { hashJwks } from '../../../src/sync/oidc/jwks-hash.js';
 
-describe('backoffDelayMs (equal jitter, capped at the refresh interval)', () => {
+describe('equalJitterBackoffMs (equal jitter, capped at the refresh interval)', () => {
   it.each([
     // failures, base s, interval s, random, expected ms
     [1, 1, 300, 0, 500],
@@ -16,13 +16,13 @@ describe('backoffDelayMs (equal jitter, capped at the refresh interval)', () => 
     [0, 2, 300, 0, 1000],
   ])('failure %i, base %d s, interval %d s, random %d -> %i ms', (...args) => {
     const [failures, baseS, intervalS, random, expected] = args;
-    expect(backoffDelayMs(failures, baseS, intervalS, random)).toBe(expected);
+    expect(equalJitterBackoffMs(failures, baseS, intervalS, random)).toBe(expected);
   });
 
   it('never shrinks from one failure to the next before the cap, whatever the jitter', () => {
     for (let failures = 1; failures < 8; failures += 1) {
-      expect(backoffDelayMs(failures + 1, 1, 300, 0)).toBeGreaterThanOrEqual(
-        backoffDelayMs(failures, 1, 300, 0.999_999),
+      expect(equalJitterBackoffMs(failures + 1, 1, 300, 0)).toBeGreaterThanOrEqual(
+        equalJitterBackoffMs(failures, 1, 300, 0.999_999),
       );
     }
   });

@@ -7,7 +7,7 @@ import { IssuerKeySource } from '../../../src/sync/oidc/issuer-key-source.js';
 import { createTestIssuer } from '../../helpers/token-factory.js';
 import { parseIssuerConfig } from './issuer-config.js';
 import { selectKeyOrigin } from '../../../src/sync/oidc/key-origin.js';
-import { isLoopbackHost, parseSecureUrl } from '../../../src/sync/oidc/secure-url.js';
+import { isLoopbackHost, parseSecureUrl } from '../../../src/net/secure-url.js';
 
 describe('selectKeyOrigin', () => {
   it.each([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deny, type AllowDecision } from '../../../src/check/decision.js';
-import { DENY_CODES, type DenyCode } from '../../../src/check/deny-codes.js';
+import { deny, type AllowDecision } from '../../../src/decision/decision.js';
+import { DENY_CODES, type DenyCode } from '../../../src/decision/deny-codes.js';
 import { decisionToCheckResponse } from '../../../src/transport/grpc/ext-authz-response.js';
 import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 import { HeaderAppendAction } from '../../../src/transport/grpc/wire-types.js';

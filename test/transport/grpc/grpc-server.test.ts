@@ -1,6 +1,6 @@
 import { status as GrpcStatus, type Client } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deny, type AllowDecision, type Decision } from '../../../src/check/decision.js';
+import { deny, type AllowDecision, type Decision } from '../../../src/decision/decision.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { LOG } from '../../../src/observability/log-messages.js';
 import { startGrpcServer, type GrpcServerHandle } from '../../../src/transport/grpc/grpc-server.js';

@@ -7,7 +7,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Authorizer } from '../../../src/check/authorizer.js';
 import type { CheckInput } from '../../../src/check/check-input.js';
-import type { Decision } from '../../../src/check/decision.js';
+import type { Decision } from '../../../src/decision/decision.js';
 
 /** The outcome of a unary call: a response, or the gRPC error the server answered. */
 export type UnaryResult<Res> =

@@ -3,10 +3,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ClientCredentialsTokenSource } from '../../../src/sync/oauth/client-credentials.js';
-import { basicAuthorization, formUrlEncode } from '../../../src/sync/oauth/client-secret.js';
-import { OAUTH_CLIENT_ERRORS } from '../../../src/sync/oauth/errors.js';
-import { loadSigningKey, type AssertionAlgorithm } from '../../../src/sync/oauth/signing-key.js';
+import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
+import { basicAuthorization, formUrlEncode } from '../../../src/net/oauth/client-secret.js';
+import { OAUTH_CLIENT_ERRORS } from '../../../src/net/oauth/errors.js';
+import { loadSigningKey, type AssertionAlgorithm } from '../../../src/net/oauth/signing-key.js';
 import { thrown } from './helpers.js';
 
 describe('client_secret_basic encoding (RFC 6749 section 2.3.1)', () => {
@@ -227,10 +227,10 @@ describe('private_key_jwt signing keys', () => {
 });
 
 describe('error catalogue', () => {
-  it('every GH_OAUTH_* code raised in src/sync/oauth is documented in OAUTH_CLIENT_ERRORS', async () => {
+  it('every GH_OAUTH_* code raised in src/net/oauth is documented in OAUTH_CLIENT_ERRORS', async () => {
     const dir = path.resolve(
       path.dirname(fileURLToPath(import.meta.url)),
-      '../../../src/sync/oauth',
+      '../../../src/net/oauth',
     );
     const used = new Set<string>();
     for (const file of await readdir(dir)) {

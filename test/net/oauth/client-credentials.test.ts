@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   ClientCredentialsTokenSource,
   type ClientCredentialsOptions,
-} from '../../../src/sync/oauth/client-credentials.js';
+} from '../../../src/net/oauth/client-credentials.js';
 import {
   startAuthorizationServer,
   type AuthorizationServer,

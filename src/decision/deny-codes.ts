@@ -243,7 +243,3 @@ export const DENY_CODES = {
 } as const satisfies Record<string, DenyCodeSpec>;
 
 export type DenyCode = keyof typeof DENY_CODES;
-
-export function isDenyCode(value: string): value is DenyCode {
-  return Object.hasOwn(DENY_CODES, value);
-}

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DENY_CODES } from '../../src/check/deny-codes.js';
+import { DENY_CODES } from '../../src/decision/deny-codes.js';
 
 // Every deny code is part of the public contract (logs, metrics, response bodies): each
 // must be in the README's table with the status it really answers, or users cannot act on it.

@@ -6,8 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   ClientCredentialsTokenSource,
   type ClientCredentialsOptions,
-} from '../../../src/sync/oauth/client-credentials.js';
-import { discoverTokenEndpoint } from '../../../src/sync/oauth/discovery.js';
+} from '../../../src/net/oauth/client-credentials.js';
+import { discoverTokenEndpoint } from '../../../src/net/oidc-discovery.js';
 import { everythingShown, rejection, type SourceOptions } from './helpers.js';
 
 /*

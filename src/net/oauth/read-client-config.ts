@@ -3,7 +3,11 @@ import path from 'node:path';
 import type { JsonWebKey } from 'node:crypto';
 import { ClientCredentialsTokenSource } from './client-credentials.js';
 import { configError } from './errors.js';
-import type { AssertionAudience, ClientAuthMethod, ClientCredentialsOptions } from './options.js';
+import type {
+  AssertionAudience,
+  ClientAuthMethod,
+  ClientCredentialsOptions,
+} from './client-options.js';
 import type { AssertionAlgorithm, PrivateKeyInput } from './signing-key.js';
 
 /**

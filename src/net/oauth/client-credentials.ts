@@ -2,14 +2,22 @@ import type { Agent, Dispatcher } from 'undici';
 import { fetchBytes, type FetchResult } from '../http-fetch.js';
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.js';
 import { basicAuthorization } from './client-secret.js';
-import { discoverTokenEndpoint } from './discovery.js';
+import { discoverTokenEndpoint } from '../oidc-discovery.js';
 import { describeFailure, OAuthClientError, redact } from './errors.js';
-import { resolveOptions, type ClientCredentialsOptions, type ResolvedOptions } from './options.js';
+import {
+  resolveOptions,
+  type ClientCredentialsOptions,
+  type ResolvedOptions,
+} from './client-options.js';
 import { createTlsAgent } from './tls-agent.js';
 import { parseTokenResponse } from './token-response.js';
 
-export type { ClientCredentialsOptions, ClientAuthMethod, AssertionAudience } from './options.js';
-export { CLIENT_AUTH_METHODS } from './options.js';
+export type {
+  ClientCredentialsOptions,
+  ClientAuthMethod,
+  AssertionAudience,
+} from './client-options.js';
+export { CLIENT_AUTH_METHODS } from './client-options.js';
 export { OAuthClientError, OAUTH_CLIENT_ERRORS, type OAuthClientErrorCode } from './errors.js';
 
 interface CachedToken {

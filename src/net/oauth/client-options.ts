@@ -26,7 +26,8 @@ export const CLIENT_AUTH_METHODS = [
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 /** What a client assertion's `aud` names (RFC 7523 section 3, item 3). */
-export type AssertionAudience = 'token_endpoint' | 'issuer';
+export const ASSERTION_AUDIENCES = ['token_endpoint', 'issuer'] as const;
+export type AssertionAudience = (typeof ASSERTION_AUDIENCES)[number];
 
 export interface ClientCredentialsOptions {
   /** The token endpoint URL. Set this, or `issuer` to discover it; this wins when both are set. */

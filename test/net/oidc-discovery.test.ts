@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { discoverIssuer, parseMetadata, wellKnownUrl } from '../../../src/sync/oidc/discovery.js';
-import { DiscoveryError } from '../../../src/sync/oidc/errors.js';
+import { discoverIssuer, parseMetadata, wellKnownUrl } from '../../src/net/oidc-discovery.js';
+import { DiscoveryError } from '../../src/net/oidc-errors.js';
 import {
   createSigningKey,
   ORDERS_JWT_ACCESS_TOKENS,
   startAuthorizationServer,
   type AuthorizationServer,
-} from '../../helpers/authorization-server.js';
+} from '../helpers/authorization-server.js';
 
 const OPTIONS = { timeoutMs: 2000, maxBytes: 64 * 1024 };
 

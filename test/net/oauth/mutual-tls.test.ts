@@ -1,8 +1,8 @@
 import { X509Certificate, type JsonWebKey } from 'node:crypto';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fetchBytes } from '../../../src/sync/http-fetch.js';
-import { ClientCredentialsTokenSource } from '../../../src/sync/oauth/client-credentials.js';
+import { fetchBytes } from '../../../src/net/http-fetch.js';
+import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
 import { CLIENT_SUBJECT_DN, createTestPki, x5c, type TestPki } from './certificates.js';
 import {
   startAuthorizationServer,

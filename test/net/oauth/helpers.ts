@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { expect } from 'vitest';
-import type { ClientCredentialsOptions } from '../../../src/sync/oauth/client-credentials.js';
-import { OAuthClientError } from '../../../src/sync/oauth/errors.js';
+import type { ClientCredentialsOptions } from '../../../src/net/oauth/client-credentials.js';
+import { OAuthClientError } from '../../../src/net/oauth/errors.js';
 import type { AuthorizationServerOptions } from '../../helpers/authorization-server.js';
 import { freeLoopbackPort } from '../../helpers/listen.js';
 

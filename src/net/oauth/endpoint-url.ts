@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../oidc/secure-url.js';
+import { isLoopbackHost } from '../secure-url.js';
 
 /**
  * Checks an authorization server URL (issuer or token endpoint) before any credential is

@@ -7,7 +7,7 @@ import {
   clientCredentialsOptionsFromConfig,
   createClientCredentialsTokenSource,
   type OAuthClientConfig,
-} from '../../../src/sync/oauth/config.js';
+} from '../../../src/net/oauth/read-client-config.js';
 import { createTestPki, type TestPki } from './certificates.js';
 import {
   startAuthorizationServer,
