@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@grpc/grpc-js';
 import { request } from 'undici';
@@ -54,7 +55,10 @@ afterAll(async () => {
 });
 
 /** Starts `gatehouse run` and resolves with its ports, read from its listening log lines. */
-async function startCli(): Promise<{ child: ChildProcess; ports: Listening }> {
+async function startCli(): Promise<{
+  child: ChildProcessByStdio<null, Readable, null>;
+  ports: Listening;
+}> {
   const file = path.join(dir, 'gatehouse.yaml');
   await writeFile(
     file,
@@ -92,7 +96,7 @@ async function startCli(): Promise<{ child: ChildProcess; ports: Listening }> {
     child.once('exit', (code) => {
       reject(new Error(`gatehouse exited (${String(code)}) before listening`));
     });
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       const lines = buffered.split('\n');
       buffered = lines.pop() ?? '';

@@ -36,8 +36,13 @@ class TlsFilesCertificateProvider implements CertificateProvider {
 
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    const { ca } = this.files.current();
-    listener(ca === undefined ? null : { caCertificate: ca });
+    // After the current turn: grpc-js registers its server's watcher only once this
+    // returns (server-credentials.js _addWatcher), so an update given now would be lost and
+    // the listener would drop every connection as "credentials not loaded".
+    queueMicrotask(() => {
+      const { ca } = this.files.current();
+      if (this.caListeners.has(listener)) listener(ca === undefined ? null : { caCertificate: ca });
+    });
   }
 
   removeCaCertificateListener(listener: CaListener): void {
@@ -46,8 +51,10 @@ class TlsFilesCertificateProvider implements CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    const { cert, key } = this.files.current();
-    listener({ certificate: cert, privateKey: key });
+    queueMicrotask(() => {
+      const { cert, key } = this.files.current();
+      if (this.identityListeners.has(listener)) listener({ certificate: cert, privateKey: key });
+    });
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
