@@ -148,7 +148,12 @@ describe('SIGTERM drains: readiness first, no new connections, in-flight checks 
     const probesBase = `http://127.0.0.1:${ports.probes}`;
     try {
       // Ready and answering before the signal.
-      expect(await status(`${probesBase}/readyz`)).toBe(200);
+      // The probe thread sees readiness within its 100 ms publish interval.
+      await waitFor(
+        'probe /readyz 200',
+        async () => (await status(`${probesBase}/readyz`)) === 200,
+        2000,
+      );
       expect(await status(`${httpBase}/readyz`)).toBe(200);
       const fast = await request(`${httpBase}/envoy/users/me`, {
         headers: { authorization: 'Bearer fast-token' },
