@@ -18,6 +18,7 @@ import { deny, type Decision, type MatchedApiRef } from './decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';
+import type { PipelineObserver } from './pipeline-observer.js';
 
 export interface PipelineOptions {
   readonly realm: string;
@@ -42,6 +43,8 @@ export interface PipelineOptions {
   readonly dpop?: DpopSettings;
   /** `routing.methodOverride`: strip override headers (default) or authorize their method. */
   readonly methodOverride?: MethodOverrideMode;
+  /** Hooks into each step (gatehouse explain); unset on a running server. */
+  readonly observer?: PipelineObserver;
 }
 
 export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
@@ -143,12 +146,14 @@ export class CheckPipeline implements Authorizer {
         { realm, revision },
       );
     }
+    this.options.observer?.routed?.(api, match?.params ?? {});
     const apiRef: MatchedApiRef | undefined =
       api === undefined ? undefined : { id: api.id, service: api.service };
 
     // 2. Authenticate, as the API requires.
     const auth = api?.auth ?? UNKNOWN_API_AUTH;
     const authenticated = await this.authenticator.authenticate(input, snapshot, auth);
+    this.options.observer?.authenticated?.(authenticated);
     if (!authenticated.ok) {
       return deny(authenticated.code, authenticated.reason, {
         realm,
@@ -175,6 +180,7 @@ export class CheckPipeline implements Authorizer {
     // Encoded once, shared by every level.
     const encoded = new TextEncoder().encode(JSON.stringify(document));
     const outcome = evaluateLevels(snapshot, levels, encoded.buffer);
+    this.options.observer?.evaluated?.(levels, outcome);
 
     // 4. Respond.
     if (!outcome.ok) {
