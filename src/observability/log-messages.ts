@@ -17,7 +17,8 @@ export const LOG = {
   httpListening: 'http server listening',
   shuttingDown: 'shutting down',
   drainStarted: 'draining: readiness is false; still answering checks until the listeners close',
-  drainListenersClosed: 'draining: listeners closed to new connections; waiting for in-flight checks',
+  drainListenersClosed:
+    'draining: listeners closed to new connections; waiting for in-flight checks',
   drainDone: 'drained: every in-flight check answered',
   httpDrainForced: 'http server did not drain in time; closing its connections',
   tlsReloaded: 'tls certificate reloaded',
