@@ -16,6 +16,8 @@ import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
 import { startProbeServer } from './transport/http/probe-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
+import { ReadinessGate } from './lifecycle/readiness-gate.js';
+import { TlsFiles, type ListenerTlsFiles } from './transport/tls/tls-files.js';
 
 export interface GatehouseOptions {
   readonly logger?: Logger;
@@ -39,6 +41,12 @@ export interface RunningGatehouse {
   reloadPolicies(): Promise<boolean>;
   /** Whether the first snapshot was activated at start-up. */
   readonly ready: boolean;
+  /**
+   * The graceful stop (SIGTERM/SIGINT): readiness false everywhere at once, checks still
+   * answered for shutdown.readinessDelayS, then the listeners refuse new connections and
+   * in-flight checks finish (up to shutdown.drainTimeoutS), then everything closes.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,6 +67,8 @@ export async function startGatehouse(
   const env = options.env ?? process.env;
   // Before the sources: a missing nonce secret stops the start with nothing to close.
   const nonces = dpopNonces(config, env);
+  const grpcTls = await loadTls('grpc.tls', config.grpc.tls, logger);
+  const httpTls = await loadTls('http.tls', config.http.tls, logger);
   const sources = await createSources(config, logger, env, metrics);
   const { policySource } = sources;
   const controlLoop = new ControlLoop({
@@ -127,21 +137,27 @@ export async function startGatehouse(
     },
   });
 
+  // Draining turns every readiness signal false while checks are still answered.
+  const readiness = new ReadinessGate();
+  const served = readiness.gate(admission);
+
   const grpc = config.grpc.enabled
     ? await startGrpcServer({
         host: config.grpc.host,
         port: config.grpc.port,
-        authorizer: admission,
+        authorizer: served,
         logger,
         maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
         maxConcurrentStreams: config.grpc.maxConcurrentStreams,
+        tls: grpcTls,
+        reflection: config.grpc.reflection,
       })
     : undefined;
   const http = config.http.enabled
     ? await startHttpServer({
         host: config.http.host,
         port: config.http.port,
-        authorizer: admission,
+        authorizer: served,
         logger,
         metrics,
         realm: config.realm,
@@ -151,13 +167,16 @@ export async function startGatehouse(
         maxBodyBytes: config.http.maxBodyBytes,
         status: () => controlLoop.status(),
         statusPage: observability.statusPage,
+        tls: httpTls,
       })
     : undefined;
+  grpcTls?.watch();
+  httpTls?.watch();
   const probes = config.probes.enabled
     ? await startProbeServer({
         host: config.probes.host,
         port: config.probes.port,
-        authorizer: pipeline,
+        authorizer: readiness.gate(pipeline),
         logger,
         metrics,
         status: () => controlLoop.status(),
@@ -180,6 +199,8 @@ export async function startGatehouse(
     await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
     await observability.close();
     await sources.close();
+    grpcTls?.stop();
+    httpTls?.stop();
     throw error;
   }
 
@@ -193,6 +214,22 @@ export async function startGatehouse(
     controlLoop,
     reloadPolicies: () => policySource.refreshNow(),
     ready,
+    async drain() {
+      readiness.startDraining();
+      logger.info({ readinessDelayS: config.shutdown.readinessDelayS }, LOG.drainStarted);
+      grpc?.announceHealth();
+      await new Promise((resolve) => setTimeout(resolve, config.shutdown.readinessDelayS * 1000));
+      logger.info({ drainTimeoutS: config.shutdown.drainTimeoutS }, LOG.drainListenersClosed);
+      // Sources stay open meanwhile: an in-flight check may still be waiting on introspection.
+      const timeoutMs = config.shutdown.drainTimeoutS * 1000;
+      await Promise.all([grpc?.close(timeoutMs), http?.drain(timeoutMs)]);
+      logger.info(LOG.drainDone);
+      controlLoop.stop();
+      await probes?.close();
+      await sources.close();
+      grpcTls?.stop();
+      httpTls?.stop();
+    },
     async close() {
       controlLoop.stop();
       admission.close();
@@ -200,6 +237,8 @@ export async function startGatehouse(
       // After the servers: the last decisions are queued; before the OAuth client closes.
       await observability.close();
       await sources.close();
+      grpcTls?.stop();
+      httpTls?.stop();
     },
   };
 }
@@ -219,6 +258,22 @@ function dpopNonces(config: GatehouseConfig, env: NodeJS.ProcessEnv): DpopNonces
     ]);
   }
   return new DpopNonces({ lifetimeS, secret: Buffer.from(secret, 'utf8') });
+}
+
+/** A listener's TLS files, read before any port opens: a bad pair is a named config error. */
+async function loadTls(
+  option: string,
+  files: ListenerTlsFiles | undefined,
+  logger: Logger,
+): Promise<TlsFiles | undefined> {
+  if (files === undefined) return undefined;
+  try {
+    return await TlsFiles.load(files, logger);
+  } catch (error) {
+    throw new ConfigError('TLS files are not usable', [
+      `${option}: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
+  }
 }
 
 /**

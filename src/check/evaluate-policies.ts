@@ -12,6 +12,8 @@ export type LevelsOutcome =
       readonly reason: string;
       /** The denying level's verdict when it said no (for its status, headers and body). */
       readonly verdict: PolicyVerdict | undefined;
+      /** Which of the levels did not allow (the ones before it did; the ones after were not asked). */
+      readonly levelIndex: number;
     };
 
 /**
@@ -34,6 +36,7 @@ export function evaluateLevels(
     if (entrypoint === undefined) {
       return {
         ok: false,
+        levelIndex: verdicts.length,
         code: 'GH_ERR_POLICY_ERROR',
         reason: `${level.level} policy ${level.package} is not in the snapshot`,
         verdict: undefined,
@@ -45,6 +48,7 @@ export function evaluateLevels(
     } catch (error) {
       return {
         ok: false,
+        levelIndex: verdicts.length,
         code: 'GH_ERR_POLICY_ERROR',
         reason: `${level.level} policy ${level.package} failed: ${error instanceof Error ? error.message : String(error)}`,
         verdict: undefined,
@@ -54,6 +58,7 @@ export function evaluateLevels(
     if (!parsed.ok) {
       return {
         ok: false,
+        levelIndex: verdicts.length,
         code: 'GH_ERR_POLICY_RESULT_INVALID',
         reason: `${level.level} policy ${level.package}: ${parsed.reason}`,
         verdict: undefined,
@@ -62,6 +67,7 @@ export function evaluateLevels(
     if (!parsed.verdict.allowed) {
       return {
         ok: false,
+        levelIndex: verdicts.length,
         code: 'GH_ERR_POLICY_DENIED',
         reason: `denied by ${level.level} policy ${level.package}`,
         verdict: parsed.verdict,

@@ -20,7 +20,12 @@ import type { Authorizer } from './authorizer.js';
 import type { CheckInput } from './check-input.js';
 import { allowHeaders } from './allow-headers.js';
 import { claimsToHeaders } from './claims-to-headers.js';
-import { deny, type AllowDecision, type Decision, type MatchedApiRef } from '../decision/decision.js';
+import {
+  deny,
+  type AllowDecision,
+  type Decision,
+  type MatchedApiRef,
+} from '../decision/decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';
@@ -34,6 +39,7 @@ import {
   transportCannotApply,
   type OpaEnvoyOptions,
 } from './opa-envoy-mode.js';
+import type { PipelineObserver } from './pipeline-observer.js';
 
 export interface PipelineOptions {
   readonly realm: string;
@@ -64,6 +70,8 @@ export interface PipelineOptions {
   readonly observer?: CheckObserver;
   /** OPA-Envoy compatibility mode (config `opaEnvoy`); unset: the catalog alone decides. */
   readonly opaEnvoy?: OpaEnvoyOptions;
+  /** Hooks into each step (gatehouse explain); unset on a running server. */
+  readonly stepObserver?: PipelineObserver;
 }
 
 /** Auth for requests that match no API when allowUnknownApis is on: a token is optional. */
@@ -186,6 +194,7 @@ export class CheckPipeline implements Authorizer {
         { realm, revision },
       );
     }
+    this.options.stepObserver?.routed?.(api, match?.params ?? {});
     const apiRef: MatchedApiRef | undefined =
       api === undefined ? undefined : { id: api.id, service: api.service };
     phases.mark('route');
@@ -194,6 +203,7 @@ export class CheckPipeline implements Authorizer {
     const auth = api?.auth ?? (opaEnvoy === undefined ? UNKNOWN_API_AUTH : NO_TOKEN_AUTH);
     const authenticated = await this.authenticator.authenticate(input, snapshot, auth);
     phases.mark('auth');
+    this.options.stepObserver?.authenticated?.(authenticated);
     if (!authenticated.ok) {
       return deny(authenticated.code, authenticated.reason, {
         realm,
@@ -239,6 +249,7 @@ export class CheckPipeline implements Authorizer {
     const encoded = new TextEncoder().encode(JSON.stringify(document));
     const outcome = evaluateLevels(snapshot, levels, encoded.buffer);
     phases.mark('evaluate');
+    this.options.stepObserver?.evaluated?.(levels, outcome);
 
     // 4. Respond.
     if (!outcome.ok) {

@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import type { GatehouseConfig } from '../config/schema.js';
 
 /**
- * Files the config names that must exist before any port opens. A missing policy folder or
- * JWKS file is a mistake in the deployment (a volume not mounted, a typo), not an outage:
+ * Files the config names that must exist before any port opens. A missing policy folder,
+ * JWKS file or TLS file is a mistake in the deployment (a volume not mounted, a typo), not an outage:
  * it is refused at start with the option's name. Content that is unreadable or invalid is
  * the sources' business: they report it in /status and retry.
  */
@@ -24,6 +24,15 @@ export async function missingConfiguredPaths(config: GatehouseConfig): Promise<s
       });
     }
   });
+  for (const listener of ['grpc', 'http'] as const) {
+    const tls = config[listener].tls;
+    if (tls === undefined) continue;
+    wanted.push({ option: `${listener}.tls.certFile`, file: tls.certFile, kind: 'file' });
+    wanted.push({ option: `${listener}.tls.keyFile`, file: tls.keyFile, kind: 'file' });
+    if (tls.clientCaFile !== undefined) {
+      wanted.push({ option: `${listener}.tls.clientCaFile`, file: tls.clientCaFile, kind: 'file' });
+    }
+  }
   const problems: string[] = [];
   for (const { option, file, kind } of wanted) {
     const found = await stat(file).catch(() => undefined);

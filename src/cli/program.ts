@@ -7,6 +7,15 @@ import { mintDevToken } from '../dev/dev-token.js';
 import { OpaNotFoundError } from '../policy/opa-binary.js';
 import { runGatehouse } from './run-command.js';
 import { validateConfigFile } from './validate-command.js';
+import {
+  addHeader,
+  ExplainInputError,
+  explainRequest,
+  formatExplanation,
+  parseExplainJson,
+  type ExplainRequest,
+} from './explain-command.js';
+import { readFile } from 'node:fs/promises';
 import { gatehouseVersion } from './version.js';
 
 /** Exit statuses: 0 done, 1 the work failed (bad config, failed build), 2 bad usage. */
@@ -16,12 +25,14 @@ export const EXIT_USAGE = 2;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const COMMANDS = ['run', 'validate', 'version', 'token', 'help'];
+const COMMANDS = ['run', 'validate', 'explain', 'version', 'token', 'help'];
 
 const MORE_HELP = `
 Flags of the commands (gatehouse <command> --help for details):
   run, validate   -c, --config <file>   configuration file (YAML or JSON)
   validate        --show-rego           print the Rego of each declarative policy
+  explain         -c, --config, --method, --path, --host, --header <name:value> (repeatable),
+                  --token, --request <file|->, --json; exit 0 allowed, 1 denied, 2 usage
   token           --sub, --roles, --scope, --aud, --iss, --ttl-s, --key-dir
 
 Environment variables:
@@ -92,6 +103,31 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   program
+    .command('explain')
+    .description(
+      'decide one request over the local snapshot and show each step; open no port ' +
+        '(exit 0 allowed, 1 denied or no snapshot, 2 usage)',
+    )
+    .addOption(configOption())
+    .option('--method <method>', 'request method', 'GET')
+    .option('--path <path>', 'request-target: path and query, as the client sent it')
+    .option('--host <host>', 'Host / :authority', 'localhost')
+    .option('--header <name:value>', 'a request header (repeatable)', collect, [])
+    .option('--token <token>', 'shorthand for --header "authorization:Bearer <token>"')
+    .option('--request <file>', 'the request as a POST /v1/check JSON body; - reads stdin')
+    .option('--json', 'print the explanation as JSON')
+    .action(async (options: ExplainFlags) => {
+      const request = await explainInput(options);
+      const explanation = await explainRequest(configFile(options), io.env, request);
+      io.stdout(
+        options.json === true
+          ? `${JSON.stringify(explanation, null, 2)}\n`
+          : formatExplanation(explanation),
+      );
+      status = explanation.decision.allowed ? EXIT_OK : EXIT_FAILED;
+    });
+
+  program
     .command('version')
     .description('print the version')
     .action(() => {
@@ -136,12 +172,68 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // --help and --version end here too, with exitCode 0.
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
+    if (error instanceof ExplainInputError) {
+      io.stderr(`error: ${error.message} (see gatehouse explain --help)\n`);
+      return EXIT_USAGE;
+    }
     if (error instanceof ConfigError || error instanceof OpaNotFoundError) {
       io.stderr(`gatehouse: ${error.message}\n`);
       return EXIT_FAILED;
     }
     throw error;
   }
+}
+
+interface ExplainFlags {
+  readonly config?: string;
+  readonly method: string;
+  readonly path?: string;
+  readonly host: string;
+  readonly header: readonly string[];
+  readonly token?: string;
+  readonly request?: string;
+  readonly json?: boolean;
+}
+
+/** The request from --request (a file or stdin), else from the flags. */
+async function explainInput(options: ExplainFlags): Promise<ExplainRequest> {
+  if (options.request !== undefined) {
+    if (options.path !== undefined || options.header.length > 0 || options.token !== undefined) {
+      throw new ExplainInputError(
+        '--request takes the whole request: no --path, --header or --token',
+      );
+    }
+    const text =
+      options.request === '-' ? await readStdin() : await readFile(options.request, 'utf8');
+    return parseExplainJson(text);
+  }
+  if (options.path === undefined) throw new ExplainInputError('--path or --request is required');
+  const headers: Record<string, string> = {};
+  for (const header of options.header) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new ExplainInputError(`--header ${header}: expected name:value`);
+    addHeader(headers, header.slice(0, colon).trim(), header.slice(colon + 1).trim());
+  }
+  if (options.token !== undefined) addHeader(headers, 'authorization', `Bearer ${options.token}`);
+  return {
+    method: options.method,
+    path: options.path,
+    host: options.host,
+    headers,
+    body: '',
+    scheme: 'http',
+    sourceAddress: undefined,
+  };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function collect(value: string, previous: readonly string[]): string[] {
+  return [...previous, value];
 }
 
 interface TokenFlags {

@@ -23,7 +23,15 @@ export async function runGatehouse(file: string, env: NodeJS.ProcessEnv): Promis
     if (closing) return;
     closing = true;
     logger.info({ signal }, LOG.shuttingDown);
-    void gatehouse.close().then(() => process.exit(0));
+    // Readiness false first, then no new connections, then in-flight checks answered
+    // (bounded by shutdown.drainTimeoutS): exit 0, the stop was asked for.
+    void gatehouse.drain().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, LOG.shuttingDown);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => {
     shutdown('SIGINT');

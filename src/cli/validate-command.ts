@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config/load-config.js';
 import type { GatehouseConfig } from '../config/schema.js';
 import { findOpa } from '../policy/opa-binary.js';
 import { buildSnapshot } from '../snapshot/build-snapshot.js';
+import type { Snapshot } from '../snapshot/snapshot.js';
 import { readPolicyFolder } from '../sync/folder/read-policy-folder.js';
 import { loadKeySet, selectKeyOrigin } from '../sync/oidc/key-origin.js';
 import { missingConfiguredPaths } from './preflight.js';
@@ -42,10 +43,28 @@ export async function validateConfigFile(
     }
     throw error;
   }
+  const { problems, checked, generatedRego } = await buildLocalSnapshot(config, env, file);
+  return { problems, checked, generatedRego };
+}
+
+export interface LocalBuild extends ValidateReport {
+  /** The snapshot a start would activate first; undefined when a problem stopped the build. */
+  readonly snapshot: Snapshot | undefined;
+}
+
+/**
+ * The snapshot `validate` builds (and `explain` decides over): local key files read, network
+ * key origins and bundle servers named but not fetched, the policy folder compiled.
+ */
+export async function buildLocalSnapshot(
+  config: GatehouseConfig,
+  env: NodeJS.ProcessEnv,
+  file: string,
+): Promise<LocalBuild> {
   const checked = [`config ${file}`];
   const problems = [...(await missingConfiguredPaths(config))];
   const generatedRego: Array<{ path: string; rego: string }> = [];
-  if (problems.length > 0) return { problems, checked, generatedRego };
+  if (problems.length > 0) return { problems, checked, generatedRego, snapshot: undefined };
 
   const issuers: IssuerKeys[] = [];
   for (const [index, issuer] of config.issuers.entries()) {
@@ -80,8 +99,9 @@ export async function validateConfigFile(
 
   if (config.bundle !== undefined) {
     checked.push(`policies from the bundle ${config.bundle.url} (not fetched by validate)`);
-    return { problems, checked, generatedRego };
+    return { problems, checked, generatedRego, snapshot: undefined };
   }
+  let built: Snapshot | undefined;
   try {
     const { inputs } = await readPolicyFolder(
       config.policies.dir,
@@ -110,10 +130,11 @@ export async function validateConfigFile(
       `policies ${config.policies.dir}: ${snapshot.catalog.apis.length} API(s), ` +
         `${snapshot.catalog.packages.length} policy package(s), revision ${snapshot.revision}`,
     );
+    built = snapshot;
   } catch (error) {
     problems.push(`policies.dir ${config.policies.dir}: ${messageOf(error)}`);
   }
-  return { problems, checked, generatedRego };
+  return { problems, checked, generatedRego, snapshot: built };
 }
 
 function hasPublicKeyOrigin(issuer: GatehouseConfig['issuers'][number]): boolean {

@@ -112,6 +112,23 @@ function checkIssuerSecrets(config: GatehouseConfig, env: NodeJS.ProcessEnv): st
   return problems;
 }
 
+type ListenerTls = GatehouseConfig['http']['tls'];
+
+function resolveTls(
+  tls: ListenerTls,
+  resolve: (p: string) => string,
+): { tls?: NonNullable<ListenerTls> } {
+  if (tls === undefined) return {};
+  return {
+    tls: withDefined({
+      ...tls,
+      certFile: resolve(tls.certFile),
+      keyFile: resolve(tls.keyFile),
+      clientCaFile: tls.clientCaFile === undefined ? undefined : resolve(tls.clientCaFile),
+    }),
+  };
+}
+
 function resolvePaths(config: GatehouseConfig, baseDir: string): GatehouseConfig {
   const resolve = (p: string): string => path.resolve(baseDir, p);
   const maybe = (p: string | undefined): string | undefined =>
@@ -144,6 +161,8 @@ function resolvePaths(config: GatehouseConfig, baseDir: string): GatehouseConfig
       }),
     ),
     persistence: { ...config.persistence, dir: resolve(config.persistence.dir) },
+    grpc: { ...config.grpc, ...resolveTls(config.grpc.tls, resolve) },
+    http: { ...config.http, ...resolveTls(config.http.tls, resolve) },
     ...(central === undefined
       ? {}
       : {

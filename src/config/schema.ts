@@ -312,6 +312,18 @@ const tracingSchema = z
     headers: z.record(z.string().min(1), z.string()).default({}),
   })
   .prefault({});
+/**
+ * TLS on a check listener (gRPC or HTTP): certificate and key files in PEM, read again every
+ * reloadIntervalS and swapped in when they change (a renewed certificate is served without a
+ * restart). With clientCaFile, every connection must present a certificate issued by that CA
+ * (mTLS from Envoy or Istio); one without is refused at the handshake.
+ */
+const listenerTlsSchema = z.strictObject({
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+  clientCaFile: z.string().min(1).optional(),
+  reloadIntervalS: z.number().int().min(1).default(10),
+});
 
 export const configSchema = z
   .strictObject({
@@ -342,6 +354,10 @@ export const configSchema = z
           .default(4 * 1024 * 1024),
         /** HTTP/2 streams (calls) per connection at once; unset: no limit. */
         maxConcurrentStreams: z.number().int().min(1).optional(),
+        /** TLS on the gRPC listener; unset: plaintext (a loopback sidecar). */
+        tls: listenerTlsSchema.optional(),
+        /** gRPC server reflection (grpc.reflection.v1 and v1alpha), for grpcurl without -proto. */
+        reflection: z.boolean().default(true),
       })
       .prefault({}),
     http: z
@@ -377,6 +393,8 @@ export const configSchema = z
             baseUrl: z.url({ protocol: /^https?$/ }).optional(),
           })
           .prefault({}),
+        /** TLS on the HTTP check listener; unset: plaintext (a loopback sidecar). */
+        tls: listenerTlsSchema.optional(),
       })
       .prefault({}),
     /** Health, readiness, metrics and status on a listener of their own, away from check floods. */
@@ -385,6 +403,15 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         host: z.string().min(1).default('0.0.0.0'),
         port: port.default(9193),
+      })
+      .prefault({}),
+    /** SIGTERM/SIGINT: readiness false, then stop accepting, then let in-flight checks finish. */
+    shutdown: z
+      .strictObject({
+        /** How long readiness says no while checks are still served, before the listeners close. */
+        readinessDelayS: z.number().int().min(0).default(0),
+        /** How long in-flight checks may take to finish once the listeners close; then they are cut. */
+        drainTimeoutS: z.number().int().min(0).default(20),
       })
       .prefault({}),
     /** Overload protection, shared by every transport. */

@@ -17,6 +17,13 @@ export const LOG = {
   grpcShutdownForced: 'grpc server did not drain in time; forcing shutdown',
   httpListening: 'http server listening',
   shuttingDown: 'shutting down',
+  drainStarted: 'draining: readiness is false; still answering checks until the listeners close',
+  drainListenersClosed:
+    'draining: listeners closed to new connections; waiting for in-flight checks',
+  drainDone: 'drained: every in-flight check answered',
+  httpDrainForced: 'http server did not drain in time; closing its connections',
+  tlsReloaded: 'tls certificate reloaded',
+  tlsReloadFailed: 'tls files unreadable or not a usable pair; keeping the previous certificate',
   untrustedForwardedHeaders: 'forwarded headers from an untrusted peer',
   configInvalid: 'configuration is invalid',
   bundleFailed: 'bundle download failed; keeping the previous snapshot',

@@ -87,7 +87,16 @@ describe('usage', () => {
   it('--help lists every command, every flag and every environment variable', async () => {
     const result = await gatehouse(['--help']);
     expect(result.code).toBe(0);
-    for (const word of ['run', 'validate', 'version', 'token', '--config', '--ttl-s']) {
+    for (const word of [
+      'run',
+      'validate',
+      'explain',
+      'version',
+      'token',
+      '--config',
+      '--ttl-s',
+      '--request',
+    ]) {
       expect(result.stdout).toContain(word);
     }
     for (const variable of [
@@ -108,6 +117,8 @@ describe('usage', () => {
     [['frobnicate'], "unknown command 'frobnicate'"],
     [['validate', '--config'], 'argument missing'],
     [['token', '--ttl-s', 'soon'], 'must be a positive integer'],
+    [['explain'], '--path or --request is required'],
+    [['explain', '--path', '/orders', '--header', 'no-colon'], 'expected name:value'],
   ])('%j is one clear line on stderr and exit 2, never a stack trace', async (args, message) => {
     const result = await gatehouse(args);
     expect(result.code).toBe(2);
@@ -211,6 +222,92 @@ describe('run', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('issuers[0].jwksFile');
     expect(result.stdout).not.toContain('listening');
+  });
+});
+
+describe('explain', () => {
+  // The example policies: orders.list needs orders:read; orders.create's policy needs the
+  // writer role; the dev token has role reader and scope orders:read.
+  const mint = async (): Promise<string> => {
+    const minted = await gatehouse(['token', '--key-dir', path.join(dir, 'dev')]);
+    return minted.stdout.trim();
+  };
+
+  it('an allowed request: the API, the valid token, every level allowing, the upstream headers; exit 0', async () => {
+    const config = await writeConfig();
+    const token = await mint();
+    const result = await gatehouse([
+      'explain',
+      '-c',
+      config,
+      '--path',
+      '/orders',
+      '--token',
+      token,
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('api:      orders.list (service orders)');
+    expect(result.stdout).toContain('token:    valid (sub alice, iss https://dev.gatehouse.local)');
+    expect(result.stdout).toMatch(/global\s+gatehouse\.global\s+allow/);
+    expect(result.stdout).toMatch(/service\s+orders\.service\s+allow/);
+    expect(result.stdout).toMatch(/api\s+orders\.read\s+allow/);
+    expect(result.stdout).toContain('decision: ALLOW 200 GH_OK');
+    expect(result.stdout).toContain('upstream  x-user-sub: alice');
+  });
+
+  it('a request the API policy denies: the outer levels allow, the API level denies; exit 1', async () => {
+    const config = await writeConfig();
+    const token = await mint();
+    const request = path.join(dir, 'post-orders.json');
+    await writeFile(
+      request,
+      JSON.stringify({
+        method: 'POST',
+        path: '/orders',
+        host: 'localhost',
+        headers: { authorization: `Bearer ${token}` },
+      }),
+    );
+    const result = await gatehouse(['explain', '-c', config, '--request', request, '--json']);
+    expect(result.code).toBe(1);
+    const explanation = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(explanation).toMatchObject({
+      api: { id: 'orders.create', service: 'orders' },
+      token: { verdict: 'valid', claims: { sub: 'alice' } },
+      policies: [
+        { level: 'global', package: 'gatehouse.global', answer: 'allow' },
+        { level: 'service', package: 'orders.service', answer: 'allow' },
+        { level: 'api', package: 'orders.write', answer: 'deny' },
+      ],
+      decision: { allowed: false, code: 'GH_ERR_POLICY_DENIED', status: 403 },
+    });
+  });
+
+  it('no token: the token verdict names the deny code, no policy is asked, the challenge is shown; exit 1', async () => {
+    const config = await writeConfig();
+    const result = await gatehouse(['explain', '-c', config, '--path', '/orders']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('token:    rejected GH_ERR_NO_CREDENTIAL');
+    expect(result.stdout).toContain('(none evaluated)');
+    expect(result.stdout).toContain('decision: DENY 401 GH_ERR_NO_CREDENTIAL');
+    expect(result.stdout).toContain('response  www-authenticate: Bearer realm="gatehouse"');
+  });
+
+  it('a forged token is rejected by the real verifier; exit 1', async () => {
+    const config = await writeConfig();
+    const [header, payload] = (await mint()).split('.');
+    const forged = `${header ?? ''}.${payload ?? ''}.${'A'.repeat(342)}`;
+    const result = await gatehouse([
+      'explain',
+      '-c',
+      config,
+      '--path',
+      '/orders',
+      '--token',
+      forged,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/token: {4}rejected GH_ERR_TOKEN_SIGNATURE/);
   });
 });
 

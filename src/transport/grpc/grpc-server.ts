@@ -1,10 +1,13 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
 import { createExtAuthzService } from './ext-authz-service.js';
 import { createHealthService } from './health-service.js';
-import { loadProtos } from './load-protos.js';
+import { grpcServerCredentials } from '../tls/grpc-credentials.js';
+import type { TlsFiles } from '../tls/tls-files.js';
+import { loadPackageDefinition, loadProtos } from './load-protos.js';
 
 /** grpc-js's own default receive limit, in bytes (4 MiB). */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -38,19 +41,31 @@ export interface GrpcServerOptions {
    * then applies, instead of queueing here.
    */
   readonly maxConcurrentStreams?: number | undefined;
+  /** TLS (and with a client CA, mTLS) from files that reload; unset: plaintext. */
+  readonly tls?: TlsFiles | undefined;
+  /** Serve grpc.reflection.v1/v1alpha for the protos in proto/, so grpcurl needs no -proto. */
+  readonly reflection?: boolean | undefined;
 }
 
 export interface GrpcServerHandle {
   /** The bound port: the one asked for, or the one picked for port 0. */
   readonly port: number;
-  /** Stops accepting calls, lets in-flight ones finish (up to SHUTDOWN_GRACE_MS), then closes. */
-  close(): Promise<void>;
+  /**
+   * Health says NOT_SERVING from now on: open Watch streams are told at once (the authorizer
+   * passed in decides readiness; this only stops waiting for the next poll).
+   */
+  announceHealth(): void;
+  /**
+   * Stops accepting calls, lets in-flight ones finish (up to graceMs, default
+   * SHUTDOWN_GRACE_MS), then closes.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
- * Serves envoy.service.auth.v3.Authorization (ext_authz) and grpc.health.v1.Health over
- * plaintext HTTP/2: Gatehouse runs as a sidecar next to Envoy, on a loopback or pod-local
- * address.
+ * Serves envoy.service.auth.v3.Authorization (ext_authz) and grpc.health.v1.Health (and
+ * reflection when asked) over HTTP/2: plaintext by default, for a sidecar next to Envoy on a
+ * loopback or pod-local address; TLS or mTLS with `grpc.tls`.
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { host, port, authorizer, logger } = options;
@@ -84,24 +99,30 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   server.addService(extAuthz.definition, extAuthz.implementation);
   server.addService(health.definition, health.implementation);
+  if (options.reflection === true) {
+    new ReflectionService(loadPackageDefinition()).addToServer(server);
+  }
 
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${formatHost(host)}:${port}`,
-      ServerCredentials.createInsecure(),
+      grpcServerCredentials(options.tls),
       (error, boundPort) => {
         if (error === null) resolve(boundPort);
         else reject(error);
       },
     );
   });
-  logger.info({ host, port: bound }, LOG.grpcListening);
+  logger.info({ host, port: bound, tls: options.tls !== undefined }, LOG.grpcListening);
 
   let closing: Promise<void> | undefined;
   return {
     port: bound,
-    close: () => {
-      closing ??= shutdown(server, logger, () => {
+    announceHealth: () => {
+      health.pollWatches();
+    },
+    close: (graceMs = SHUTDOWN_GRACE_MS) => {
+      closing ??= shutdown(server, logger, graceMs, () => {
         health.endWatches();
       });
       return closing;
@@ -109,13 +130,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   };
 }
 
-function shutdown(server: Server, logger: Logger, endStreams: () => void): Promise<void> {
+function shutdown(
+  server: Server,
+  logger: Logger,
+  graceMs: number,
+  endStreams: () => void,
+): Promise<void> {
   return new Promise((resolve) => {
     const force = setTimeout(() => {
-      logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, LOG.grpcShutdownForced);
+      logger.warn({ graceMs }, LOG.grpcShutdownForced);
       server.forceShutdown();
       resolve();
-    }, SHUTDOWN_GRACE_MS);
+    }, graceMs);
     server.tryShutdown(() => {
       clearTimeout(force);
       resolve();

@@ -37,6 +37,8 @@ export interface HealthService {
   };
   /** Ends every open Watch stream, so a graceful shutdown does not wait for clients. */
   endWatches(): void;
+  /** Looks at readiness for every open Watch now, sending a change without the poll's wait. */
+  pollWatches(): void;
 }
 
 /**
@@ -52,6 +54,7 @@ export function createHealthService(
   const { authorizer } = options;
   const pollMs = options.watchPollMs ?? HEALTH_WATCH_POLL_MS;
   const watches = new Map<HealthStream, () => void>();
+  const polls = new Set<() => void>();
 
   const current = (): ServingStatus => {
     try {
@@ -82,16 +85,19 @@ export function createHealthService(
     } else {
       let last = current();
       call.write({ status: last });
-      const timer = setInterval(() => {
+      const poll = (): void => {
         const now = current();
         if (now === last) return;
         last = now;
         call.write({ status: now });
-      }, pollMs);
+      };
+      const timer = setInterval(poll, pollMs);
       // The server keeps the process alive; a forgotten watch must not.
       timer.unref();
+      polls.add(poll);
       watches.set(call, () => {
         clearInterval(timer);
+        polls.delete(poll);
       });
     }
     const stop = (): void => {
@@ -111,6 +117,9 @@ export function createHealthService(
         call.end();
       }
       watches.clear();
+    },
+    pollWatches: () => {
+      for (const poll of polls) poll();
     },
   };
 }

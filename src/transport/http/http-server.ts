@@ -1,4 +1,10 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { TransportName } from '../../check/check-input.js';
@@ -28,6 +34,7 @@ import { send, writeDecision } from './http-responses.js';
 import type { StatusPage } from '../../observability/status-page.js';
 import { PROBE_PATHS, serveProbe } from './probe-endpoints.js';
 import { joinRawHeaders } from './request-headers.js';
+import type { TlsFiles } from '../tls/tls-files.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
 export interface HttpServerOptions {
@@ -50,10 +57,18 @@ export interface HttpServerOptions {
   readonly status?: () => unknown;
   /** GET /status for a browser (Accept: text/html). */
   readonly statusPage?: StatusPage | undefined;
+  /** TLS (and with a client CA, mTLS) from files that reload; unset: plaintext. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 export interface RunningHttpServer {
   readonly port: number;
+  /**
+   * Graceful stop: no new connections, idle ones closed, in-flight requests answered (with
+   * `Connection: close`), then every connection closed; after timeoutMs the rest are cut.
+   */
+  drain(timeoutMs: number): Promise<void>;
+  /** Stops at once: every connection closed, in-flight requests cut. */
   close(): Promise<void>;
 }
 
@@ -73,7 +88,17 @@ export const HTTP_PATHS = {
  * and a JSON decision API, plus health, readiness and metrics.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const server = createServer((req, res) => {
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+  const listener: RequestListener = (req, res) => {
+    inFlight.add(res);
+    // A keep-alive client must not send its next check here once the drain began.
+    if (draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (inFlight.size === 0) onIdle?.();
+    });
     handle(req, res, options).catch((error: unknown) => {
       // Fail closed: whatever broke, the answer to a check is an explicit 403.
       options.logger.error({ err: error }, LOG.checkFailed);
@@ -84,7 +109,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         res.destroy();
       }
     });
-  });
+  };
+  const server = listen(listener, options.tls);
   // Longer than the usual proxy idle timeouts, so a proxy never reuses a socket we closed.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 10_000;
@@ -97,9 +123,40 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   });
   const port = (server.address() as AddressInfo).port;
-  options.logger.info({ host: options.host, port }, LOG.httpListening);
+  options.logger.info(
+    { host: options.host, port, tls: options.tls !== undefined },
+    LOG.httpListening,
+  );
+  const closed = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
   return {
     port,
+    drain: async (timeoutMs) => {
+      draining = true;
+      for (const res of inFlight) {
+        if (!res.headersSent) res.setHeader('connection', 'close');
+      }
+      const done = closed();
+      server.closeIdleConnections();
+      if (inFlight.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            options.logger.warn({ timeoutMs, inFlight: inFlight.size }, LOG.httpDrainForced);
+            resolve();
+          }, timeoutMs);
+          onIdle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      server.closeAllConnections();
+      await done;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
@@ -108,6 +165,31 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         server.closeAllConnections();
       }),
   };
+}
+
+/** Plain HTTP, or HTTPS whose secure context follows the TLS files as they change. */
+function listen(listener: RequestListener, tls: TlsFiles | undefined) {
+  if (tls === undefined) return createServer(listener);
+  const contextOf = (material: ReturnType<TlsFiles['current']>) => ({
+    cert: material.cert,
+    key: material.key,
+    ...(material.ca === undefined ? {} : { ca: material.ca }),
+  });
+  const requireClient = tls.current().ca !== undefined;
+  const server = createTlsServer(
+    {
+      ...contextOf(tls.current()),
+      minVersion: 'TLSv1.2',
+      // mTLS: a client certificate issued by the CA, or no handshake.
+      requestCert: requireClient,
+      rejectUnauthorized: requireClient,
+    },
+    listener,
+  );
+  tls.onChange((material) => {
+    server.setSecureContext(contextOf(material));
+  });
+  return server;
 }
 
 async function handle(
