@@ -232,7 +232,7 @@ export class Authenticator {
       if (proof.kind === 'none') {
         return {
           ok: false,
-          code: 'DPOP_ERR_PROOF_MISSING',
+          code: 'GH_DPOP_PROOF_MISSING',
           reason: 'DPoP scheme without a DPoP proof',
         };
       }

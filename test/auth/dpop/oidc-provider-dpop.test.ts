@@ -178,7 +178,7 @@ describe('the resource server rejects attacks with the real token', () => {
     expect(await authorize(request, options)).toMatchObject({ ok: true });
     expect(await authorize(request, options)).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_REPLAYED',
+      code: 'GH_DPOP_REPLAYED',
     });
   });
 
@@ -190,7 +190,7 @@ describe('the resource server rejects attacks with the real token', () => {
     };
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_BOUND_TOKEN_AS_BEARER',
+      code: 'GH_DPOP_BOUND_TOKEN_AS_BEARER',
     });
   });
 
@@ -198,7 +198,7 @@ describe('the resource server rejects attacks with the real token', () => {
     const request = dpopRequest(boundToken, await proofFor(attacker, boundToken));
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_JKT_MISMATCH',
+      code: 'GH_DPOP_JKT_MISMATCH',
     });
   });
 
@@ -206,7 +206,7 @@ describe('the resource server rejects attacks with the real token', () => {
     const request = dpopRequest(unboundToken, await proofFor(client, unboundToken));
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_TOKEN_NOT_BOUND',
+      code: 'GH_DPOP_TOKEN_NOT_BOUND',
     });
   });
 
@@ -218,7 +218,7 @@ describe('the resource server rejects attacks with the real token', () => {
     // No ath: a token request proof never binds an access token (section 4.2).
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_CLAIMS',
+      code: 'GH_DPOP_CLAIMS',
     });
   });
 
@@ -233,7 +233,7 @@ describe('the resource server rejects attacks with the real token', () => {
             claims: { htu: 'https://orders.example.test/orders/43' },
           }),
         ),
-      'DPOP_ERR_HTU',
+      'GH_DPOP_HTU',
     ],
     [
       'htu with a different host',
@@ -244,17 +244,17 @@ describe('the resource server rejects attacks with the real token', () => {
             claims: { htu: 'https://evil.example.test/orders/42' },
           }),
         ),
-      'DPOP_ERR_HTU',
+      'GH_DPOP_HTU',
     ],
     [
       'htm mismatch',
       async () => dpopRequest(boundToken, await proofFor(client, boundToken), 'DELETE'),
-      'DPOP_ERR_HTM',
+      'GH_DPOP_HTM',
     ],
     [
       'ath mismatch',
       async () => dpopRequest(boundToken, await proofFor(client, unboundToken)),
-      'DPOP_ERR_ATH',
+      'GH_DPOP_ATH',
     ],
     [
       'iat too old',
@@ -263,7 +263,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { claims: { iat: now() - 120 } }),
         ),
-      'DPOP_ERR_IAT_TOO_OLD',
+      'GH_DPOP_IAT_TOO_OLD',
     ],
     [
       'iat in the future',
@@ -272,13 +272,13 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { claims: { iat: now() + 120 } }),
         ),
-      'DPOP_ERR_IAT_IN_FUTURE',
+      'GH_DPOP_IAT_IN_FUTURE',
     ],
     [
       'typ missing',
       async () =>
         dpopRequest(boundToken, await proofFor(client, boundToken, { header: { typ: undefined } })),
-      'DPOP_ERR_TYP',
+      'GH_DPOP_TYP',
     ],
     [
       'alg none',
@@ -293,7 +293,7 @@ describe('the resource server rejects attacks with the real token', () => {
         const unsigned = `${b64url({ alg: 'none', typ: 'dpop+jwt', jwk: client.publicJwk })}.${b64url(claims)}.`;
         return Promise.resolve(dpopRequest(boundToken, unsigned));
       },
-      'DPOP_ERR_ALG',
+      'GH_DPOP_ALG',
     ],
     [
       'HS256 proof',
@@ -305,7 +305,7 @@ describe('the resource server rejects attacks with the real token', () => {
           await proofFor(client, boundToken, { header: { alg: 'HS256', jwk }, signingKey: secret }),
         );
       },
-      'DPOP_ERR_ALG',
+      'GH_DPOP_ALG',
     ],
     [
       'proof with a private jwk',
@@ -316,13 +316,13 @@ describe('the resource server rejects attacks with the real token', () => {
             header: { jwk: await exportJWK(client.privateKey) },
           }),
         ),
-      'DPOP_ERR_JWK_PRIVATE',
+      'GH_DPOP_JWK_PRIVATE',
     ],
     [
       'proof without jwk',
       async () =>
         dpopRequest(boundToken, await proofFor(client, boundToken, { header: { jwk: undefined } })),
-      'DPOP_ERR_JWK_MISSING',
+      'GH_DPOP_JWK_MISSING',
     ],
     [
       'signature by a different key than the embedded jwk',
@@ -331,7 +331,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { signingKey: attacker.privateKey }),
         ),
-      'DPOP_ERR_SIGNATURE',
+      'GH_DPOP_SIGNATURE',
     ],
     [
       'two proofs',
@@ -340,7 +340,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           `${await proofFor(client, boundToken)},${await proofFor(client, boundToken)}`,
         ),
-      'DPOP_ERR_MULTIPLE_PROOFS',
+      'GH_DPOP_MULTIPLE_PROOFS',
     ],
     [
       'oversized proof',
@@ -349,7 +349,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { claims: { pad: 'x'.repeat(9000) } }),
         ),
-      'DPOP_ERR_PROOF_TOO_LARGE',
+      'GH_DPOP_PROOF_TOO_LARGE',
     ],
   ])('%s', async (_name, build, code) => {
     expect(await authorize(await build(), freshOptions())).toMatchObject({ ok: false, code });
