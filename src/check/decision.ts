@@ -34,6 +34,11 @@ export interface DenyDecision {
   readonly body: string;
   readonly api: MatchedApiRef | undefined;
   readonly revision: string | undefined;
+  /**
+   * The finer cause (a GH_DPOP_*, GH_CERT_* or GH_INTROSPECTION_* code of
+   * src/errors/error-codes.ts), for the log line and the deny-details metric; never sent.
+   */
+  readonly detail?: string | undefined;
 }
 
 export type Decision = AllowDecision | DenyDecision;
@@ -48,6 +53,8 @@ export interface DenyOptions {
   readonly status?: number | undefined;
   readonly headers?: HeaderList | undefined;
   readonly body?: string | undefined;
+  /** See DenyDecision.detail. */
+  readonly detail?: string | undefined;
 }
 
 /** Builds a deny from the code table: status, challenge and body all come from one place. */
@@ -70,6 +77,7 @@ export function deny(code: DenyCode, reason: string, options: DenyOptions): Deny
     body,
     api: options.api,
     revision: options.revision,
+    ...(options.detail === undefined ? {} : { detail: options.detail }),
   };
 }
 

@@ -100,6 +100,10 @@ export class CheckPipeline implements Authorizer {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.options.metrics.checkDuration.observe({ transport: input.transport }, seconds);
     this.options.metrics.decisions.inc({ transport: input.transport, code: decision.code });
+    if (!decision.allowed && decision.detail !== undefined) {
+      const { code, detail } = decision;
+      this.options.metrics.denyDetails.inc({ transport: input.transport, code, detail });
+    }
     this.log(input, decision);
     return decision;
   }
@@ -156,6 +160,7 @@ export class CheckPipeline implements Authorizer {
         api: apiRef,
         ...(authenticated.scopes === undefined ? {} : { scopes: authenticated.scopes }),
         ...(authenticated.headers === undefined ? {} : { headers: authenticated.headers }),
+        detail: authenticated.detail,
       });
     }
     const claims = authenticated.claims;
@@ -243,6 +248,7 @@ export class CheckPipeline implements Authorizer {
       {
         transport: input.transport,
         code: decision.code,
+        detail: decision.detail,
         reason: decision.reason,
         status: decision.status,
         method: input.method,
