@@ -1,5 +1,6 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 /**
  * Everything needed to verify one issuer's tokens, built once per snapshot so the check
@@ -17,10 +18,9 @@ export interface IssuerKeys {
   readonly keySet: JSONWebKeySet | undefined;
 }
 
-export class KeySetError extends Error {
-  readonly code = 'GH_JWKS_INVALID';
+export class KeySetError extends GatehouseError<'GH_JWKS_INVALID'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_JWKS_INVALID', message, options);
     this.name = 'KeySetError';
   }
 }

@@ -138,6 +138,10 @@ export class CheckPipeline implements Authorizer {
       code: decision.code,
       api: decision.api?.id,
     });
+    if (!decision.allowed && decision.detail !== undefined) {
+      const { code, detail } = decision;
+      this.options.metrics.denyDetails.inc({ transport: input.transport, code, detail });
+    }
     this.log(input, decision);
     phases.finish();
     // Hands the decision over and returns: the observer queues, it never waits on a sink.
@@ -211,6 +215,7 @@ export class CheckPipeline implements Authorizer {
         api: apiRef,
         ...(authenticated.scopes === undefined ? {} : { scopes: authenticated.scopes }),
         ...(authenticated.headers === undefined ? {} : { headers: authenticated.headers }),
+        detail: authenticated.detail,
       });
     }
     const claims = authenticated.claims;
@@ -327,6 +332,7 @@ export class CheckPipeline implements Authorizer {
       {
         transport: input.transport,
         code: decision.code,
+        detail: decision.detail,
         reason: decision.reason,
         status: decision.status,
         method: input.method,

@@ -3,16 +3,16 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ZodError } from 'zod';
 import { configSchema, type GatehouseConfig } from './schema.js';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
-export class ConfigError extends Error {
-  readonly code = 'GH_CONFIG_INVALID';
+export class ConfigError extends GatehouseError<'GH_CONFIG_INVALID'> {
   constructor(
     message: string,
     /** One line per problem, each naming the option. */
     readonly problems: readonly string[],
     options?: ErrorOptions,
   ) {
-    super(`${message}\n  - ${problems.join('\n  - ')}`, options);
+    super('GH_CONFIG_INVALID', `${message}\n  - ${problems.join('\n  - ')}`, options);
     this.name = 'ConfigError';
   }
 }

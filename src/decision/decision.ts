@@ -42,6 +42,11 @@ export interface DenyDecision {
   readonly revision: string | undefined;
   /** The denying policy's `dynamic_metadata`, for Envoy's CheckResponse.dynamic_metadata. */
   readonly dynamicMetadata?: Readonly<Record<string, unknown>>;
+  /**
+   * The finer cause (a GH_DPOP_*, GH_CERT_* or GH_INTROSPECTION_* code of
+   * src/errors/error-codes.ts), for the log line and the deny-details metric; never sent.
+   */
+  readonly detail?: string | undefined;
 }
 
 export type Decision = AllowDecision | DenyDecision;
@@ -57,6 +62,8 @@ export interface DenyOptions {
   readonly headers?: HeaderList | undefined;
   readonly body?: string | undefined;
   readonly dynamicMetadata?: Readonly<Record<string, unknown>> | undefined;
+  /** See DenyDecision.detail. */
+  readonly detail?: string | undefined;
 }
 
 /** Builds a deny from the code table: status, challenge and body all come from one place. */
@@ -80,6 +87,7 @@ export function deny(code: DenyCode, reason: string, options: DenyOptions): Deny
     api: options.api,
     revision: options.revision,
     ...(options.dynamicMetadata === undefined ? {} : { dynamicMetadata: options.dynamicMetadata }),
+    ...(options.detail === undefined ? {} : { detail: options.detail }),
   };
 }
 

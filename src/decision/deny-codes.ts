@@ -37,9 +37,10 @@ export interface DenyCodeSpec {
   /**
    * 429 is for GH_ERR_OVERLOADED only (RFC 6585 section 4: "too many requests", with
    * Retry-After): still a 4xx, so a deny under every proxy setting; NGINX's auth_request,
-   * which knows only 401 and 403, is answered 403 by the HTTP transport.
+   * which knows only 401 and 403, is answered 403 by the HTTP transport. 405 and 413 are
+   * for the HTTP doors' own refusals of a call (RFC 9110 sections 15.5.6, 15.5.14).
    */
-  readonly status: 400 | 401 | 403 | 429;
+  readonly status: 400 | 401 | 403 | 405 | 413 | 429;
   readonly grpcCode: GrpcCode;
   readonly challenge: Challenge | undefined;
   /** Said to the client in the response body; never contains request data. */
@@ -52,6 +53,18 @@ export const DENY_CODES = {
     grpcCode: GrpcCode.PERMISSION_DENIED,
     challenge: 'invalid_request',
     message: 'malformed request',
+  },
+  GH_ERR_BODY_TOO_LARGE: {
+    status: 413,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'the request body is too large',
+  },
+  GH_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    challenge: undefined,
+    message: 'the check endpoint takes POST',
   },
   GH_ERR_PATH_INVALID: {
     status: 400,

@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from 'undici';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 /**
  * The control loop's one way to make an HTTP request: undici, with a timeout on the
@@ -22,10 +23,9 @@ export interface FetchResult {
   readonly body: Buffer;
 }
 
-export class FetchError extends Error {
-  readonly code = 'GH_FETCH_FAILED';
+export class FetchError extends GatehouseError<'GH_FETCH_FAILED'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_FETCH_FAILED', message, options);
     this.name = 'FetchError';
   }
 }

@@ -37,6 +37,12 @@ export class Metrics {
       });
     },
   };
+  readonly denyDetails = new Counter({
+    name: 'gatehouse_check_deny_details_total',
+    help: 'Denies with a finer cause, by transport, deny code and detail (a GH_DPOP_*, GH_CERT_* or GH_INTROSPECTION_* code; a closed set).',
+    labelNames: ['transport', 'code', 'detail'] as const,
+    registers: [this.registry],
+  });
   readonly checkDuration = new Histogram({
     name: 'gatehouse_check_duration_seconds',
     help: 'Time to decide one check, from input to decision, in seconds.',

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { OpaBinary } from './opa-binary.js';
 import { readTarGz } from './tar-reader.js';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 const run = promisify(execFile);
 
@@ -28,10 +29,9 @@ export interface CompiledWasm {
   readonly fromCache: boolean;
 }
 
-export class PolicyCompileError extends Error {
-  readonly code = 'GH_POLICY_COMPILE_FAILED';
+export class PolicyCompileError extends GatehouseError<'GH_POLICY_COMPILE_FAILED'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_POLICY_COMPILE_FAILED', message, options);
     this.name = 'PolicyCompileError';
   }
 }

@@ -3,6 +3,7 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 const run = promisify(execFile);
 
@@ -10,10 +11,10 @@ const run = promisify(execFile);
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PROJECT_OPA = path.join(PROJECT_ROOT, '.tools', 'bin', 'opa');
 
-export class OpaNotFoundError extends Error {
-  readonly code = 'GH_OPA_NOT_FOUND';
+export class OpaNotFoundError extends GatehouseError<'GH_OPA_NOT_FOUND'> {
   constructor(tried: readonly string[], problem = 'the opa CLI was not found') {
     super(
+      'GH_OPA_NOT_FOUND',
       `${problem} (tried: ${tried.join(', ')}). Gatehouse compiles Rego to ` +
         `WebAssembly with it. Run "npm run setup" (it installs a pinned opa into .tools/bin ` +
         `with "go install"), or point OPA_BIN or the config option opa.binary at an opa binary.`,

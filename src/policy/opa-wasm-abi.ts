@@ -1,3 +1,5 @@
+import { GatehouseError } from '../errors/gatehouse-error.js';
+
 /**
  * A host for OPA's WebAssembly ABI (version 1.x, https://www.openpolicyagent.org/docs/wasm):
  * instantiates a module built by `opa build -t wasm`, loads `data`, and evaluates
@@ -28,13 +30,13 @@ export class JsonText {
 export type HostBuiltin = (...args: unknown[]) => unknown;
 
 /** Thrown at load time: the module needs builtins the host does not provide. */
-export class MissingBuiltinsError extends Error {
+export class MissingBuiltinsError extends GatehouseError<'GH_POLICY_BUILTINS_MISSING'> {
   override readonly name = 'MissingBuiltinsError';
   constructor(
     readonly missing: readonly string[],
     detail: string,
   ) {
-    super(detail);
+    super('GH_POLICY_BUILTINS_MISSING', detail);
   }
 }
 

@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import { gunzip, gunzipSync } from 'node:zlib';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 /**
  * A minimal reader for the gzip'ed tarballs `opa build` writes (POSIX ustar, with PAX
@@ -17,10 +18,11 @@ export interface TarLimits {
   readonly maxFiles: number;
 }
 
-export class TarError extends Error {
-  readonly code = 'GH_TAR_INVALID';
-  constructor(message: string) {
-    super(message);
+export class TarError extends GatehouseError<
+  'GH_TAR_INVALID' | 'GH_TAR_TOO_LARGE' | 'GH_TAR_ENTRY_REFUSED'
+> {
+  constructor(message: string, code: TarError['code'] = 'GH_TAR_INVALID') {
+    super(code, message);
     this.name = 'TarError';
   }
 }
@@ -103,7 +105,7 @@ export interface BoundedTarLimits extends TarLimits {
 /** The archive was well-formed as far as it was read, but goes over one of the limits. */
 export class TarLimitError extends TarError {
   constructor(message: string) {
-    super(message);
+    super(message, 'GH_TAR_TOO_LARGE');
     this.name = 'TarLimitError';
   }
 }
@@ -114,7 +116,7 @@ export class TarEntryTypeError extends TarError {
     readonly entryPath: string,
     readonly entryKind: string,
   ) {
-    super(`entry "${entryPath}" is a ${entryKind}, not a regular file`);
+    super(`entry "${entryPath}" is a ${entryKind}, not a regular file`, 'GH_TAR_ENTRY_REFUSED');
     this.name = 'TarEntryTypeError';
   }
 }

@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z, ZodError } from 'zod';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 /**
  * The API catalog: services, their APIs (method + path template), and which Rego package
@@ -135,13 +136,12 @@ export interface Catalog {
   readonly packages: readonly string[];
 }
 
-export class CatalogError extends Error {
-  readonly code = 'GH_CATALOG_INVALID';
+export class CatalogError extends GatehouseError<'GH_CATALOG_INVALID'> {
   constructor(
     readonly problems: readonly string[],
     options?: ErrorOptions,
   ) {
-    super(`API catalog is invalid:\n  - ${problems.join('\n  - ')}`, options);
+    super('GH_CATALOG_INVALID', `API catalog is invalid:\n  - ${problems.join('\n  - ')}`, options);
     this.name = 'CatalogError';
   }
 }

@@ -1,4 +1,5 @@
 import { normalizeHost, type CanonicalHost } from './normalize-authority.js';
+import { GatehouseError } from '../errors/gatehouse-error.js';
 
 /**
  * A route table: (canonical host, method, decoded path segments) -> the route's value and its path
@@ -46,8 +47,11 @@ export interface RouteMatch<T> {
 }
 
 /** A route that cannot be built: the message names the route, its template and why. */
-export class RouteTableError extends Error {
+export class RouteTableError extends GatehouseError<'GH_ROUTE_INVALID'> {
   override readonly name = 'RouteTableError';
+  constructor(message: string) {
+    super('GH_ROUTE_INVALID', message);
+  }
 }
 
 interface Entry<T> {

@@ -1,24 +1,80 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DENY_CODES } from '../../src/decision/deny-codes.js';
+import { ERROR_CODES } from '../../src/errors/error-codes.js';
 
-// Every deny code is part of the public contract (logs, metrics, response bodies): each
-// must be in the README's table with the status it really answers, or users cannot act on it.
+// Every code is part of the public contract (logs, metrics, response bodies, GET /status):
+// each deny code must be in the README's table with the status it really answers, each
+// operational code in docs/errors.md, or users cannot act on it.
 
-const README = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const README = path.join(ROOT, 'README.md');
+const ERRORS_DOC = path.join(ROOT, 'docs', 'errors.md');
+
+function tableRow(doc: string, code: string): string | undefined {
+  return doc.split('\n').find((line) => line.replace(/\s+/g, ' ').startsWith(`| \`${code}\` |`));
+}
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
 
 describe('deny codes', () => {
   it.each(Object.entries(DENY_CODES))(
     '%s is documented in the README with its status',
     async (code, spec) => {
       const readme = await readFile(README, 'utf8');
-      const row = readme
-        .split('\n')
-        .find((line) => line.replace(/\s+/g, ' ').startsWith(`| \`${code}\` |`));
+      const row = tableRow(readme, code);
       expect(row, `no README table row for ${code}`).toBeDefined();
       expect(row).toContain(String(spec.status));
     },
   );
+});
+
+describe('operational error codes', () => {
+  it.each(Object.keys(ERROR_CODES))('%s is documented in docs/errors.md', async (code) => {
+    const doc = await readFile(ERRORS_DOC, 'utf8');
+    expect(tableRow(doc, code), `no docs/errors.md table row for ${code}`).toBeDefined();
+  });
+
+  it.each(Object.keys(ERROR_CODES))(
+    '%s follows GH_<AREA>_<WHAT>, apart from deny codes',
+    (code) => {
+      expect(code).toMatch(/^GH_[A-Z0-9]+_[A-Z0-9_]+$/);
+      expect(code.startsWith('GH_ERR_')).toBe(false);
+    },
+  );
+
+  it('a code used in src/ has one home: the deny table or the error registry', async () => {
+    const known = new Set<string>([
+      ...Object.keys(DENY_CODES),
+      ...Object.keys(ERROR_CODES),
+      'GH_OK',
+    ]);
+    const strays: string[] = [];
+    for (const file of await sourceFiles(path.join(ROOT, 'src'))) {
+      const text = await readFile(file, 'utf8');
+      for (const [, code] of text.matchAll(/'(GH_[A-Z0-9_]+)'/g)) {
+        if (code !== undefined && !known.has(code))
+          strays.push(`${path.relative(ROOT, file)}: ${code}`);
+      }
+    }
+    expect(strays).toEqual([]);
+  });
+
+  it('no code of the old prefixes (DPOP_ERR_*, ERR_CERT_*, ERR_CNF_*) is left in src/', async () => {
+    const strays: string[] = [];
+    for (const file of await sourceFiles(path.join(ROOT, 'src'))) {
+      const text = await readFile(file, 'utf8');
+      for (const [old] of text.matchAll(/\b(?:DPOP_ERR|ERR_CERT|ERR_CNF)_[A-Z_]+/g)) {
+        strays.push(`${path.relative(ROOT, file)}: ${old}`);
+      }
+    }
+    expect(strays).toEqual([]);
+  });
 });

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { CertificateErrorCode } from '../../errors/error-codes.js';
 import { isX5tS256 } from './thumbprint.js';
 
 /**
@@ -7,13 +8,10 @@ import { isX5tS256 } from './thumbprint.js';
  * access attempt MUST be rejected with an error, per [RFC6750], using an HTTP 401 status
  * code and the "invalid_token" error code").
  */
-export type CertificateBindingProblem =
-  /** `cnf` is not an object, or its `x5t#S256` is not a SHA-256 base64url thumbprint. */
-  | 'ERR_CNF_MALFORMED'
-  /** The token is bound to a certificate and the request presented none. */
-  | 'ERR_CERT_REQUIRED'
-  /** The token is bound to another certificate than the one presented. */
-  | 'ERR_CERT_MISMATCH';
+export type CertificateBindingProblem = Extract<
+  CertificateErrorCode,
+  'GH_CERT_CNF_MALFORMED' | 'GH_CERT_REQUIRED' | 'GH_CERT_MISMATCH'
+>;
 
 export type CertificateBindingResult =
   /** `bound`: whether the token was certificate-bound (and the certificate matched). */
@@ -46,7 +44,7 @@ export function checkCertificateBinding(
   const { cnf } = claims;
   if (cnf === undefined) return { ok: true, bound: false };
   if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) {
-    return fail('ERR_CNF_MALFORMED', 'claim "cnf" is not a JSON object (RFC 7800 section 3.1)');
+    return fail('GH_CERT_CNF_MALFORMED', 'claim "cnf" is not a JSON object (RFC 7800 section 3.1)');
   }
   // Own properties only: a JSON claim set never inherits one.
   const expected: unknown = Object.hasOwn(cnf, X5T_S256)
@@ -55,18 +53,18 @@ export function checkCertificateBinding(
   if (expected === undefined) return { ok: true, bound: false };
   if (typeof expected !== 'string' || !isX5tS256(expected)) {
     return fail(
-      'ERR_CNF_MALFORMED',
+      'GH_CERT_CNF_MALFORMED',
       'cnf "x5t#S256" is not a base64url SHA-256 thumbprint (RFC 8705 section 3.1)',
     );
   }
   if (presented === undefined) {
     return fail(
-      'ERR_CERT_REQUIRED',
+      'GH_CERT_REQUIRED',
       'the token is bound to a client certificate; none was presented',
     );
   }
   if (!constantTimeEqual(expected, presented.thumbprint)) {
-    return fail('ERR_CERT_MISMATCH', 'the token is bound to another client certificate');
+    return fail('GH_CERT_MISMATCH', 'the token is bound to another client certificate');
   }
   return { ok: true, bound: true };
 }

@@ -1,20 +1,19 @@
 import type { X509Certificate } from 'node:crypto';
+import type { CertificateErrorCode } from '../../errors/error-codes.js';
 
 /**
- * Why a conveyed client certificate was not accepted. A closed set, so it can be a log
- * field and a metric label; `reason` says the details and never echoes the input.
+ * Why a conveyed client certificate was not accepted. A closed set (meanings in the one
+ * registry, src/errors/error-codes.ts), so it can be the deny's `detail` in logs and
+ * metrics; `reason` says the details and never echoes the input.
  */
-export type CertificateProblem =
-  /** The input is over the size limit; nothing was parsed. */
-  | 'ERR_CERT_TOO_LARGE'
-  /** Bad percent-encoding, PEM, base64, structured field or XFCC syntax. */
-  | 'ERR_CERT_ENCODING'
-  /** Well-formed encoding, but the bytes are not one X.509 certificate. */
-  | 'ERR_CERT_NOT_X509'
-  /** More than one certificate or value where one is expected, or values that disagree. */
-  | 'ERR_CERT_AMBIGUOUS'
-  /** The input carries no certificate (an XFCC element without Cert or Hash). */
-  | 'ERR_CERT_MISSING';
+export type CertificateProblem = Extract<
+  CertificateErrorCode,
+  | 'GH_CERT_TOO_LARGE'
+  | 'GH_CERT_ENCODING'
+  | 'GH_CERT_NOT_X509'
+  | 'GH_CERT_AMBIGUOUS'
+  | 'GH_CERT_MISSING'
+>;
 
 export interface CertificateFailure {
   readonly ok: false;

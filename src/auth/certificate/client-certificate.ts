@@ -42,12 +42,12 @@ export function fromEnvoyPeerCertificate(value: string): CertificateResult {
 
 function fromUrlEncodedPem(value: string, what: string): CertificateResult {
   if (value.length > MAX_CERTIFICATE_INPUT_CHARS) return tooLarge(what, value);
-  if (value === '') return certificateFailure('ERR_CERT_MISSING', `${what} is empty`);
+  if (value === '') return certificateFailure('GH_CERT_MISSING', `${what} is empty`);
   let pem: string;
   try {
     pem = decodeURIComponent(value);
   } catch {
-    return certificateFailure('ERR_CERT_ENCODING', `${what} is not URL-encoded`);
+    return certificateFailure('GH_CERT_ENCODING', `${what} is not URL-encoded`);
   }
   const result = certificateFromPem(pem);
   return result.ok ? result : { ...result, reason: `${what}: ${result.reason}` };
@@ -55,7 +55,7 @@ function fromUrlEncodedPem(value: string, what: string): CertificateResult {
 
 /**
  * Which X-Forwarded-Client-Cert element describes the client.
- * - `'only'` (default): the header must have exactly one element, else ERR_CERT_AMBIGUOUS.
+ * - `'only'` (default): the header must have exactly one element, else GH_CERT_AMBIGUOUS.
  * - `'first'`: the first element. Envoy's docs: each element "holds information added by a
  *   single proxy", and a proxy appends its element "to the end of the request's XFCC
  *   header"; so the first element is the one written by the proxy that terminated the
@@ -99,16 +99,16 @@ export function fromForwardedClientCert(
     return tooLarge('X-Forwarded-Client-Cert', header);
   const parsed = parseXfcc(header);
   if (!parsed.ok) {
-    return certificateFailure('ERR_CERT_ENCODING', `X-Forwarded-Client-Cert: ${parsed.reason}`);
+    return certificateFailure('GH_CERT_ENCODING', `X-Forwarded-Client-Cert: ${parsed.reason}`);
   }
   const [first] = parsed.elements;
   const count = parsed.elements.length;
   if (first === undefined) {
-    return certificateFailure('ERR_CERT_MISSING', 'X-Forwarded-Client-Cert has no element');
+    return certificateFailure('GH_CERT_MISSING', 'X-Forwarded-Client-Cert has no element');
   }
   if (count > 1 && (options.element ?? 'only') === 'only') {
     return certificateFailure(
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
       `X-Forwarded-Client-Cert has ${count} elements; which is the client's depends on the ` +
         'proxies (configure element: "first" if the edge proxy sanitizes XFCC)',
     );
@@ -122,7 +122,7 @@ function fromXfccElement(element: XfccElement): ForwardedCertificateResult {
   // A repeated key is an injection through an unquoted SAN (see lib/xfcc.ts), never Envoy.
   if (certs.length > 1 || hashes.length > 1) {
     return certificateFailure(
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
       'X-Forwarded-Client-Cert repeats Cert or Hash within one element',
     );
   }
@@ -131,14 +131,14 @@ function fromXfccElement(element: XfccElement): ForwardedCertificateResult {
   const fromHash = hash === undefined ? undefined : x5tS256FromSha256Hex(hash.value);
   if (hash !== undefined && fromHash === undefined) {
     return certificateFailure(
-      'ERR_CERT_ENCODING',
+      'GH_CERT_ENCODING',
       'X-Forwarded-Client-Cert Hash is not a hex SHA-256 digest',
     );
   }
   if (cert === undefined) {
     if (fromHash === undefined) {
       return certificateFailure(
-        'ERR_CERT_MISSING',
+        'GH_CERT_MISSING',
         'X-Forwarded-Client-Cert has neither Cert nor Hash (set_current_client_cert_details)',
       );
     }
@@ -150,7 +150,7 @@ function fromXfccElement(element: XfccElement): ForwardedCertificateResult {
   const thumbprint = x5tS256(result.certificate);
   if (fromHash !== undefined && fromHash !== thumbprint) {
     return certificateFailure(
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
       'X-Forwarded-Client-Cert Hash is not the digest of its Cert',
     );
   }
@@ -170,20 +170,20 @@ export function fromClientCertHeader(header: string): CertificateResult {
   const value = header.replace(/^ +| +$/g, '');
   if (value.includes(',')) {
     return certificateFailure(
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
       'Client-Cert has more than one value (RFC 9440 section 2.2: a singleton)',
     );
   }
   const base64 = /^:([^:]*):$/.exec(value)?.[1];
   if (base64 === undefined) {
     return certificateFailure(
-      'ERR_CERT_ENCODING',
+      'GH_CERT_ENCODING',
       'Client-Cert is not a structured-field byte sequence ":base64:" without parameters',
     );
   }
   const der = decodeBase64(base64);
   if (der === undefined) {
-    return certificateFailure('ERR_CERT_ENCODING', 'Client-Cert is not valid base64');
+    return certificateFailure('GH_CERT_ENCODING', 'Client-Cert is not valid base64');
   }
   const result = certificateFromDer(der);
   return result.ok ? result : { ...result, reason: `Client-Cert: ${result.reason}` };
@@ -191,7 +191,7 @@ export function fromClientCertHeader(header: string): CertificateResult {
 
 function tooLarge(what: string, value: string): CertificateFailure {
   return certificateFailure(
-    'ERR_CERT_TOO_LARGE',
+    'GH_CERT_TOO_LARGE',
     `${what} is ${value.length} characters, over ${MAX_CERTIFICATE_INPUT_CHARS}`,
   );
 }

@@ -67,7 +67,7 @@ export type PresentedCertificate =
  *    not knowable here, so neither is believed.
  *
  * Pass `{ thumbprint }` of a `'presented'` result to checkCertificateBinding, and
- * undefined otherwise: a bound token then fails with ERR_CERT_REQUIRED.
+ * undefined otherwise: a bound token then fails with GH_CERT_REQUIRED.
  */
 export function presentedCertificate(input: PresentedCertificateInput): PresentedCertificate {
   const { peerCertificate, headers } = input;
@@ -92,7 +92,7 @@ export function presentedCertificate(input: PresentedCertificateInput): Presente
   const clientCert = headers['client-cert'];
   if (xfcc !== undefined && clientCert !== undefined) {
     return invalid(undefined, {
-      problem: 'ERR_CERT_AMBIGUOUS',
+      problem: 'GH_CERT_AMBIGUOUS',
       reason: 'both X-Forwarded-Client-Cert and Client-Cert were sent',
     });
   }

@@ -35,23 +35,20 @@ export function checkDpopBinding(
   scheme: TokenScheme,
 ): DpopBindingResult {
   const binding = boundThumbprint(claims.cnf);
-  if (binding.kind === 'invalid') return dpopFailure('DPOP_ERR_CNF_INVALID', binding.reason);
+  if (binding.kind === 'invalid') return dpopFailure('GH_DPOP_CNF_INVALID', binding.reason);
   if (binding.kind === 'unbound') {
     if (scheme === 'DPoP') {
-      return dpopFailure(
-        'DPOP_ERR_TOKEN_NOT_BOUND',
-        'DPoP scheme with a token that has no cnf.jkt',
-      );
+      return dpopFailure('GH_DPOP_TOKEN_NOT_BOUND', 'DPoP scheme with a token that has no cnf.jkt');
     }
     return { ok: true, bound: false };
   }
   if (scheme === 'Bearer') {
-    return dpopFailure('DPOP_ERR_BOUND_TOKEN_AS_BEARER', 'DPoP-bound token sent as a Bearer token');
+    return dpopFailure('GH_DPOP_BOUND_TOKEN_AS_BEARER', 'DPoP-bound token sent as a Bearer token');
   }
-  if (jkt === undefined) return dpopFailure('DPOP_ERR_PROOF_MISSING', 'no DPoP proof');
+  if (jkt === undefined) return dpopFailure('GH_DPOP_PROOF_MISSING', 'no DPoP proof');
   if (jkt !== binding.jkt) {
     return dpopFailure(
-      'DPOP_ERR_JKT_MISMATCH',
+      'GH_DPOP_JKT_MISMATCH',
       'the proof key is not the key the token is bound to',
     );
   }

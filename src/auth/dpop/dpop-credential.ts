@@ -37,7 +37,7 @@ export type DpopProofHeader =
   | { readonly kind: 'proof'; readonly proof: string }
   | {
       readonly kind: 'malformed';
-      readonly code: Extract<DpopFailureCode, 'DPOP_ERR_MALFORMED' | 'DPOP_ERR_MULTIPLE_PROOFS'>;
+      readonly code: Extract<DpopFailureCode, 'GH_DPOP_MALFORMED' | 'GH_DPOP_MULTIPLE_PROOFS'>;
       readonly reason: string;
     };
 
@@ -47,12 +47,12 @@ export function readDpopProof(headers: Readonly<Record<string, string>>): DpopPr
   if (value === undefined) return { kind: 'none' };
   const proof = value.trim();
   if (proof === '') {
-    return { kind: 'malformed', code: 'DPOP_ERR_MALFORMED', reason: 'empty DPoP header' };
+    return { kind: 'malformed', code: 'GH_DPOP_MALFORMED', reason: 'empty DPoP header' };
   }
   if (holdsSeveralValues(proof)) {
     return {
       kind: 'malformed',
-      code: 'DPOP_ERR_MULTIPLE_PROOFS',
+      code: 'GH_DPOP_MULTIPLE_PROOFS',
       reason: 'more than one DPoP header or proof',
     };
   }

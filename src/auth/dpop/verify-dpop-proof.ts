@@ -125,27 +125,27 @@ export async function verifyDpopProof(
   // 4.3 checks 1 and 2: exactly one proof, a compact JWS, of bounded size.
   const bytes = Buffer.byteLength(input.proof, 'utf8');
   if (bytes > maxBytes) {
-    return dpopFailure('DPOP_ERR_PROOF_TOO_LARGE', `proof is ${bytes} bytes, over ${maxBytes}`);
+    return dpopFailure('GH_DPOP_PROOF_TOO_LARGE', `proof is ${bytes} bytes, over ${maxBytes}`);
   }
   const proof = input.proof.trim();
   if (holdsSeveralValues(proof)) {
-    return dpopFailure('DPOP_ERR_MULTIPLE_PROOFS', 'more than one DPoP proof');
+    return dpopFailure('GH_DPOP_MULTIPLE_PROOFS', 'more than one DPoP proof');
   }
-  if (!COMPACT_JWS.test(proof)) return dpopFailure('DPOP_ERR_MALFORMED', 'not a compact JWS');
+  if (!COMPACT_JWS.test(proof)) return dpopFailure('GH_DPOP_MALFORMED', 'not a compact JWS');
   // 4.3 check 2, strictly: only the canonical base64url spelling (see compact-jws.ts).
   const encodingProblem = compactJwsProblem(proof);
-  if (encodingProblem !== undefined) return dpopFailure('DPOP_ERR_MALFORMED', encodingProblem);
+  if (encodingProblem !== undefined) return dpopFailure('GH_DPOP_MALFORMED', encodingProblem);
   let header: ProtectedHeaderParameters;
   try {
     header = decodeProtectedHeader(proof);
   } catch (error) {
-    return dpopFailure('DPOP_ERR_MALFORMED', `cannot decode the header: ${errorText(error)}`);
+    return dpopFailure('GH_DPOP_MALFORMED', `cannot decode the header: ${errorText(error)}`);
   }
 
   // 4.3 check 4. Exactly "dpop+jwt": the explicit type keeps other JWTs (an ID token, an
   // access token) from being passed off as a proof (RFC 8725 section 3.11).
   if (header.typ !== DPOP_TYP) {
-    return dpopFailure('DPOP_ERR_TYP', `typ is ${describe(header.typ)}, not ${DPOP_TYP}`);
+    return dpopFailure('GH_DPOP_TYP', `typ is ${describe(header.typ)}, not ${DPOP_TYP}`);
   }
   // 4.3 check 5: asymmetric, never none or a MAC, and allowed here.
   const alg = header.alg;
@@ -154,23 +154,23 @@ export async function verifyDpopProof(
     !ASYMMETRIC_JWS_ALGORITHMS.has(alg) ||
     !options.algorithms.includes(alg)
   ) {
-    return dpopFailure('DPOP_ERR_ALG', `algorithm ${describe(alg)} is not accepted`);
+    return dpopFailure('GH_DPOP_ALG', `algorithm ${describe(alg)} is not accepted`);
   }
 
   // 4.2 and 4.3 checks 6 and 7: the key is the jwk header, and a public one.
   const jwk: unknown = header.jwk;
-  if (jwk === undefined) return dpopFailure('DPOP_ERR_JWK_MISSING', 'no jwk header');
+  if (jwk === undefined) return dpopFailure('GH_DPOP_JWK_MISSING', 'no jwk header');
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) {
-    return dpopFailure('DPOP_ERR_JWK_INVALID', 'jwk header is not a JSON object');
+    return dpopFailure('GH_DPOP_JWK_INVALID', 'jwk header is not a JSON object');
   }
   const jwkMembers = jwk as Readonly<Record<string, unknown>>;
   const secret = privateMembers(jwkMembers);
   if (secret.length > 0) {
-    return dpopFailure('DPOP_ERR_JWK_PRIVATE', `jwk holds private members: ${secret.join(', ')}`);
+    return dpopFailure('GH_DPOP_JWK_PRIVATE', `jwk holds private members: ${secret.join(', ')}`);
   }
   const key = publicJwk(jwkMembers);
   if (key === undefined) {
-    return dpopFailure('DPOP_ERR_JWK_INVALID', 'jwk is not an RSA, EC or OKP public key');
+    return dpopFailure('GH_DPOP_JWK_INVALID', 'jwk is not an RSA, EC or OKP public key');
   }
 
   // 4.3 check 6: the signature, with the embedded key.
@@ -181,22 +181,22 @@ export async function verifyDpopProof(
   // 4.3 check 3: the claims of section 4.2, with the types it gives them.
   const jti = claims.jti;
   if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) {
-    return dpopFailure('DPOP_ERR_CLAIMS', `jti must be a string of 1 to ${MAX_JTI_LENGTH} chars`);
+    return dpopFailure('GH_DPOP_CLAIMS', `jti must be a string of 1 to ${MAX_JTI_LENGTH} chars`);
   }
   for (const name of ['htm', 'htu', 'ath'] as const) {
     if (typeof claims[name] !== 'string') {
-      return dpopFailure('DPOP_ERR_CLAIMS', `${name} must be a string`);
+      return dpopFailure('GH_DPOP_CLAIMS', `${name} must be a string`);
     }
   }
   const iat = claims.iat;
   if (typeof iat !== 'number' || !Number.isFinite(iat)) {
-    return dpopFailure('DPOP_ERR_CLAIMS', 'iat must be a number');
+    return dpopFailure('GH_DPOP_CLAIMS', 'iat must be a number');
   }
 
   // 4.3 check 8.
   if (claims.htm !== input.method) {
     return dpopFailure(
-      'DPOP_ERR_HTM',
+      'GH_DPOP_HTM',
       `htm ${describe(claims.htm)} is not ${describe(input.method)}`,
     );
   }
@@ -204,35 +204,35 @@ export async function verifyDpopProof(
   const htu = comparableTargetUri(String(claims.htu));
   const target = comparableTargetUri(input.url);
   if (htu === undefined || target === undefined || htu !== target) {
-    return dpopFailure('DPOP_ERR_HTU', `htu ${describe(claims.htu)} is not this request's URI`);
+    return dpopFailure('GH_DPOP_HTU', `htu ${describe(claims.htu)} is not this request's URI`);
   }
   // 4.3 check 10 and section 9: a resource that requires nonces takes only its own recent
   // ones. After the signature (the nonce is a signed claim), before the replay cache.
   if (options.nonce !== undefined) {
     const nonce = claims.nonce;
     if (nonce === undefined) {
-      return dpopFailure('DPOP_ERR_NONCE_MISSING', 'the proof has no nonce; one is required');
+      return dpopFailure('GH_DPOP_NONCE_MISSING', 'the proof has no nonce; one is required');
     }
     if (typeof nonce !== 'string' || !options.nonce.accepts(nonce)) {
-      return dpopFailure('DPOP_ERR_NONCE_INVALID', 'the nonce is not one issued here recently');
+      return dpopFailure('GH_DPOP_NONCE_INVALID', 'the nonce is not one issued here recently');
     }
   }
   // 4.3 check 11 and 11.1: only recently created proofs.
   if (now - iat > windowS) {
-    return dpopFailure('DPOP_ERR_IAT_TOO_OLD', `iat is ${now - iat}s old, over ${windowS}s`);
+    return dpopFailure('GH_DPOP_IAT_TOO_OLD', `iat is ${now - iat}s old, over ${windowS}s`);
   }
   if (iat - now > windowS) {
-    return dpopFailure('DPOP_ERR_IAT_IN_FUTURE', `iat is ${iat - now}s ahead, over ${windowS}s`);
+    return dpopFailure('GH_DPOP_IAT_IN_FUTURE', `iat is ${iat - now}s ahead, over ${windowS}s`);
   }
   // 4.3 check 12: ath is the base64url SHA-256 of the access token's ASCII (section 4.2).
   if (input.accessToken === '' || claims.ath !== accessTokenHash(input.accessToken)) {
-    return dpopFailure('DPOP_ERR_ATH', 'ath is not the hash of the access token');
+    return dpopFailure('GH_DPOP_ATH', 'ath is not the hash of the access token');
   }
 
   // 11.1: each proof is used once.
   const jkt = await calculateJwkThumbprint(key, 'sha256');
   if (options.replay.seen(jti, jkt)) {
-    return dpopFailure('DPOP_ERR_REPLAYED', 'this proof (jti) was already used');
+    return dpopFailure('GH_DPOP_REPLAYED', 'this proof (jti) was already used');
   }
   return { ok: true, jkt };
 }
@@ -251,7 +251,7 @@ async function verifySignature(
     key = await importJWK(jwk, alg);
   } catch (error) {
     return dpopFailure(
-      'DPOP_ERR_JWK_INVALID',
+      'GH_DPOP_JWK_INVALID',
       `jwk cannot be used with ${alg}: ${errorText(error)}`,
     );
   }
@@ -270,17 +270,17 @@ async function verifySignature(
 
 function mapJoseError(error: unknown, alg: string): DpopFailure {
   if (error instanceof errors.JWSSignatureVerificationFailed) {
-    return dpopFailure('DPOP_ERR_SIGNATURE', 'the signature does not verify with the jwk');
+    return dpopFailure('GH_DPOP_SIGNATURE', 'the signature does not verify with the jwk');
   }
   if (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) {
-    return dpopFailure('DPOP_ERR_CLAIMS', `${error.claim}: ${error.message}`);
+    return dpopFailure('GH_DPOP_CLAIMS', `${error.claim}: ${error.message}`);
   }
   if (error instanceof errors.JOSEError) {
-    return dpopFailure('DPOP_ERR_MALFORMED', `${error.code}: ${error.message}`);
+    return dpopFailure('GH_DPOP_MALFORMED', `${error.code}: ${error.message}`);
   }
   // jose throws a TypeError when the key does not fit the algorithm (a P-384 key with
   // ES256, an RSA modulus under 2048 bits): the jwk is unusable. Fail closed either way.
-  return dpopFailure('DPOP_ERR_JWK_INVALID', `jwk cannot be used with ${alg}: ${errorText(error)}`);
+  return dpopFailure('GH_DPOP_JWK_INVALID', `jwk cannot be used with ${alg}: ${errorText(error)}`);
 }
 
 function accessTokenHash(accessToken: string): string {

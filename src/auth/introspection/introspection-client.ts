@@ -37,7 +37,8 @@ export {
  * - `inactive`: it may not (unknown, expired, revoked, not yet valid, or not for us: the
  *   server need not say which, section 2.2);
  * - `unavailable`: nothing is known (timeout, network, HTTP error, malformed answer).
- *   Never cached, never to be read as active. `code` is the metric label.
+ *   Never cached, never to be read as active. `code` becomes the deny's `detail` (the
+ *   log line and gatehouse_check_deny_details_total).
  */
 export type IntrospectionResult =
   | { readonly kind: 'active'; readonly claims: IntrospectionClaims }

@@ -1,13 +1,11 @@
+import { OAUTH_CLIENT_ERRORS } from '../../errors/error-codes.js';
+import { GatehouseError } from '../../errors/gatehouse-error.js';
+
 /**
- * The closed set of errors the OAuth client raises, with what each means. The code is
- * the log field and the metric label.
+ * The closed set of errors the OAuth client raises; what each means is in the one
+ * registry (src/errors/error-codes.ts).
  */
-export const OAUTH_CLIENT_ERRORS = {
-  GH_OAUTH_CONFIG_INVALID:
-    'the client options are unusable (missing or malformed credential, endpoint, key or certificate); raised at construction, before any request',
-  GH_OAUTH_TOKEN_FAILED:
-    'no access token: discovery or the token request failed (network error, timeout, an OAuth error response such as invalid_client, or a malformed token response)',
-} as const;
+export { OAUTH_CLIENT_ERRORS };
 
 export type OAuthClientErrorCode = keyof typeof OAUTH_CLIENT_ERRORS;
 
@@ -24,18 +22,18 @@ export interface OAuthClientErrorDetails {
  * An OAuth client failure. Messages never contain a client secret, a private key or an
  * access token: they name the option, the endpoint and what the server said.
  */
-export class OAuthClientError extends Error {
+export class OAuthClientError extends GatehouseError<OAuthClientErrorCode> {
   readonly oauthError: string | undefined;
   readonly errorDescription: string | undefined;
   readonly status: number | undefined;
 
   constructor(
-    readonly code: OAuthClientErrorCode,
+    code: OAuthClientErrorCode,
     message: string,
     details: OAuthClientErrorDetails = {},
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'OAuthClientError';
     this.oauthError = details.oauthError;
     this.errorDescription = details.errorDescription;

@@ -1,3 +1,5 @@
+import { GatehouseError } from '../../errors/gatehouse-error.js';
+
 /**
  * OPA's canonical form of a structured bundle file: the bytes its bundle signature hashes
  * for data.json, data.yaml, data.yml and .manifest (OPA bundle/hash.go, `walk`): objects
@@ -14,9 +16,9 @@
  *   characters, non-ASCII) as is; a lone surrogate becomes U+FFFD as Go's decoder makes it.
  */
 
-export class CanonicalJsonError extends Error {
+export class CanonicalJsonError extends GatehouseError<'GH_BUNDLE_INVALID'> {
   constructor(message: string) {
-    super(message);
+    super('GH_BUNDLE_INVALID', message);
     this.name = 'CanonicalJsonError';
   }
 }

@@ -1,11 +1,12 @@
 import { parse as parseYaml } from 'yaml';
+import { GatehouseError } from '../../errors/gatehouse-error.js';
 
 /** The `data` document of a bundle; keys are own properties, never inherited ones. */
 export type DataTree = Record<string, unknown>;
 
-export class DataTreeError extends Error {
+export class DataTreeError extends GatehouseError<'GH_BUNDLE_INVALID'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_BUNDLE_INVALID', message, options);
     this.name = 'DataTreeError';
   }
 }

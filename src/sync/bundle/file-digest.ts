@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { baseName } from './bundle-paths.js';
 import { canonicalJsonFromText, canonicalJsonFromValue } from './canonical-json.js';
+import { GatehouseError } from '../../errors/gatehouse-error.js';
 
 /**
  * Files whose signature digest covers their parsed content rather than their bytes
@@ -30,9 +31,9 @@ const HASH_ALGORITHMS: Readonly<Record<string, string>> = {
   'SHA-512-256': 'sha512-256',
 };
 
-export class FileDigestError extends Error {
+export class FileDigestError extends GatehouseError<'GH_BUNDLE_SIGNATURE_INVALID'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_BUNDLE_SIGNATURE_INVALID', message, options);
     this.name = 'FileDigestError';
   }
 }

@@ -1,3 +1,5 @@
+import { GatehouseError } from '../../errors/gatehouse-error.js';
+
 /** What Gatehouse reads from a bundle's .manifest (OPA bundle format, "Manifest"). */
 export interface BundleManifest {
   readonly revision: string;
@@ -7,9 +9,9 @@ export interface BundleManifest {
   readonly raw: unknown;
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends GatehouseError<'GH_BUNDLE_INVALID'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_BUNDLE_INVALID', message, options);
     this.name = 'ManifestError';
   }
 }

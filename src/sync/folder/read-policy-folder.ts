@@ -8,11 +8,11 @@ import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/prom
 import path from 'node:path';
 import type { RegoFile } from '../../policy/compile-wasm.js';
 import type { PolicyInputs } from '../../snapshot/build-snapshot.js';
+import { GatehouseError } from '../../errors/gatehouse-error.js';
 
-export class PolicyFolderError extends Error {
-  readonly code = 'GH_POLICY_FOLDER_INVALID';
+export class PolicyFolderError extends GatehouseError<'GH_POLICY_FOLDER_INVALID'> {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super('GH_POLICY_FOLDER_INVALID', message, options);
     this.name = 'PolicyFolderError';
   }
 }

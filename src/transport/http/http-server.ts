@@ -8,7 +8,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { TransportName } from '../../check/check-input.js';
-import { deny } from '../../decision/decision.js';
+import { deny, type HeaderList } from '../../decision/decision.js';
 import type { DenyCode } from '../../decision/deny-codes.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
@@ -238,12 +238,8 @@ async function check(
   transport: Exclude<TransportName, 'grpc' | 'json'>,
   toInput: (base: HttpCheckBase) => InputResult,
 ): Promise<void> {
-  // A deny decided here, before the pipeline: logged and counted like the pipeline's own.
   const denyHere = (code: DenyCode, reason: string): void => {
-    const decision = deny(code, reason, { realm: options.realm });
-    options.logger.info({ transport, code, reason }, LOG.checkDenied);
-    options.metrics.decisions.inc({ transport, code, api: undefined });
-    writeDecision(res, decision, transport);
+    refuse(res, options, transport, code, reason);
   };
   // Envoy's HTTP mode carries the original path in the URL; the others in forwarded headers.
   const usesForwardedHeaders = transport !== 'http-envoy';
@@ -262,7 +258,7 @@ async function check(
   }
   const body = await readBody(req, options.maxBodyBytes);
   if (body === undefined) {
-    denyHere('GH_ERR_INVALID_REQUEST', 'request body over http.maxBodyBytes');
+    denyHere('GH_ERR_BODY_TOO_LARGE', 'request body over http.maxBodyBytes');
     return;
   }
   const built = toInput({ req, headers: joinRawHeaders(req.rawHeaders), body, peerTrusted });
@@ -274,7 +270,29 @@ async function check(
   writeDecision(res, decision, built.input.transport);
 }
 
-/** POST /v1/check: always answers the decision as JSON (200), or 4xx for a bad API call. */
+/**
+ * A call refused by the HTTP door itself, before the pipeline: answered from the deny
+ * table like any deny (the same code and status on every door), logged and counted like
+ * the pipeline's own.
+ */
+function refuse(
+  res: ServerResponse,
+  options: HttpServerOptions,
+  transport: Exclude<TransportName, 'grpc'>,
+  code: DenyCode,
+  reason: string,
+  headers?: HeaderList,
+): void {
+  const decision = deny(code, reason, { realm: options.realm, headers });
+  options.logger.info({ transport, code, reason }, LOG.checkDenied);
+  options.metrics.decisions.inc({ transport, code });
+  writeDecision(res, decision, transport);
+}
+
+/**
+ * POST /v1/check: answers the decision as JSON (200). A call that is not a check request
+ * is refused with a deny-table answer (405, 413, 400), as the other doors refuse theirs.
+ */
 async function decideJson(
   req: IncomingMessage,
   res: ServerResponse,
@@ -284,18 +302,20 @@ async function decideJson(
     send(res, status, [['content-type', 'application/json']], JSON.stringify(value));
   };
   if (req.method !== 'POST') {
-    res.setHeader('allow', 'POST');
-    json(405, { error: 'use POST' });
+    // RFC 9110 section 15.5.6: a 405 lists the methods the target takes.
+    refuse(res, options, 'json', 'GH_ERR_METHOD_NOT_ALLOWED', `method ${req.method ?? '?'}`, [
+      ['allow', 'POST'],
+    ]);
     return;
   }
   const body = await readBody(req, options.maxBodyBytes);
   if (body === undefined) {
-    json(413, { error: 'request body over http.maxBodyBytes' });
+    refuse(res, options, 'json', 'GH_ERR_BODY_TOO_LARGE', 'request body over http.maxBodyBytes');
     return;
   }
   const built = jsonInput(req, body);
   if (!built.ok) {
-    json(400, { error: built.reason });
+    refuse(res, options, 'json', 'GH_ERR_INVALID_REQUEST', built.reason);
     return;
   }
   const decision = await options.authorizer.check(built.input);

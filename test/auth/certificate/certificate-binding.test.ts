@@ -61,7 +61,7 @@ describe('certificate-bound access tokens (RFC 8705 section 3)', () => {
   it('attack: bound token replayed with a different certificate', () => {
     expect(decide(bound, envoyPeer(pki.otherClient.cert))).toMatchObject({
       ok: false,
-      problem: 'ERR_CERT_MISMATCH',
+      problem: 'GH_CERT_MISMATCH',
     });
   });
 
@@ -70,21 +70,21 @@ describe('certificate-bound access tokens (RFC 8705 section 3)', () => {
     const claims = boundClaims(sha256X5t(pki.selfSigned.cert));
     expect(decide(claims, envoyPeer(pki.unregisteredSelfSigned.cert))).toMatchObject({
       ok: false,
-      problem: 'ERR_CERT_MISMATCH',
+      problem: 'GH_CERT_MISMATCH',
     });
   });
 
   it('attack: bound token replayed without a certificate', () => {
     expect(decide(bound, { headers: {}, peerTrusted: false })).toMatchObject({
       ok: false,
-      problem: 'ERR_CERT_REQUIRED',
+      problem: 'GH_CERT_REQUIRED',
     });
   });
 
   it('attack: bound token with an unparseable certificate is treated as no certificate', () => {
     expect(
       decide(bound, { peerCertificate: '%ZZ', headers: {}, peerTrusted: false }),
-    ).toMatchObject({ ok: false, problem: 'ERR_CERT_REQUIRED' });
+    ).toMatchObject({ ok: false, problem: 'GH_CERT_REQUIRED' });
   });
 
   it('attack: bound token with a thumbprint that differs in its last character only', () => {
@@ -92,14 +92,14 @@ describe('certificate-bound access tokens (RFC 8705 section 3)', () => {
     const last = thumbprint.endsWith('A') ? 'B' : 'A';
     expect(
       checkCertificateBinding(bound, { thumbprint: `${thumbprint.slice(0, -1)}${last}` }),
-    ).toMatchObject({ ok: false, problem: 'ERR_CERT_MISMATCH' });
+    ).toMatchObject({ ok: false, problem: 'GH_CERT_MISMATCH' });
   });
 
   it('attack: bound token with a thumbprint of another length (a prefix)', () => {
     const thumbprint = String(bound.cnf['x5t#S256']);
     expect(checkCertificateBinding(bound, { thumbprint: thumbprint.slice(0, 20) })).toMatchObject({
       ok: false,
-      problem: 'ERR_CERT_MISMATCH',
+      problem: 'GH_CERT_MISMATCH',
     });
   });
 
@@ -131,7 +131,7 @@ describe('certificate-bound access tokens (RFC 8705 section 3)', () => {
   it.each(malformed)('attack: malformed cnf (%s) fails, whatever is presented', (_name, cnf) => {
     expect(
       checkCertificateBinding({ cnf }, { thumbprint: String(bound.cnf['x5t#S256']) }),
-    ).toMatchObject({ ok: false, problem: 'ERR_CNF_MALFORMED' });
+    ).toMatchObject({ ok: false, problem: 'GH_CERT_CNF_MALFORMED' });
   });
 });
 

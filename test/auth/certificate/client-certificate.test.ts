@@ -76,40 +76,36 @@ describe("fromEnvoyPeerCertificate (Envoy's URL-encoded PEM)", () => {
   });
 
   const cases: [string, () => string, CertificateProblem][] = [
-    ['empty', () => '', 'ERR_CERT_MISSING'],
-    ['bad percent-encoding', () => '%E0%A4%A', 'ERR_CERT_ENCODING'],
-    ['not PEM at all', () => 'hello', 'ERR_CERT_ENCODING'],
-    ['a PEM with another label', () => encodeURIComponent(pki.client.key), 'ERR_CERT_ENCODING'],
+    ['empty', () => '', 'GH_CERT_MISSING'],
+    ['bad percent-encoding', () => '%E0%A4%A', 'GH_CERT_ENCODING'],
+    ['not PEM at all', () => 'hello', 'GH_CERT_ENCODING'],
+    ['a PEM with another label', () => encodeURIComponent(pki.client.key), 'GH_CERT_ENCODING'],
     [
       'explanatory text before the PEM',
       () => encodeURIComponent(`subject=CN=x\n${pki.client.cert}`),
-      'ERR_CERT_ENCODING',
+      'GH_CERT_ENCODING',
     ],
     [
       'a body with non-base64 characters',
       () => encodeURIComponent(pki.client.cert.replace(/\n([A-Za-z])/, '\n*$1')),
-      'ERR_CERT_ENCODING',
+      'GH_CERT_ENCODING',
     ],
     [
       'two certificates (a chain where the leaf is expected)',
       () => envoyUrlEncodedPem(pki.client.cert + pki.ca.cert),
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
     ],
     [
       'a public key labelled CERTIFICATE',
       () => encodeURIComponent(pemOf(publicKeyDer())),
-      'ERR_CERT_NOT_X509',
+      'GH_CERT_NOT_X509',
     ],
     [
       'a certificate followed by trailing bytes',
       () => encodeURIComponent(pemOf(Buffer.concat([der, Buffer.from([0, 0])]))),
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
     ],
-    [
-      'over the size limit',
-      () => 'A'.repeat(MAX_CERTIFICATE_INPUT_CHARS + 1),
-      'ERR_CERT_TOO_LARGE',
-    ],
+    ['over the size limit', () => 'A'.repeat(MAX_CERTIFICATE_INPUT_CHARS + 1), 'GH_CERT_TOO_LARGE'],
   ];
   it.each(cases)('refuses %s', (_name, value, problem) => {
     expect(fromEnvoyPeerCertificate(value())).toMatchObject({ ok: false, problem });
@@ -150,36 +146,36 @@ describe("fromForwardedClientCert (Envoy's X-Forwarded-Client-Cert)", () => {
 
   const hash = (): string => sha256Hex(pki.client.cert);
   const cases: [string, () => string, CertificateProblem][] = [
-    ['an empty header', () => '', 'ERR_CERT_ENCODING'],
-    ['a pair without "="', () => 'Hash', 'ERR_CERT_ENCODING'],
-    ['a trailing ";"', () => `Hash=${hash()};`, 'ERR_CERT_ENCODING'],
-    ['an empty element', () => `Hash=${hash()},,`, 'ERR_CERT_ENCODING'],
+    ['an empty header', () => '', 'GH_CERT_ENCODING'],
+    ['a pair without "="', () => 'Hash', 'GH_CERT_ENCODING'],
+    ['a trailing ";"', () => `Hash=${hash()};`, 'GH_CERT_ENCODING'],
+    ['an empty element', () => `Hash=${hash()},,`, 'GH_CERT_ENCODING'],
     [
       'an unterminated quote',
       () => `Cert="${envoyUrlEncodedPem(pki.client.cert)}`,
-      'ERR_CERT_ENCODING',
+      'GH_CERT_ENCODING',
     ],
-    ['text after a quoted value', () => `Cert="x"y;Hash=${hash()}`, 'ERR_CERT_ENCODING'],
-    ['a quote inside an unquoted value', () => `URI=a"b;Hash=${hash()}`, 'ERR_CERT_ENCODING'],
-    ['a key that is not a token', () => `Ha sh=${hash()}`, 'ERR_CERT_ENCODING'],
-    ['a Hash that is not hex SHA-256', () => 'Hash=abcdefg', 'ERR_CERT_ENCODING'],
-    ['a Cert that is not URL-encoded PEM', () => `Cert="%ZZ"`, 'ERR_CERT_ENCODING'],
-    ['neither Cert nor Hash', () => 'By=spiffe://edge;URI=spiffe://client', 'ERR_CERT_MISSING'],
-    ['two Hash keys in one element', () => `Hash=${hash()};Hash=${hash()}`, 'ERR_CERT_AMBIGUOUS'],
+    ['text after a quoted value', () => `Cert="x"y;Hash=${hash()}`, 'GH_CERT_ENCODING'],
+    ['a quote inside an unquoted value', () => `URI=a"b;Hash=${hash()}`, 'GH_CERT_ENCODING'],
+    ['a key that is not a token', () => `Ha sh=${hash()}`, 'GH_CERT_ENCODING'],
+    ['a Hash that is not hex SHA-256', () => 'Hash=abcdefg', 'GH_CERT_ENCODING'],
+    ['a Cert that is not URL-encoded PEM', () => `Cert="%ZZ"`, 'GH_CERT_ENCODING'],
+    ['neither Cert nor Hash', () => 'By=spiffe://edge;URI=spiffe://client', 'GH_CERT_MISSING'],
+    ['two Hash keys in one element', () => `Hash=${hash()};Hash=${hash()}`, 'GH_CERT_AMBIGUOUS'],
     [
       'two elements (default: which is the client is ambiguous)',
       () => `${xfccElement(pki.client.cert)},${xfccElement(pki.server.cert)}`,
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
     ],
     [
       'a Hash that is not the digest of its Cert',
       () => `Hash=${sha256Hex(pki.otherClient.cert)};Cert="${envoyUrlEncodedPem(pki.client.cert)}"`,
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
     ],
     [
       'over the size limit',
       () => `Hash=${'a'.repeat(MAX_CERTIFICATE_INPUT_CHARS)}`,
-      'ERR_CERT_TOO_LARGE',
+      'GH_CERT_TOO_LARGE',
     ],
   ];
   it.each(cases)('refuses %s', (_name, header, problem) => {
@@ -200,39 +196,39 @@ describe('fromClientCertHeader (RFC 9440 Client-Cert)', () => {
   });
 
   const cases: [string, () => string, CertificateProblem][] = [
-    ['an empty value', () => '', 'ERR_CERT_ENCODING'],
-    ['bare base64 without colons', () => der.toString('base64'), 'ERR_CERT_ENCODING'],
-    ['base64url instead of base64', () => `:${der.toString('base64url')}_-:`, 'ERR_CERT_ENCODING'],
-    ['a PEM', () => pki.client.cert, 'ERR_CERT_ENCODING'],
-    ['parameters', () => `${clientCertField(pki.client.cert)};foo=1`, 'ERR_CERT_ENCODING'],
-    ['an impossible base64 length', () => ':QUJDR:', 'ERR_CERT_ENCODING'],
-    ['padding in the middle', () => ':QQ==QUJD:', 'ERR_CERT_ENCODING'],
+    ['an empty value', () => '', 'GH_CERT_ENCODING'],
+    ['bare base64 without colons', () => der.toString('base64'), 'GH_CERT_ENCODING'],
+    ['base64url instead of base64', () => `:${der.toString('base64url')}_-:`, 'GH_CERT_ENCODING'],
+    ['a PEM', () => pki.client.cert, 'GH_CERT_ENCODING'],
+    ['parameters', () => `${clientCertField(pki.client.cert)};foo=1`, 'GH_CERT_ENCODING'],
+    ['an impossible base64 length', () => ':QUJDR:', 'GH_CERT_ENCODING'],
+    ['padding in the middle', () => ':QQ==QUJD:', 'GH_CERT_ENCODING'],
     [
       'two values (repeated field, joined with ",")',
       () => `${clientCertField(pki.client.cert)}, ${clientCertField(pki.otherClient.cert)}`,
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
     ],
-    ['an empty byte sequence', () => '::', 'ERR_CERT_NOT_X509'],
-    ['a public key', () => `:${publicKeyDer().toString('base64')}:`, 'ERR_CERT_NOT_X509'],
+    ['an empty byte sequence', () => '::', 'GH_CERT_NOT_X509'],
+    ['a public key', () => `:${publicKeyDer().toString('base64')}:`, 'GH_CERT_NOT_X509'],
     [
       'base64 of a PEM (node would parse it)',
       () => `:${Buffer.from(pki.client.cert).toString('base64')}:`,
-      'ERR_CERT_NOT_X509',
+      'GH_CERT_NOT_X509',
     ],
     [
       'a certificate followed by a second one',
       () => `:${Buffer.concat([der, new X509Certificate(pki.ca.cert).raw]).toString('base64')}:`,
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
     ],
     [
       'over the size limit',
       () => `:${'A'.repeat(MAX_CERTIFICATE_INPUT_CHARS)}:`,
-      'ERR_CERT_TOO_LARGE',
+      'GH_CERT_TOO_LARGE',
     ],
     [
       'DER over the certificate size limit',
       () => `:${Buffer.alloc(20_000, 0x30).toString('base64')}:`,
-      'ERR_CERT_TOO_LARGE',
+      'GH_CERT_TOO_LARGE',
     ],
   ];
   it.each(cases)('refuses %s', (_name, header, problem) => {

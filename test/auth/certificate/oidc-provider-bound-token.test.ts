@@ -166,7 +166,7 @@ describe('certificate-bound JWT access tokens from oidc-provider (RFC 8705)', ()
     const other = { thumbprint: x5tS256(new X509Certificate(pki.otherClient.cert)) };
     expect(checkCertificateBinding(decodeJwt(token), other)).toMatchObject({
       ok: false,
-      problem: 'ERR_CERT_MISMATCH',
+      problem: 'GH_CERT_MISMATCH',
     });
   });
 
@@ -199,23 +199,23 @@ describe('certificate-bound JWT access tokens from oidc-provider (RFC 8705)', ()
   it('attack: stolen bound token replayed over TLS with a different certificate', async () => {
     expect(await callResource(pki.otherClient)).toEqual({
       status: 401,
-      body: { problem: 'ERR_CERT_MISMATCH' },
+      body: { problem: 'GH_CERT_MISMATCH' },
     });
   });
 
   it('attack: stolen bound token replayed over TLS without a certificate', async () => {
-    expect(await callResource({})).toEqual({ status: 401, body: { problem: 'ERR_CERT_REQUIRED' } });
+    expect(await callResource({})).toEqual({ status: 401, body: { problem: 'GH_CERT_REQUIRED' } });
   });
 
   it("attack: stolen bound token with a spoofed X-Forwarded-Client-Cert naming the victim's certificate", async () => {
     const spoofed = { 'x-forwarded-client-cert': xfccElement(pki.client.cert) };
     expect(await callResource({}, spoofed)).toEqual({
       status: 401,
-      body: { problem: 'ERR_CERT_REQUIRED' },
+      body: { problem: 'GH_CERT_REQUIRED' },
     });
     expect(await callResource(pki.otherClient, spoofed)).toEqual({
       status: 401,
-      body: { problem: 'ERR_CERT_MISMATCH' },
+      body: { problem: 'GH_CERT_MISMATCH' },
     });
   });
 });

@@ -93,7 +93,7 @@ describe('presentedCertificate: sources and trust', () => {
     expect(result).toMatchObject({
       kind: 'invalid',
       source: 'envoy-peer',
-      problem: 'ERR_CERT_ENCODING',
+      problem: 'GH_CERT_ENCODING',
     });
   });
 });
@@ -105,7 +105,7 @@ describe('attacks on the certificate source', () => {
       peerTrusted: false,
     });
     expect(result).toMatchObject({ kind: 'absent', ignored: ['x-forwarded-client-cert'] });
-    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_REQUIRED' });
+    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_REQUIRED' });
   });
 
   it('attack: spoofed Client-Cert from an untrusted peer is ignored', () => {
@@ -114,7 +114,7 @@ describe('attacks on the certificate source', () => {
       peerTrusted: false,
     });
     expect(result).toMatchObject({ kind: 'absent', ignored: ['client-cert'] });
-    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_REQUIRED' });
+    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_REQUIRED' });
   });
 
   it('attack: spoofed XFCC Hash alone from an untrusted peer is ignored', () => {
@@ -122,7 +122,7 @@ describe('attacks on the certificate source', () => {
       headers: { 'x-forwarded-client-cert': `Hash=${sha256Hex(pki.client.cert)}` },
       peerTrusted: false,
     });
-    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_REQUIRED' });
+    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_REQUIRED' });
   });
 
   it("attack: spoofed headers next to the attacker's own TLS certificate: Envoy's wins", () => {
@@ -132,7 +132,7 @@ describe('attacks on the certificate source', () => {
       peerTrusted: true,
     });
     expect(result).toMatchObject({ kind: 'presented', source: 'envoy-peer' });
-    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_MISMATCH' });
+    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_MISMATCH' });
   });
 
   it('attack: X-Forwarded-Client-Cert with two elements is ambiguous and refused', () => {
@@ -146,9 +146,9 @@ describe('attacks on the certificate source', () => {
     expect(result).toMatchObject({
       kind: 'invalid',
       source: 'x-forwarded-client-cert',
-      problem: 'ERR_CERT_AMBIGUOUS',
+      problem: 'GH_CERT_AMBIGUOUS',
     });
-    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_REQUIRED' });
+    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_REQUIRED' });
   });
 
   it("attack: XFCC with two elements and element 'first': a proxy's certificate is never taken", () => {
@@ -160,7 +160,7 @@ describe('attacks on the certificate source', () => {
       xfccElement: 'first',
     });
     expect(result).toMatchObject({ kind: 'presented', source: 'x-forwarded-client-cert' });
-    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_MISMATCH' });
+    expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_MISMATCH' });
   });
 
   it('attack: XFCC Hash injected through an unquoted URI SAN is refused', () => {
@@ -172,7 +172,7 @@ describe('attacks on the certificate source', () => {
       headers: { 'x-forwarded-client-cert': injected },
       peerTrusted: true,
     });
-    expect(result).toMatchObject({ kind: 'invalid', problem: 'ERR_CERT_AMBIGUOUS' });
+    expect(result).toMatchObject({ kind: 'invalid', problem: 'GH_CERT_AMBIGUOUS' });
   });
 
   it('attack: XFCC element injected through an unquoted URI SAN is refused', () => {
@@ -183,7 +183,7 @@ describe('attacks on the certificate source', () => {
       headers: { 'x-forwarded-client-cert': injected },
       peerTrusted: true,
     });
-    expect(result).toMatchObject({ kind: 'invalid', problem: 'ERR_CERT_AMBIGUOUS' });
+    expect(result).toMatchObject({ kind: 'invalid', problem: 'GH_CERT_AMBIGUOUS' });
   });
 
   it('attack: both X-Forwarded-Client-Cert and Client-Cert from a trusted proxy are refused', () => {
@@ -197,7 +197,7 @@ describe('attacks on the certificate source', () => {
     expect(result).toMatchObject({
       kind: 'invalid',
       source: undefined,
-      problem: 'ERR_CERT_AMBIGUOUS',
+      problem: 'GH_CERT_AMBIGUOUS',
     });
   });
 
@@ -211,7 +211,7 @@ describe('attacks on the certificate source', () => {
     (name, value) => {
       const result = presentedCertificate({ headers: { [name]: value }, peerTrusted: true });
       expect(result).toMatchObject({ kind: 'invalid', source: name });
-      expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'ERR_CERT_REQUIRED' });
+      expect(bindingFor(result)).toMatchObject({ ok: false, problem: 'GH_CERT_REQUIRED' });
     },
   );
 });

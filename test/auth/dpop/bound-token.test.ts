@@ -27,30 +27,30 @@ describe('checkDpopBinding (RFC 9449 sections 6, 7.1, 7.2)', () => {
   it('DPoP-bound token sent as Bearer (downgrade, section 7.2)', () => {
     expectFailure(
       checkDpopBinding(boundClaims, undefined, 'Bearer'),
-      'DPOP_ERR_BOUND_TOKEN_AS_BEARER',
+      'GH_DPOP_BOUND_TOKEN_AS_BEARER',
     );
     // Even with a valid proof alongside: the scheme is what a downgrade changes.
-    expectFailure(checkDpopBinding(boundClaims, JKT, 'Bearer'), 'DPOP_ERR_BOUND_TOKEN_AS_BEARER');
+    expectFailure(checkDpopBinding(boundClaims, JKT, 'Bearer'), 'GH_DPOP_BOUND_TOKEN_AS_BEARER');
     expectFailure(
       checkDpopBinding(boundIntrospection, undefined, 'Bearer'),
-      'DPOP_ERR_BOUND_TOKEN_AS_BEARER',
+      'GH_DPOP_BOUND_TOKEN_AS_BEARER',
     );
   });
 
   it('DPoP scheme with an unbound token', () => {
-    expectFailure(checkDpopBinding(unboundClaims, JKT, 'DPoP'), 'DPOP_ERR_TOKEN_NOT_BOUND');
+    expectFailure(checkDpopBinding(unboundClaims, JKT, 'DPoP'), 'GH_DPOP_TOKEN_NOT_BOUND');
     // A token bound another way (mTLS, RFC 8705) is not DPoP-bound either.
     const mtlsBound = { cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' } };
-    expectFailure(checkDpopBinding(mtlsBound, JKT, 'DPoP'), 'DPOP_ERR_TOKEN_NOT_BOUND');
+    expectFailure(checkDpopBinding(mtlsBound, JKT, 'DPoP'), 'GH_DPOP_TOKEN_NOT_BOUND');
   });
 
   it('cnf.jkt mismatch: a stolen token with a proof by the thief’s own key', () => {
-    expectFailure(checkDpopBinding(boundClaims, OTHER_JKT, 'DPoP'), 'DPOP_ERR_JKT_MISMATCH');
-    expectFailure(checkDpopBinding(boundIntrospection, OTHER_JKT, 'DPoP'), 'DPOP_ERR_JKT_MISMATCH');
+    expectFailure(checkDpopBinding(boundClaims, OTHER_JKT, 'DPoP'), 'GH_DPOP_JKT_MISMATCH');
+    expectFailure(checkDpopBinding(boundIntrospection, OTHER_JKT, 'DPoP'), 'GH_DPOP_JKT_MISMATCH');
   });
 
   it('a bound token with the DPoP scheme but no verified proof', () => {
-    expectFailure(checkDpopBinding(boundClaims, undefined, 'DPoP'), 'DPOP_ERR_PROOF_MISSING');
+    expectFailure(checkDpopBinding(boundClaims, undefined, 'DPoP'), 'GH_DPOP_PROOF_MISSING');
   });
 
   it.each([
@@ -62,7 +62,7 @@ describe('checkDpopBinding (RFC 9449 sections 6, 7.1, 7.2)', () => {
     ['cnf.jkt padded base64', { cnf: { jkt: `${JKT}=` } }],
     ['cnf.jkt hex', { cnf: { jkt: 'ab'.repeat(32) } }],
   ])('%s fails closed, whatever the scheme', (_name, claims) => {
-    expectFailure(checkDpopBinding(claims, JKT, 'DPoP'), 'DPOP_ERR_CNF_INVALID');
-    expectFailure(checkDpopBinding(claims, undefined, 'Bearer'), 'DPOP_ERR_CNF_INVALID');
+    expectFailure(checkDpopBinding(claims, JKT, 'DPoP'), 'GH_DPOP_CNF_INVALID');
+    expectFailure(checkDpopBinding(claims, undefined, 'Bearer'), 'GH_DPOP_CNF_INVALID');
   });
 });

@@ -50,14 +50,14 @@ describe('readDpopProof (RFC 9449 section 4.3 check 1)', () => {
     [
       'an empty header',
       ' ',
-      { kind: 'malformed', code: 'DPOP_ERR_MALFORMED', reason: 'empty DPoP header' },
+      { kind: 'malformed', code: 'GH_DPOP_MALFORMED', reason: 'empty DPoP header' },
     ],
     [
       'two DPoP headers (joined with a comma)',
       'aaa.bbb.ccc,ddd.eee.fff',
       {
         kind: 'malformed',
-        code: 'DPOP_ERR_MULTIPLE_PROOFS',
+        code: 'GH_DPOP_MULTIPLE_PROOFS',
         reason: 'more than one DPoP header or proof',
       },
     ],
@@ -66,7 +66,7 @@ describe('readDpopProof (RFC 9449 section 4.3 check 1)', () => {
       'aaa.bbb.ccc ddd.eee.fff',
       {
         kind: 'malformed',
-        code: 'DPOP_ERR_MULTIPLE_PROOFS',
+        code: 'GH_DPOP_MULTIPLE_PROOFS',
         reason: 'more than one DPoP header or proof',
       },
     ],

@@ -17,16 +17,16 @@ describe('DPOP_FAILURES catalogue', () => {
       .map(([code]) => code)
       .sort();
     expect(tokenProblems).toEqual([
-      'DPOP_ERR_BOUND_TOKEN_AS_BEARER',
-      'DPOP_ERR_CNF_INVALID',
-      'DPOP_ERR_JKT_MISMATCH',
-      'DPOP_ERR_TOKEN_NOT_BOUND',
+      'GH_DPOP_BOUND_TOKEN_AS_BEARER',
+      'GH_DPOP_CNF_INVALID',
+      'GH_DPOP_JKT_MISMATCH',
+      'GH_DPOP_TOKEN_NOT_BOUND',
     ]);
   });
 
   it('gives every code the RFC 9449 rule it enforces', () => {
     for (const [code, spec] of Object.entries(DPOP_FAILURES)) {
-      expect(code).toMatch(/^DPOP_ERR_[A-Z_]+$/);
+      expect(code).toMatch(/^GH_DPOP_[A-Z_]+$/);
       expect(spec.rule).toMatch(/^\d+(\.\d+)*[ ,:]/);
     }
   });

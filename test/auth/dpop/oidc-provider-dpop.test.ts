@@ -181,7 +181,7 @@ describe('the resource server rejects attacks with the real token', () => {
     expect(await authorize(request, options)).toMatchObject({ ok: true });
     expect(await authorize(request, options)).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_REPLAYED',
+      code: 'GH_DPOP_REPLAYED',
     });
   });
 
@@ -193,7 +193,7 @@ describe('the resource server rejects attacks with the real token', () => {
     };
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_BOUND_TOKEN_AS_BEARER',
+      code: 'GH_DPOP_BOUND_TOKEN_AS_BEARER',
     });
   });
 
@@ -201,7 +201,7 @@ describe('the resource server rejects attacks with the real token', () => {
     const request = dpopRequest(boundToken, await proofFor(attacker, boundToken));
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_JKT_MISMATCH',
+      code: 'GH_DPOP_JKT_MISMATCH',
     });
   });
 
@@ -209,7 +209,7 @@ describe('the resource server rejects attacks with the real token', () => {
     const request = dpopRequest(unboundToken, await proofFor(client, unboundToken));
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_TOKEN_NOT_BOUND',
+      code: 'GH_DPOP_TOKEN_NOT_BOUND',
     });
   });
 
@@ -221,7 +221,7 @@ describe('the resource server rejects attacks with the real token', () => {
     // No ath: a token request proof never binds an access token (section 4.2).
     expect(await authorize(request, freshOptions())).toMatchObject({
       ok: false,
-      code: 'DPOP_ERR_CLAIMS',
+      code: 'GH_DPOP_CLAIMS',
     });
   });
 
@@ -236,7 +236,7 @@ describe('the resource server rejects attacks with the real token', () => {
             claims: { htu: 'https://orders.example.test/orders/43' },
           }),
         ),
-      'DPOP_ERR_HTU',
+      'GH_DPOP_HTU',
     ],
     [
       'htu with a different host',
@@ -247,17 +247,17 @@ describe('the resource server rejects attacks with the real token', () => {
             claims: { htu: 'https://evil.example.test/orders/42' },
           }),
         ),
-      'DPOP_ERR_HTU',
+      'GH_DPOP_HTU',
     ],
     [
       'htm mismatch',
       async () => dpopRequest(boundToken, await proofFor(client, boundToken), 'DELETE'),
-      'DPOP_ERR_HTM',
+      'GH_DPOP_HTM',
     ],
     [
       'ath mismatch',
       async () => dpopRequest(boundToken, await proofFor(client, unboundToken)),
-      'DPOP_ERR_ATH',
+      'GH_DPOP_ATH',
     ],
     [
       'iat too old',
@@ -266,7 +266,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { claims: { iat: now() - 120 } }),
         ),
-      'DPOP_ERR_IAT_TOO_OLD',
+      'GH_DPOP_IAT_TOO_OLD',
     ],
     [
       'iat in the future',
@@ -275,13 +275,13 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { claims: { iat: now() + 120 } }),
         ),
-      'DPOP_ERR_IAT_IN_FUTURE',
+      'GH_DPOP_IAT_IN_FUTURE',
     ],
     [
       'typ missing',
       async () =>
         dpopRequest(boundToken, await proofFor(client, boundToken, { header: { typ: undefined } })),
-      'DPOP_ERR_TYP',
+      'GH_DPOP_TYP',
     ],
     [
       'alg none',
@@ -296,7 +296,7 @@ describe('the resource server rejects attacks with the real token', () => {
         const unsigned = `${b64url({ alg: 'none', typ: 'dpop+jwt', jwk: client.publicJwk })}.${b64url(claims)}.`;
         return Promise.resolve(dpopRequest(boundToken, unsigned));
       },
-      'DPOP_ERR_ALG',
+      'GH_DPOP_ALG',
     ],
     [
       'HS256 proof',
@@ -308,7 +308,7 @@ describe('the resource server rejects attacks with the real token', () => {
           await proofFor(client, boundToken, { header: { alg: 'HS256', jwk }, signingKey: secret }),
         );
       },
-      'DPOP_ERR_ALG',
+      'GH_DPOP_ALG',
     ],
     [
       'proof with a private jwk',
@@ -319,13 +319,13 @@ describe('the resource server rejects attacks with the real token', () => {
             header: { jwk: await exportJWK(client.privateKey) },
           }),
         ),
-      'DPOP_ERR_JWK_PRIVATE',
+      'GH_DPOP_JWK_PRIVATE',
     ],
     [
       'proof without jwk',
       async () =>
         dpopRequest(boundToken, await proofFor(client, boundToken, { header: { jwk: undefined } })),
-      'DPOP_ERR_JWK_MISSING',
+      'GH_DPOP_JWK_MISSING',
     ],
     [
       'signature by a different key than the embedded jwk',
@@ -334,7 +334,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { signingKey: attacker.privateKey }),
         ),
-      'DPOP_ERR_SIGNATURE',
+      'GH_DPOP_SIGNATURE',
     ],
     [
       'two proofs',
@@ -343,7 +343,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           `${await proofFor(client, boundToken)},${await proofFor(client, boundToken)}`,
         ),
-      'DPOP_ERR_MULTIPLE_PROOFS',
+      'GH_DPOP_MULTIPLE_PROOFS',
     ],
     [
       'oversized proof',
@@ -352,7 +352,7 @@ describe('the resource server rejects attacks with the real token', () => {
           boundToken,
           await proofFor(client, boundToken, { claims: { pad: 'x'.repeat(9000) } }),
         ),
-      'DPOP_ERR_PROOF_TOO_LARGE',
+      'GH_DPOP_PROOF_TOO_LARGE',
     ],
   ])('%s', async (_name, build, code) => {
     expect(await authorize(await build(), freshOptions())).toMatchObject({ ok: false, code });

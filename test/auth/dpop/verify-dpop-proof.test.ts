@@ -61,7 +61,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const { options } = verifierSetup();
     const proof = await signProof(client);
     expect(await verifyDpopProof(requestWith(proof), options)).toMatchObject({ ok: true });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_REPLAYED');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_REPLAYED');
   });
 
   it('replayed jti in a newly signed proof', async () => {
@@ -69,7 +69,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const first = await signProof(client, { claims: { jti: 'jti-1' } });
     const second = await signProof(client, { claims: { jti: 'jti-1', iat: NOW + 1 } });
     expect(await verifyDpopProof(requestWith(first), options)).toMatchObject({ ok: true });
-    expectFailure(await verifyDpopProof(requestWith(second), options), 'DPOP_ERR_REPLAYED');
+    expectFailure(await verifyDpopProof(requestWith(second), options), 'GH_DPOP_REPLAYED');
   });
 
   it('htu with a different path', async () => {
@@ -77,7 +77,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const proof = await signProof(client, {
       claims: { htu: 'https://orders.example.test/orders/43' },
     });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_HTU');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_HTU');
   });
 
   it('htu with a query is fine: query and fragment are ignored (check 9)', async () => {
@@ -92,7 +92,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const proof = await signProof(client, {
       claims: { htu: 'https://billing.example.test/orders/42' },
     });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_HTU');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_HTU');
   });
 
   it('htm mismatch', async () => {
@@ -100,26 +100,26 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const proof = await signProof(client, { claims: { htm: 'GET' } });
     expectFailure(
       await verifyDpopProof(requestWith(proof, { method: 'DELETE' }), options),
-      'DPOP_ERR_HTM',
+      'GH_DPOP_HTM',
     );
   });
 
   it('ath mismatch: a proof made for another access token', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { claims: { ath: athOf('some-other-token') } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_ATH');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_ATH');
   });
 
   it('iat too old', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { claims: { iat: NOW - WINDOW_S - 1 } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_IAT_TOO_OLD');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_IAT_TOO_OLD');
   });
 
   it('iat in the future', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { claims: { iat: NOW + WINDOW_S + 1 } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_IAT_IN_FUTURE');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_IAT_IN_FUTURE');
   });
 
   it('re-encoded proof signature with non-zero trailing bits is refused', async () => {
@@ -133,7 +133,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     // A fresh replay cache each time: the refusal is the spelling, not the jti.
     expectFailure(
       await verifyDpopProof(requestWith(respelled), verifierSetup().options),
-      'DPOP_ERR_MALFORMED',
+      'GH_DPOP_MALFORMED',
     );
     expect(await verifyDpopProof(requestWith(proof), verifierSetup().options)).toMatchObject({
       ok: true,
@@ -155,14 +155,14 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const { options } = verifierSetup();
     expectFailure(
       await verifyDpopProof(requestWith(respell(await signProof(client))), options),
-      'DPOP_ERR_MALFORMED',
+      'GH_DPOP_MALFORMED',
     );
   });
 
   it('typ missing', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { header: { typ: undefined } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_TYP');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_TYP');
   });
 
   it.each(['JWT', 'at+jwt', 'application/dpop+jwt', 'DPOP+JWT'])(
@@ -170,7 +170,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     async (typ) => {
       const { options } = verifierSetup();
       const proof = await signProof(client, { header: { typ } });
-      expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_TYP');
+      expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_TYP');
     },
   );
 
@@ -179,7 +179,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const header = { alg: 'none', typ: 'dpop+jwt', jwk: client.publicJwk };
     const claims = { jti: 'n', htm: 'GET', htu: RESOURCE_URL, iat: NOW, ath: athOf(ACCESS_TOKEN) };
     const proof = `${b64url(header)}.${b64url(claims)}.`;
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_ALG');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_ALG');
   });
 
   it('HS256 proof', async () => {
@@ -189,13 +189,13 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
       header: { alg: 'HS256', jwk: { kty: 'oct', k: Buffer.from(secret).toString('base64url') } },
       signingKey: secret,
     });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_ALG');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_ALG');
   });
 
   it('an asymmetric alg this resource server does not allow', async () => {
     const { options } = verifierSetup({ algorithms: ['ES256'] });
     const proof = await signProof(await createProofKey('PS256'));
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_ALG');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_ALG');
   });
 
   it('proof with a private jwk', async () => {
@@ -203,7 +203,7 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const privateJwk = await exportJWK(client.privateKey);
     const proof = await signProof(client, { header: { jwk: privateJwk } });
     const result = await verifyDpopProof(requestWith(proof), options);
-    expectFailure(result, 'DPOP_ERR_JWK_PRIVATE');
+    expectFailure(result, 'GH_DPOP_JWK_PRIVATE');
     // The reason names members, never their values.
     expect(result).toMatchObject({ reason: 'jwk holds private members: d' });
   });
@@ -213,39 +213,39 @@ describe('verifyDpopProof rejects each known attack (RFC 9449 section 4.3)', () 
     const rsa = await createProofKey('PS256');
     const proof = await signProof(rsa, { header: { jwk: await exportJWK(rsa.privateKey) } });
     const result = await verifyDpopProof(requestWith(proof), options);
-    expectFailure(result, 'DPOP_ERR_JWK_PRIVATE');
+    expectFailure(result, 'GH_DPOP_JWK_PRIVATE');
     expect(result).toMatchObject({ reason: 'jwk holds private members: d, p, q, dp, dq, qi' });
   });
 
   it('proof without jwk', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { header: { jwk: undefined, kid: 'client-key' } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_JWK_MISSING');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_JWK_MISSING');
   });
 
   it('signature by a different key than the embedded jwk', async () => {
     const { options } = verifierSetup();
     // The attacker embeds the victim's public key to be taken for the victim.
     const proof = await signProof(client, { signingKey: attacker.privateKey });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_SIGNATURE');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_SIGNATURE');
   });
 
   it.each([', ', ',', ' ', '\t'])('two proofs, joined by %j', async (separator) => {
     const { options } = verifierSetup();
     const proofs = `${await signProof(client)}${separator}${await signProof(attacker)}`;
-    expectFailure(await verifyDpopProof(requestWith(proofs), options), 'DPOP_ERR_MULTIPLE_PROOFS');
+    expectFailure(await verifyDpopProof(requestWith(proofs), options), 'GH_DPOP_MULTIPLE_PROOFS');
   });
 
   it('oversized proof', async () => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { claims: { padding: 'x'.repeat(10_000) } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_PROOF_TOO_LARGE');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_PROOF_TOO_LARGE');
   });
 
   it('oversized proof under a lower maxProofBytes', async () => {
     const proof = await signProof(client);
     const { options } = verifierSetup({ maxProofBytes: proof.length - 1 });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_PROOF_TOO_LARGE');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_PROOF_TOO_LARGE');
   });
 });
 
@@ -258,7 +258,7 @@ describe('verifyDpopProof: structure and claims', () => {
     ['a header that is not JSON', `${b64url('not json')}.${b64url({})}.c2ln`],
   ])('%s is malformed', async (_name, proof) => {
     const { options } = verifierSetup();
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_MALFORMED');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_MALFORMED');
   });
 
   it('a payload that is not a JSON object is malformed', async () => {
@@ -267,7 +267,7 @@ describe('verifyDpopProof: structure and claims', () => {
     const proof = await new CompactSign(new TextEncoder().encode('[1,2]'))
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: client.publicJwk })
       .sign(privateKey);
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_MALFORMED');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_MALFORMED');
   });
 
   it.each([
@@ -278,21 +278,21 @@ describe('verifyDpopProof: structure and claims', () => {
   ])('%s is invalid', async (_name, alg, jwk) => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { header: { alg, jwk } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_JWK_INVALID');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_JWK_INVALID');
   });
 
   it('a jwk that does not fit the alg (P-384 key, ES256) is invalid', async () => {
     const { options } = verifierSetup();
     const p384 = await createProofKey('ES384');
     const proof = await signProof(client, { header: { jwk: p384.publicJwk } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_JWK_INVALID');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_JWK_INVALID');
   });
 
   it('an RSA jwk with an ES256 alg is invalid', async () => {
     const { options } = verifierSetup();
     const rsa = await createProofKey('RS256');
     const proof = await signProof(client, { header: { jwk: rsa.publicJwk } });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_JWK_INVALID');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_JWK_INVALID');
   });
 
   it('an RSA key under 2048 bits is invalid (RFC 7518 section 3.3)', async () => {
@@ -304,7 +304,7 @@ describe('verifyDpopProof: structure and claims', () => {
     const input = `${b64url(header)}.${b64url(claims)}`;
     const signature = sign('sha256', Buffer.from(input), privateKey).toString('base64url');
     const proof = `${input}.${signature}`;
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_JWK_INVALID');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_JWK_INVALID');
   });
 
   it.each([
@@ -321,7 +321,7 @@ describe('verifyDpopProof: structure and claims', () => {
   ])('%s', async (_name, claims) => {
     const { options } = verifierSetup();
     const proof = await signProof(client, { claims });
-    expectFailure(await verifyDpopProof(requestWith(proof), options), 'DPOP_ERR_CLAIMS');
+    expectFailure(await verifyDpopProof(requestWith(proof), options), 'GH_DPOP_CLAIMS');
   });
 
   it('a jti of the longest accepted length passes', async () => {
@@ -335,7 +335,7 @@ describe('verifyDpopProof: structure and claims', () => {
     const proof = await signProof(client, { claims: { ath: athOf('') } });
     expectFailure(
       await verifyDpopProof(requestWith(proof, { accessToken: '' }), options),
-      'DPOP_ERR_ATH',
+      'GH_DPOP_ATH',
     );
   });
 
@@ -343,7 +343,7 @@ describe('verifyDpopProof: structure and claims', () => {
     const { options } = verifierSetup();
     const proof = await signProof(client);
     const wrongMethod = requestWith(proof, { method: 'POST' });
-    expectFailure(await verifyDpopProof(wrongMethod, options), 'DPOP_ERR_HTM');
+    expectFailure(await verifyDpopProof(wrongMethod, options), 'GH_DPOP_HTM');
     expect(await verifyDpopProof(requestWith(proof), options)).toMatchObject({ ok: true });
   });
 
@@ -384,7 +384,7 @@ describe('htu comparison (RFC 9449 section 4.3 check 9, RFC 3986 section 6.2)', 
     const proof = await signProof(client, { claims: { htu } });
     const result = await verifyDpopProof(requestWith(proof), options);
     if (accepted) expect(result).toMatchObject({ ok: true });
-    else expectFailure(result, 'DPOP_ERR_HTU');
+    else expectFailure(result, 'GH_DPOP_HTU');
   });
 
   it('percent-encoding case differs only in the hex digits', async () => {
@@ -401,7 +401,7 @@ describe('htu comparison (RFC 9449 section 4.3 check 9, RFC 3986 section 6.2)', 
     const proof = await signProof(client);
     expectFailure(
       await verifyDpopProof(requestWith(proof, { url: 'https://[bad host/orders/42' }), options),
-      'DPOP_ERR_HTU',
+      'GH_DPOP_HTU',
     );
   });
 });

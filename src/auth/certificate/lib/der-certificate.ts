@@ -18,28 +18,28 @@ export const MAX_CERTIFICATE_DER_BYTES = 16_384;
 const ASN1_SEQUENCE = 0x30;
 
 export function certificateFromDer(der: Buffer): CertificateResult {
-  if (der.length === 0) return certificateFailure('ERR_CERT_NOT_X509', 'the certificate is empty');
+  if (der.length === 0) return certificateFailure('GH_CERT_NOT_X509', 'the certificate is empty');
   if (der.length > MAX_CERTIFICATE_DER_BYTES) {
     return certificateFailure(
-      'ERR_CERT_TOO_LARGE',
+      'GH_CERT_TOO_LARGE',
       `the certificate is ${der.length} bytes, over ${MAX_CERTIFICATE_DER_BYTES}`,
     );
   }
   // node would also accept PEM text here; a DER field carrying PEM is refused up front.
   if (der[0] !== ASN1_SEQUENCE) {
-    return certificateFailure('ERR_CERT_NOT_X509', 'the bytes are not a DER certificate');
+    return certificateFailure('GH_CERT_NOT_X509', 'the bytes are not a DER certificate');
   }
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(der);
   } catch {
-    return certificateFailure('ERR_CERT_NOT_X509', 'the bytes are not an X.509 certificate');
+    return certificateFailure('GH_CERT_NOT_X509', 'the bytes are not an X.509 certificate');
   }
   // A second certificate or trailing bytes are silently dropped by the parser: refuse
   // them, or two different inputs would hash to one thumbprint.
   if (!certificate.raw.equals(der)) {
     return certificateFailure(
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
       'bytes follow the certificate (a second certificate, or trailing data)',
     );
   }
@@ -60,17 +60,17 @@ export function certificateFromPem(pem: string): CertificateResult {
   const blocks = pem.match(PEM_BEGIN)?.length ?? 0;
   if (blocks > 1) {
     return certificateFailure(
-      'ERR_CERT_AMBIGUOUS',
+      'GH_CERT_AMBIGUOUS',
       `${blocks} PEM blocks where a single certificate is expected`,
     );
   }
   const body = PEM_CERTIFICATE.exec(pem)?.[1];
   if (body === undefined) {
-    return certificateFailure('ERR_CERT_ENCODING', 'not a PEM "CERTIFICATE" block');
+    return certificateFailure('GH_CERT_ENCODING', 'not a PEM "CERTIFICATE" block');
   }
   const der = decodeBase64(body.replace(/[ \t\r\n]/g, ''));
   if (der === undefined) {
-    return certificateFailure('ERR_CERT_ENCODING', 'the PEM body is not valid base64');
+    return certificateFailure('GH_CERT_ENCODING', 'the PEM body is not valid base64');
   }
   return certificateFromDer(der);
 }

@@ -1,0 +1,126 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DENY_CODES } from '../../../src/decision/deny-codes.js';
+import { metricValue } from '../../helpers/status-and-metrics.js';
+import { startTestGatehouse, type TestGatehouse } from '../../helpers/test-gatehouse.js';
+
+// What an HTTP door refuses before the pipeline (a body over http.maxBodyBytes, a call that
+// is not a check request) is answered from the deny table like any deny: one code per
+// situation, the same status on every door, the table's JSON body, logged and counted.
+
+const MAX_BODY_BYTES = 1024;
+const OVERSIZED = 'x'.repeat(MAX_BODY_BYTES + 1);
+let t: TestGatehouse;
+
+beforeAll(async () => {
+  t = await startTestGatehouse({
+    config: {
+      http: {
+        host: '127.0.0.1',
+        port: 0,
+        maxBodyBytes: MAX_BODY_BYTES,
+        trustedProxies: ['127.0.0.1/32'],
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: { error?: string; message?: string; status?: number };
+}
+
+async function call(
+  path: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Answer> {
+  const response = await request(`${t.httpBase}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    body: (await response.body.json()) as Answer['body'],
+  };
+}
+
+const DOORS: ReadonlyArray<readonly [string, string, Record<string, string>]> = [
+  ['/envoy (Envoy HTTP service)', '/envoy/orders/42', { host: 'api.example.com' }],
+  [
+    '/traefik (forwardAuth)',
+    '/traefik',
+    { 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/orders/42' },
+  ],
+  ['/v1/check (JSON)', '/v1/check', { 'content-type': 'application/json' }],
+];
+
+describe('a body over http.maxBodyBytes', () => {
+  it.each(DOORS)(
+    '%s: 413 GH_ERR_BODY_TOO_LARGE from the deny table',
+    async (_door, path, headers) => {
+      const answer = await call(path, 'POST', headers, OVERSIZED);
+      expect(answer.status).toBe(413);
+      expect(answer.body).toEqual({
+        error: 'GH_ERR_BODY_TOO_LARGE',
+        message: DENY_CODES.GH_ERR_BODY_TOO_LARGE.message,
+        status: 413,
+      });
+    },
+  );
+
+  it('/nginx (auth_request knows only 401 and 403): 403 with X-Gatehouse-Status: 413', async () => {
+    const answer = await call(
+      '/nginx',
+      'POST',
+      { 'x-original-uri': '/orders/42', 'x-original-method': 'POST' },
+      OVERSIZED,
+    );
+    expect(answer.status).toBe(403);
+    expect(answer.headers['x-gatehouse-status']).toBe('413');
+    expect(answer.body.error).toBe('GH_ERR_BODY_TOO_LARGE');
+  });
+
+  it('is counted like any deny, by door', async () => {
+    const series = 'gatehouse_check_decisions_total{transport="json",code="GH_ERR_BODY_TOO_LARGE"}';
+    const before = await metricValue(t.probesBase, series);
+    await call('/v1/check', 'POST', {}, OVERSIZED);
+    expect(await metricValue(t.probesBase, series)).toBe(before + 1);
+  });
+});
+
+describe('/v1/check calls that are not check requests', () => {
+  it('GET: 405 GH_ERR_METHOD_NOT_ALLOWED with Allow: POST', async () => {
+    const answer = await call('/v1/check', 'GET', {});
+    expect(answer.status).toBe(405);
+    expect(answer.headers.allow).toBe('POST');
+    expect(answer.body).toMatchObject({ error: 'GH_ERR_METHOD_NOT_ALLOWED', status: 405 });
+  });
+
+  it.each([
+    ['not JSON', 'not json'],
+    ['a JSON array', '[]'],
+    ['"method" not a string', '{"method": 1, "path": "/", "host": "h"}'],
+  ])(
+    '%s: 400 GH_ERR_INVALID_REQUEST, as a malformed call on the other doors',
+    async (_what, body) => {
+      const answer = await call('/v1/check', 'POST', { 'content-type': 'application/json' }, body);
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ error: 'GH_ERR_INVALID_REQUEST', status: 400 });
+      expect(answer.headers['www-authenticate']).toMatch(/error="invalid_request"/);
+    },
+  );
+
+  it('/traefik without X-Forwarded-Uri: the same 400 GH_ERR_INVALID_REQUEST', async () => {
+    const answer = await call('/traefik', 'GET', {});
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ error: 'GH_ERR_INVALID_REQUEST', status: 400 });
+  });
+});
