@@ -8,4 +8,5 @@ cd "$root"
 bash scripts/ensure-node-modules.sh
 bash scripts/install-opa.sh
 bash scripts/install-nginx.sh
+bash scripts/install-redis.sh
 bash scripts/install-envoy.sh >/dev/null

@@ -1,6 +1,5 @@
 import type { GatehouseConfig } from './config/schema.js';
 import { DpopNonces, MIN_NONCE_SECRET_BYTES } from './auth/dpop/nonce.js';
-import { DpopReplayCache } from './auth/dpop/replay-cache.js';
 import { AdmissionControl } from './check/admission-control.js';
 import { ConfigError } from './config/load-config.js';
 import { CheckPipeline } from './check/pipeline.js';
@@ -15,12 +14,19 @@ import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
 import { startProbeServer } from './transport/http/probe-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
+import { createReplayStore } from './auth/dpop/create-replay-store.js';
+import type { WorkerRole } from './workers/worker-link.js';
 
 export interface GatehouseOptions {
   readonly logger?: Logger;
   readonly env?: NodeJS.ProcessEnv;
   /** Collect Node process metrics (off in tests: they register global hooks). */
   readonly processMetrics?: boolean;
+  /**
+   * Set in a worker process of a cluster (`workers` > 1, src/workers/): snapshots, keys,
+   * introspection and the DPoP replay set come from the primary instead of own sources.
+   */
+  readonly worker?: WorkerRole;
 }
 
 export interface RunningGatehouse {
@@ -53,12 +59,15 @@ export async function startGatehouse(
   const logger = options.logger ?? createLogger(config.log);
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
   const trustedProxies = new TrustedProxies(config.http.trustedProxies);
-  const opa = await findOpaFor(config, logger);
+  const worker = options.worker;
+  // A worker builds from the primary's compiled module: it never needs opa.
+  const opa = worker === undefined ? await findOpaFor(config, logger) : undefined;
   const store = new SnapshotStore();
   const env = options.env ?? process.env;
   // Before the sources: a missing nonce secret stops the start with nothing to close.
   const nonces = dpopNonces(config, env);
-  const sources = await createSources(config, logger, env, metrics);
+  const sources = worker?.sources ?? (await createSources(config, logger, env, metrics));
+  const replay = createReplayStore(config, logger, env, worker?.replay);
   const { policySource } = sources;
   const controlLoop = new ControlLoop({
     config,
@@ -85,10 +94,7 @@ export async function startGatehouse(
     dpop: {
       algorithms: config.tokens.dpop.algorithms,
       iatWindowS: config.tokens.dpop.iatWindowS,
-      replay: new DpopReplayCache({
-        iatWindowS: config.tokens.dpop.iatWindowS,
-        maxEntries: config.tokens.dpop.replayCacheMaxEntries,
-      }),
+      replay: replay.store,
       nonces,
     },
   });
@@ -106,11 +112,14 @@ export async function startGatehouse(
     },
   });
 
+  // In a worker, ready only while every worker serves the same revision.
+  const served = worker?.serve(admission) ?? admission;
+  worker?.attach({ metrics, store });
   const grpc = config.grpc.enabled
     ? await startGrpcServer({
         host: config.grpc.host,
         port: config.grpc.port,
-        authorizer: admission,
+        authorizer: served,
         logger,
         maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
         maxConcurrentStreams: config.grpc.maxConcurrentStreams,
@@ -120,7 +129,7 @@ export async function startGatehouse(
     ? await startHttpServer({
         host: config.http.host,
         port: config.http.port,
-        authorizer: admission,
+        authorizer: served,
         logger,
         metrics,
         realm: config.realm,
@@ -130,16 +139,18 @@ export async function startGatehouse(
         status: () => controlLoop.status(),
       })
     : undefined;
-  const probes = config.probes.enabled
-    ? await startProbeServer({
-        host: config.probes.host,
-        port: config.probes.port,
-        authorizer: pipeline,
-        logger,
-        metrics,
-        status: () => controlLoop.status(),
-      })
-    : undefined;
+  // In a cluster the primary answers probes for every worker.
+  const probes =
+    config.probes.enabled && worker === undefined
+      ? await startProbeServer({
+          host: config.probes.host,
+          port: config.probes.port,
+          authorizer: pipeline,
+          logger,
+          metrics,
+          status: () => controlLoop.status(),
+        })
+      : undefined;
   if (probes !== undefined) {
     beat = () => {
       probes.beat();
@@ -153,7 +164,13 @@ export async function startGatehouse(
     ready = await controlLoop.start();
   } catch (error) {
     controlLoop.stop();
-    await Promise.all([grpc?.close(), http?.close(), probes?.close(), sources.close()]);
+    await Promise.all([
+      grpc?.close(),
+      http?.close(),
+      probes?.close(),
+      sources.close(),
+      replay.close(),
+    ]);
     throw error;
   }
 
@@ -170,7 +187,7 @@ export async function startGatehouse(
     async close() {
       controlLoop.stop();
       await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
-      await sources.close();
+      await Promise.all([sources.close(), replay.close()]);
     },
   };
 }
@@ -197,7 +214,10 @@ function dpopNonces(config: GatehouseConfig, env: NodeJS.ProcessEnv): DpopNonces
  * without it, so a host without opa may still run: say so once, and fail only the builds
  * that need compiling.
  */
-async function findOpaFor(config: GatehouseConfig, logger: Logger): Promise<OpaBinary | undefined> {
+export async function findOpaFor(
+  config: GatehouseConfig,
+  logger: Logger,
+): Promise<OpaBinary | undefined> {
   try {
     return await findOpa(config.opa.binary);
   } catch (error) {

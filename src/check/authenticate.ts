@@ -5,7 +5,7 @@ import { checkDpopBinding, type TokenScheme } from '../auth/dpop/bound-token.js'
 import { readDpopCredential, readDpopProof } from '../auth/dpop/dpop-credential.js';
 import { DPOP_FAILURES, type DpopFailure } from '../auth/dpop/dpop-failures.js';
 import { perProcessDpopNonces, type DpopNonces } from '../auth/dpop/nonce.js';
-import type { DpopReplayCache } from '../auth/dpop/replay-cache.js';
+import type { DpopReplayStore } from '../auth/dpop/replay-store.js';
 import { verifyDpopProof } from '../auth/dpop/verify-dpop-proof.js';
 import { checkCertificateBinding } from '../auth/certificate/certificate-binding.js';
 import { presentedCertificate } from '../auth/certificate/presented-certificate.js';
@@ -25,7 +25,7 @@ import type { DenyCode } from './deny-codes.js';
 export interface DpopSettings {
   readonly algorithms: readonly string[];
   readonly iatWindowS: number;
-  readonly replay: DpopReplayCache;
+  readonly replay: DpopReplayStore;
   /** Server nonces for APIs with `dpopNonce: required`; default: a per-process secret. */
   readonly nonces?: DpopNonces | undefined;
 }
@@ -330,6 +330,8 @@ function requestUrl(input: CheckInput): string {
  * `use_dpop_nonce`; binding problems `invalid_token`.
  */
 function dpopDenyCode(failure: DpopFailure): DenyCode {
+  // Not the client's fault, and a new proof would fare no better: no DPoP challenge.
+  if (failure.code === 'DPOP_ERR_REPLAY_STORE_UNAVAILABLE') return 'GH_ERR_DPOP_REPLAY_UNCHECKED';
   switch (DPOP_FAILURES[failure.code].error) {
     case 'invalid_dpop_proof':
       return 'GH_ERR_DPOP_PROOF';

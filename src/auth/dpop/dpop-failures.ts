@@ -42,6 +42,10 @@ export const DPOP_FAILURES = {
   DPOP_ERR_IAT_IN_FUTURE: { error: INVALID_DPOP_PROOF, rule: '4.3 check 11, 11.1: recent iat' },
   DPOP_ERR_ATH: { error: INVALID_DPOP_PROOF, rule: '4.3 check 12: ath hashes the token' },
   DPOP_ERR_REPLAYED: { error: INVALID_DPOP_PROOF, rule: '11.1: a jti is used once' },
+  DPOP_ERR_REPLAY_STORE_UNAVAILABLE: {
+    error: INVALID_DPOP_PROOF,
+    rule: '11.1: the jti store must answer',
+  },
   DPOP_ERR_BOUND_TOKEN_AS_BEARER: { error: INVALID_TOKEN, rule: '7.2: no Bearer downgrade' },
   DPOP_ERR_TOKEN_NOT_BOUND: { error: INVALID_TOKEN, rule: '7.1: DPoP scheme needs cnf.jkt' },
   DPOP_ERR_JKT_MISMATCH: { error: INVALID_TOKEN, rule: '4.3 check 12, 6.1: key binding' },
