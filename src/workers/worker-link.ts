@@ -113,15 +113,16 @@ export class WorkerLink implements WorkerRole {
     // Per worker (distinct label values survive the aggregation): shows the load spreads.
     new Gauge({
       name: 'gatehouse_worker_checks_decided',
-      help: 'Checks this worker decided since it started, by worker slot.',
-      labelNames: ['worker'] as const,
+      help: 'Checks this worker decided since it started, by worker slot and transport.',
+      labelNames: ['worker', 'transport'] as const,
       registers: [registry],
       async collect() {
-        const { values } = await metrics.decisions.get();
-        this.set(
-          { worker },
-          values.reduce((sum, entry) => sum + entry.value, 0),
-        );
+        const totals = new Map<string, number>();
+        for (const entry of (await metrics.decisions.get()).values) {
+          const transport = String(entry.labels.transport);
+          totals.set(transport, (totals.get(transport) ?? 0) + entry.value);
+        }
+        for (const [transport, total] of totals) this.set({ worker, transport }, total);
       },
     });
     // /metrics on the shared check port lands on any worker: it shows the whole cluster.
