@@ -206,7 +206,7 @@ describe('workers: 2', () => {
     const status = await gh.status();
     const victim = status.workers[0]?.pid ?? 0;
     expect(victim).toBeGreaterThan(0);
-    let running = true;
+    const stop = { now: false };
     const tally = { checks: 0, failed: 0, retried: 0 };
     // One retry (after 50 ms) on a connection error: what Envoy's retry or a client does.
     const withRetry = async (attempt: () => Promise<boolean>): Promise<void> => {
@@ -226,7 +226,7 @@ describe('workers: 2', () => {
     };
     const stream = (async () => {
       let i = 0;
-      while (running) {
+      while (!stop.now) {
         const client = grpcClients[i++ % grpcClients.length] as GrpcClient;
         await Promise.all([
           withRetry(async () => (await httpCheckFreshConnection(bearer)) === 200),
@@ -254,7 +254,7 @@ describe('workers: 2', () => {
       90_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
-    running = false;
+    stop.now = true;
     await stream;
     console.info(
       `worker kill: ${tally.checks} checks, ${tally.retried} retried, ${tally.failed} failed`,
