@@ -112,6 +112,9 @@ export async function startGatehouse(
     },
   });
 
+  // A worker joins a cluster that may be serving: it builds the primary's snapshot before
+  // it listens, so a connection handed to it never meets GH_ERR_NO_SNAPSHOT meanwhile.
+  const workerStarted = worker === undefined ? undefined : await controlLoop.start();
   // In a worker, ready only while every worker serves the same revision.
   const served = worker?.serve(admission) ?? admission;
   worker?.attach({ metrics, store });
@@ -161,7 +164,7 @@ export async function startGatehouse(
   // says NOT_SERVING, which is what an orchestrator should see during a slow first sync.
   let ready: boolean;
   try {
-    ready = await controlLoop.start();
+    ready = workerStarted ?? (await controlLoop.start());
   } catch (error) {
     controlLoop.stop();
     await Promise.all([

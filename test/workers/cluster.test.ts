@@ -208,19 +208,23 @@ describe('workers: 2', () => {
     expect(victim).toBeGreaterThan(0);
     const stop = { now: false };
     const tally = { checks: 0, failed: 0, retried: 0 };
-    // One retry (after 50 ms) on a connection error: what Envoy's retry or a client does.
+    // Up to two retries (50 ms apart) on a connection error: what Envoy's retry or a client
+    // does. An answer that is not an allow (e.g. GH_ERR_NO_SNAPSHOT from the replacement
+    // worker) is a failed check at once: only connection errors are retried.
     const withRetry = async (attempt: () => Promise<boolean>): Promise<void> => {
       for (let tries = 0; tries < 3; tries++) {
+        let allowed: boolean;
         try {
-          if (await attempt()) {
-            tally.checks += 1;
-            return;
-          }
+          allowed = await attempt();
         } catch {
-          // a reset connection to the killed worker: retried below
+          // a reset connection to the killed worker: retried
+          tally.retried += 1;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
         }
-        tally.retried += 1;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (allowed) tally.checks += 1;
+        else tally.failed += 1;
+        return;
       }
       tally.failed += 1;
     };
