@@ -8,5 +8,6 @@ cd "$root"
 bash scripts/ensure-node-modules.sh
 bash scripts/install-opa.sh
 bash scripts/install-nginx.sh
+bash scripts/install-redis.sh
 bash scripts/install-envoy.sh >/dev/null
 bash scripts/install-chromium.sh

@@ -1,6 +1,5 @@
 import type { GatehouseConfig } from './config/schema.js';
 import { DpopNonces, MIN_NONCE_SECRET_BYTES } from './auth/dpop/nonce.js';
-import { DpopReplayCache } from './auth/dpop/replay-cache.js';
 import { AdmissionControl } from './check/admission-control.js';
 import { ConfigError } from './config/load-config.js';
 import { CheckPipeline } from './check/pipeline.js';
@@ -11,19 +10,26 @@ import { findOpa, OpaNotFoundError, type OpaBinary } from './policy/opa-binary.j
 import { LOG } from './observability/log-messages.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
 import { ControlLoop } from './sync/control-loop.js';
-import { createSources } from './sync/create-sources.js';
+import { createSources, type Sources } from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
 import { startProbeServer } from './transport/http/probe-server.js';
 import { TrustedProxies } from './transport/http/trusted-proxies.js';
 import { ReadinessGate } from './lifecycle/readiness-gate.js';
 import { TlsFiles, type ListenerTlsFiles } from './transport/tls/tls-files.js';
+import { createReplayStore } from './auth/dpop/create-replay-store.js';
+import type { WorkerRole } from './workers/worker-link.js';
 
 export interface GatehouseOptions {
   readonly logger?: Logger;
   readonly env?: NodeJS.ProcessEnv;
   /** Collect Node process metrics (off in tests: they register global hooks). */
   readonly processMetrics?: boolean;
+  /**
+   * Set in a worker process of a cluster (`workers` > 1, src/workers/): snapshots, keys,
+   * introspection and the DPoP replay set come from the primary instead of own sources.
+   */
+  readonly worker?: WorkerRole;
 }
 
 export interface RunningGatehouse {
@@ -62,14 +68,17 @@ export async function startGatehouse(
   const logger = options.logger ?? createLogger(config.log);
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
   const trustedProxies = new TrustedProxies(config.http.trustedProxies);
-  const opa = await findOpaFor(config, logger);
+  const worker = options.worker;
+  // A worker builds from the primary's compiled module: it never needs opa.
+  const opa = worker === undefined ? await findOpaFor(config, logger) : undefined;
   const store = new SnapshotStore();
   const env = options.env ?? process.env;
   // Before the sources: a missing nonce secret stops the start with nothing to close.
   const nonces = dpopNonces(config, env);
   const grpcTls = await loadTls('grpc.tls', config.grpc.tls, logger);
   const httpTls = await loadTls('http.tls', config.http.tls, logger);
-  const sources = await createSources(config, logger, env, metrics);
+  const sources = worker?.sources ?? (await createSources(config, logger, env, metrics));
+  const replay = createReplayStore(config, logger, env, worker?.replay);
   const { policySource } = sources;
   const controlLoop = new ControlLoop({
     config,
@@ -87,7 +96,12 @@ export async function startGatehouse(
     logger,
     metrics,
     store,
-    sources,
+    // A worker's introspection and central-server client live in the primary.
+    sources:
+      worker === undefined
+        ? // Outside a cluster `sources` is what createSources returned (see above).
+          (sources as Sources)
+        : { introspectors: new Map(), centralServerClient: undefined },
     status: () => controlLoop.status(),
   });
   const pipeline = new CheckPipeline(store, {
@@ -115,10 +129,7 @@ export async function startGatehouse(
     dpop: {
       algorithms: config.tokens.dpop.algorithms,
       iatWindowS: config.tokens.dpop.iatWindowS,
-      replay: new DpopReplayCache({
-        iatWindowS: config.tokens.dpop.iatWindowS,
-        maxEntries: config.tokens.dpop.replayCacheMaxEntries,
-      }),
+      replay: replay.store,
       nonces,
     },
   });
@@ -139,8 +150,13 @@ export async function startGatehouse(
 
   // Draining turns every readiness signal false while checks are still answered.
   const readiness = new ReadinessGate();
-  const served = readiness.gate(admission);
 
+  // A worker joins a cluster that may be serving: it builds the primary's snapshot before
+  // it listens, so a connection handed to it never meets GH_ERR_NO_SNAPSHOT meanwhile.
+  const workerStarted = worker === undefined ? undefined : await controlLoop.start();
+  // In a worker, ready only while every worker serves the same revision.
+  const served = readiness.gate(worker?.serve(admission) ?? admission);
+  worker?.attach({ metrics, store });
   const grpc = config.grpc.enabled
     ? await startGrpcServer({
         host: config.grpc.host,
@@ -172,17 +188,19 @@ export async function startGatehouse(
     : undefined;
   grpcTls?.watch();
   httpTls?.watch();
-  const probes = config.probes.enabled
-    ? await startProbeServer({
-        host: config.probes.host,
-        port: config.probes.port,
-        authorizer: readiness.gate(pipeline),
-        logger,
-        metrics,
-        status: () => controlLoop.status(),
-        statusPage: observability.statusPage,
-      })
-    : undefined;
+  // In a cluster the primary answers probes for every worker.
+  const probes =
+    config.probes.enabled && worker === undefined
+      ? await startProbeServer({
+          host: config.probes.host,
+          port: config.probes.port,
+          authorizer: readiness.gate(pipeline),
+          logger,
+          metrics,
+          status: () => controlLoop.status(),
+          statusPage: observability.statusPage,
+        })
+      : undefined;
   if (probes !== undefined) {
     beat = () => {
       probes.beat();
@@ -193,12 +211,12 @@ export async function startGatehouse(
   // says NOT_SERVING, which is what an orchestrator should see during a slow first sync.
   let ready: boolean;
   try {
-    ready = await controlLoop.start();
+    ready = workerStarted ?? (await controlLoop.start());
   } catch (error) {
     controlLoop.stop();
     await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
     await observability.close();
-    await sources.close();
+    await Promise.all([sources.close(), replay.close()]);
     grpcTls?.stop();
     httpTls?.stop();
     throw error;
@@ -234,9 +252,9 @@ export async function startGatehouse(
       controlLoop.stop();
       admission.close();
       await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
-      // After the servers: the last decisions are queued; before the OAuth client closes.
+      await Promise.all([grpc?.close(), http?.close(), probes?.close()]);
       await observability.close();
-      await sources.close();
+      await Promise.all([sources.close(), replay.close()]);
       grpcTls?.stop();
       httpTls?.stop();
     },
@@ -281,7 +299,10 @@ async function loadTls(
  * without it, so a host without opa may still run: say so once, and fail only the builds
  * that need compiling.
  */
-async function findOpaFor(config: GatehouseConfig, logger: Logger): Promise<OpaBinary | undefined> {
+export async function findOpaFor(
+  config: GatehouseConfig,
+  logger: Logger,
+): Promise<OpaBinary | undefined> {
   try {
     return await findOpa(config.opa.binary);
   } catch (error) {

@@ -2,6 +2,7 @@ import { startGatehouse } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { createLogger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
+import { startCluster, workerCount } from '../workers/primary.js';
 import { missingConfiguredPaths } from './preflight.js';
 
 /**
@@ -14,7 +15,11 @@ export async function runGatehouse(file: string, env: NodeJS.ProcessEnv): Promis
   const missing = await missingConfiguredPaths(config);
   if (missing.length > 0) throw new ConfigError(`${file} names files that do not exist`, missing);
   const logger = createLogger(config.log);
-  const gatehouse = await startGatehouse(config, { logger, env, processMetrics: true });
+  // workers > 1: this process becomes the cluster's primary (src/workers/primary.ts).
+  const gatehouse =
+    workerCount(config.workers) > 1
+      ? await startCluster(config, { logger, env, processMetrics: true })
+      : await startGatehouse(config, { logger, env, processMetrics: true });
   if (!gatehouse.ready) {
     logger.warn('no snapshot is active: every check is denied until the policies build');
   }
@@ -25,7 +30,8 @@ export async function runGatehouse(file: string, env: NodeJS.ProcessEnv): Promis
     logger.info({ signal }, LOG.shuttingDown);
     // Readiness false first, then no new connections, then in-flight checks answered
     // (bounded by shutdown.drainTimeoutS): exit 0, the stop was asked for.
-    void gatehouse.drain().then(
+    // A cluster's primary stops its workers, each of which drains on its own way out.
+    void ('drain' in gatehouse ? gatehouse.drain() : gatehouse.close()).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, LOG.shuttingDown);

@@ -342,6 +342,11 @@ export const configSchema = z
           .default('info'),
       })
       .prefault({}),
+    /**
+     * Worker processes answering checks on the same ports (src/workers/); `auto`: one per
+     * available core. 1 is one process, as without workers.
+     */
+    workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
     grpc: z
       .strictObject({
         enabled: z.boolean().default(true),
@@ -488,6 +493,23 @@ export const configSchema = z
             iatWindowS: z.number().int().min(1).max(600).default(60),
             /** Proof jtis remembered against replay (per process). */
             replayCacheMaxEntries: z.number().int().min(1000).default(100_000),
+            /** A replay store shared by replicas (Redis or Valkey); unset: in memory. */
+            replayStore: z
+              .strictObject({
+                redis: z.strictObject({
+                  /** redis://[user@]host:port[/db] or rediss:// (TLS). */
+                  url: z
+                    .string()
+                    .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+                  /** Env variable with the password (keep it out of the URL). */
+                  passwordEnv: z.string().min(1).optional(),
+                  /** Prefix of every key Gatehouse writes. */
+                  keyPrefix: z.string().min(1).default('gatehouse:dpop:'),
+                  /** Time limit for one SET, in ms; past it the proof is denied. */
+                  timeoutMs: z.number().int().min(10).max(10_000).default(250),
+                }),
+              })
+              .optional(),
             /** Server nonces (RFC 9449 section 9), for APIs with auth.dpopNonce: required. */
             nonce: z
               .strictObject({

@@ -186,6 +186,13 @@ export const DENY_CODES = {
     challenge: 'use_dpop_nonce',
     message: 'the DPoP proof must carry the nonce in DPoP-Nonce',
   },
+  GH_ERR_DPOP_REPLAY_UNCHECKED: {
+    status: 403,
+    grpcCode: GrpcCode.PERMISSION_DENIED,
+    // No challenge: the proof may be fine; the shared replay store did not answer.
+    challenge: undefined,
+    message: 'denied: the DPoP proof could not be checked against replays',
+  },
   GH_ERR_INTROSPECTION_UNAVAILABLE: {
     status: 403,
     grpcCode: GrpcCode.PERMISSION_DENIED,

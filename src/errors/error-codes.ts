@@ -29,6 +29,8 @@ export const POLICY_ERRORS = {
     'opa build -t wasm failed, or what it wrote is not a WebAssembly module',
   GH_POLICY_BUILTINS_MISSING:
     'the compiled policy needs built-in functions Gatehouse does not provide',
+  GH_POLICY_DECLARATIVE_INVALID:
+    'a declarative policy (*.policy.yaml) is malformed: the message names the file, the policy and the field',
   GH_POLICY_FOLDER_INVALID:
     'the policy folder is missing or unreadable, a symlink leaves it, it holds no Rego, or its data.json is not JSON',
   GH_TAR_INVALID: 'a tar.gz archive is malformed (gzip, tar headers, checksums, paths)',
@@ -138,6 +140,8 @@ export const DPOP_ERRORS = {
     'the proof iat is later than the iat window allows (sections 4.3 check 11, 11.1)',
   GH_DPOP_ATH: 'the proof ath is not the hash of the access token (section 4.3 check 12)',
   GH_DPOP_REPLAYED: 'the proof jti was seen before within the iat window (section 11.1)',
+  GH_DPOP_REPLAY_STORE_UNAVAILABLE:
+    'the shared replay store (primary or Redis) did not answer: the proof is refused (section 11.1)',
   GH_DPOP_BOUND_TOKEN_AS_BEARER: 'a token with cnf.jkt sent with the Bearer scheme (section 7.2)',
   GH_DPOP_TOKEN_NOT_BOUND: 'the DPoP scheme with a token without cnf.jkt (section 7.1)',
   GH_DPOP_JKT_MISMATCH:

@@ -10,7 +10,8 @@ export const NO_API_LABEL = '(none)';
 export class Metrics {
   readonly registry = new Registry();
   /** By transport and code; every increment also counts in `decisionsByApi` (below). */
-  private readonly decisionsByTransport = new Counter({
+  /** Read by a cluster worker to report what it decided (src/workers/worker-link.ts). */
+  readonly decisionsByTransport = new Counter({
     name: 'gatehouse_check_decisions_total',
     help: 'Authorization decisions, by transport and outcome code (GH_OK or a deny code).',
     labelNames: ['transport', 'code'] as const,

@@ -12,6 +12,8 @@ export class WasmPolicy {
     private readonly instance: OpaWasmInstance,
     private readonly host: HostBuiltinSet,
     readonly hash: string,
+    /** The module and data as loaded: the primary hands them to its workers (src/workers). */
+    readonly source: { readonly wasm: Uint8Array; readonly data: unknown },
   ) {}
 
   /**
@@ -25,7 +27,7 @@ export class WasmPolicy {
       refused: host.refused,
     });
     instance.setData(isRecord(data) ? data : {});
-    return new WasmPolicy(instance, host, hash);
+    return new WasmPolicy(instance, host, hash, { wasm, data });
   }
 
   /** The builtins the module takes from the host (for validate and status). */

@@ -33,6 +33,11 @@ export interface PolicyInputs {
   readonly wasm?: Buffer | undefined;
   /** The source's own revision (a bundle manifest's), for logs and status. */
   readonly sourceRevision?: string | undefined;
+  /**
+   * The policy hash of the build that compiled `wasm` (src/workers: a worker builds from the
+   * primary's module), so both snapshots carry the same revision. Unset: hashed here.
+   */
+  readonly policyHash?: string | undefined;
 }
 
 export interface BuildResult {
@@ -90,7 +95,7 @@ export async function buildSnapshot(
     inputs.wasm === undefined
       ? contentHash(inputs.regoFiles, [...entrypoints.values()], compile.opa?.version ?? '')
       : sha256(inputs.wasm);
-  const policyHash = sha256(`${wasmHash}\0${dataText}`);
+  const policyHash = inputs.policyHash ?? sha256(`${wasmHash}\0${dataText}`);
 
   let policy: WasmPolicy;
   let compiled: BuildResult['compiled'];

@@ -44,6 +44,10 @@ export const DPOP_FAILURES = {
   GH_DPOP_IAT_IN_FUTURE: { error: INVALID_DPOP_PROOF, rule: '4.3 check 11, 11.1: recent iat' },
   GH_DPOP_ATH: { error: INVALID_DPOP_PROOF, rule: '4.3 check 12: ath hashes the token' },
   GH_DPOP_REPLAYED: { error: INVALID_DPOP_PROOF, rule: '11.1: a jti is used once' },
+  GH_DPOP_REPLAY_STORE_UNAVAILABLE: {
+    error: INVALID_DPOP_PROOF,
+    rule: '11.1: the jti store must answer',
+  },
   GH_DPOP_BOUND_TOKEN_AS_BEARER: { error: INVALID_TOKEN, rule: '7.2: no Bearer downgrade' },
   GH_DPOP_TOKEN_NOT_BOUND: { error: INVALID_TOKEN, rule: '7.1: DPoP scheme needs cnf.jkt' },
   GH_DPOP_JKT_MISMATCH: { error: INVALID_TOKEN, rule: '4.3 check 12, 6.1: key binding' },

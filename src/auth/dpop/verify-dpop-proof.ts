@@ -14,7 +14,8 @@ import { ASYMMETRIC_JWS_ALGORITHMS } from '../../jose/jws-algorithms.js';
 import { holdsSeveralValues } from './dpop-credential.js';
 import { privateMembers, publicJwk } from './public-jwk.js';
 import { comparableTargetUri } from './target-uri.js';
-import { DEFAULT_IAT_WINDOW_S, type DpopReplayCache } from './replay-cache.js';
+import { DEFAULT_IAT_WINDOW_S } from './replay-cache.js';
+import type { DpopReplayStore } from './replay-store.js';
 
 export { DEFAULT_IAT_WINDOW_S } from './replay-cache.js';
 /** Default for DpopVerifyOptions.maxProofBytes. */
@@ -48,7 +49,7 @@ export interface DpopVerifyOptions {
   /** Longest accepted DPoP header value, in bytes; default 8192. */
   readonly maxProofBytes?: number;
   /** Remembers accepted jtis; its iatWindowS must be at least this one (11.1). */
-  readonly replay: DpopReplayCache;
+  readonly replay: DpopReplayStore;
   /**
    * Set when this resource requires server nonces (RFC 9449 section 9): the proof's
    * `nonce` must be one it accepts (check 10). Unset: a nonce claim is ignored.
@@ -231,7 +232,19 @@ export async function verifyDpopProof(
 
   // 11.1: each proof is used once.
   const jkt = await calculateJwkThumbprint(key, 'sha256');
-  if (options.replay.seen(jti, jkt)) {
+  let replayed: boolean;
+  try {
+    // The in-process cache answers at once; a shared store (IPC, Redis) with a promise.
+    const seen = options.replay.seen(jti, jkt);
+    replayed = typeof seen === 'boolean' ? seen : await seen;
+  } catch (error) {
+    // Fail closed: a proof whose jti could not be recorded might be a replay.
+    return dpopFailure(
+      'GH_DPOP_REPLAY_STORE_UNAVAILABLE',
+      `the replay store did not answer: ${errorText(error)}`,
+    );
+  }
+  if (replayed) {
     return dpopFailure('GH_DPOP_REPLAYED', 'this proof (jti) was already used');
   }
   return { ok: true, jkt };

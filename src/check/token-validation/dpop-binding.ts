@@ -3,7 +3,7 @@ import { checkDpopBinding } from '../../auth/dpop/bound-token.js';
 import { readDpopProof } from '../../auth/dpop/dpop-credential.js';
 import { DPOP_FAILURES, type DpopFailure } from '../../auth/dpop/dpop-failures.js';
 import { perProcessDpopNonces, type DpopNonces } from '../../auth/dpop/nonce.js';
-import type { DpopReplayCache } from '../../auth/dpop/replay-cache.js';
+import type { DpopReplayStore } from '../../auth/dpop/replay-store.js';
 import { verifyDpopProof } from '../../auth/dpop/verify-dpop-proof.js';
 import type { ApiAuth } from '../../routes/catalog.js';
 import type { CheckInput } from '../check-input.js';
@@ -14,7 +14,7 @@ import type { BindingCheck, BindingOutcome, PresentedToken } from './token-valid
 export interface DpopSettings {
   readonly algorithms: readonly string[];
   readonly iatWindowS: number;
-  readonly replay: DpopReplayCache;
+  readonly replay: DpopReplayStore;
   /** Server nonces for APIs with `dpopNonce: required`; default: a per-process secret. */
   readonly nonces?: DpopNonces | undefined;
 }
@@ -91,6 +91,8 @@ function requestUrl(input: CheckInput): string {
  * `use_dpop_nonce`; binding problems `invalid_token`.
  */
 function dpopDenyCode(failure: DpopFailure): DenyCode {
+  // Not the client's fault, and a new proof would fare no better: no DPoP challenge.
+  if (failure.code === 'GH_DPOP_REPLAY_STORE_UNAVAILABLE') return 'GH_ERR_DPOP_REPLAY_UNCHECKED';
   switch (DPOP_FAILURES[failure.code].error) {
     case 'invalid_dpop_proof':
       return 'GH_ERR_DPOP_PROOF';

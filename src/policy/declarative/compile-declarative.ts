@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { GatehouseError } from '../../errors/gatehouse-error.js';
 import type { RegoFile } from '../compile-wasm.js';
 
 /**
@@ -21,9 +22,10 @@ import type { RegoFile } from '../compile-wasm.js';
  * Every mistake is a DeclarativePolicyError naming the file, the policy and the field.
  */
 
-export class DeclarativePolicyError extends Error {
-  override readonly name = 'DeclarativePolicyError';
-  readonly code = 'GH_POLICY_DECLARATIVE_INVALID';
+export class DeclarativePolicyError extends GatehouseError<'GH_POLICY_DECLARATIVE_INVALID'> {
+  constructor(message: string) {
+    super('GH_POLICY_DECLARATIVE_INVALID', message);
+  }
 }
 
 /** Whether a file in a policy folder or bundle is a declarative policy. */
