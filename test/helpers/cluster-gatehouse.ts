@@ -80,7 +80,11 @@ export async function startClusterGatehouse(workers: number): Promise<ClusterGat
   child.stderr?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => (output += chunk));
   child.stderr?.on('data', (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
   const killOnExit = (): void => {
     child.kill('SIGKILL');
   };

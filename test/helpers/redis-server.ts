@@ -76,7 +76,11 @@ export async function startRedis(): Promise<RunningRedis> {
     const running = child;
     child = undefined;
     if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => { resolve(); }));
+    const exited = new Promise<void>((resolve) =>
+      running.once('exit', () => {
+        resolve();
+      }),
+    );
     running.kill('SIGTERM');
     const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
     await exited;
@@ -110,7 +114,9 @@ function answersPing(port: number): Promise<boolean> {
         resolve(reply.startsWith('+PONG'));
       }
     });
-    socket.on('error', () => { resolve(false); });
+    socket.on('error', () => {
+      resolve(false);
+    });
     socket.on('timeout', () => {
       socket.destroy();
       resolve(false);
@@ -125,6 +131,10 @@ export async function freePort(): Promise<number> {
     server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
   return port;
 }
