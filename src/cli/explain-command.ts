@@ -1,3 +1,4 @@
+import { GatehouseError } from '../errors/gatehouse-error.js';
 import { DpopNonces } from '../auth/dpop/nonce.js';
 import { DpopReplayCache } from '../auth/dpop/replay-cache.js';
 import type { AuthOutcome } from '../check/authenticate.js';
@@ -284,7 +285,12 @@ export function addHeader(headers: Record<string, string>, name: string, value: 
 }
 
 /** A request that cannot be read: a usage mistake (exit 2). */
-export class ExplainInputError extends Error {}
+/** A request `explain` cannot read: a usage mistake (exit 2), never a stack trace. */
+export class ExplainInputError extends GatehouseError<'GH_CLI_INPUT_INVALID'> {
+  constructor(message: string) {
+    super('GH_CLI_INPUT_INVALID', message);
+  }
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -14,6 +14,8 @@
 
 /** Start-up: the configuration file and the API catalog. */
 export const CONFIG_ERRORS = {
+  GH_CLI_INPUT_INVALID:
+    'gatehouse explain was given a request it cannot read (flags or JSON); exit 2 with the reason',
   GH_CONFIG_INVALID:
     'the configuration file is unreadable or fails the schema; each problem names the option',
   GH_CATALOG_INVALID:
