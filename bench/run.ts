@@ -17,13 +17,17 @@
  * BENCH_SERVER_CORE (0), BENCH_LOAD_CORE (1), BENCH_PEER_BIN (a path to an opa-envoy-plugin
  * binary, used instead of .tools/bin/opa-envoy-plugin or the stand-in), BENCH_CPU_PROF (a
  * directory: Gatehouse runs with --cpu-prof and writes one .cpuprofile per start there),
- * BENCH_RESULTS_DIR (bench/results: where latest.md and latest.json go).
+ * BENCH_RESULTS_DIR (bench/results: where latest.md and latest.json go), BENCH_FIXED_RATE
+ * (1; 0 skips the fixed-rate latency phase: both servers at half the peer's max rate),
+ * BENCH_WORKERS ("1,2"; "" skips the scaling phase: Gatehouse with `workers: N` on both
+ * cores, reported as checks per server CPU-second because the load generator shares them).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -58,6 +62,11 @@ const knobs = {
   http: (env.BENCH_HTTP ?? '1') !== '0',
   serverCore: String(num('BENCH_SERVER_CORE', 0)),
   loadCore: String(num('BENCH_LOAD_CORE', 1)),
+  fixedRate: (env.BENCH_FIXED_RATE ?? '1') !== '0',
+  workers: (env.BENCH_WORKERS ?? '1,2')
+    .split(',')
+    .filter((w) => w.trim() !== '')
+    .map((w) => Number(w.trim())),
 };
 const ISSUER = 'https://bench.gatehouse.local';
 const AUDIENCE = 'bench-api';
@@ -292,8 +301,9 @@ function spawnServer(
   command: string,
   args: string[],
   extraEnv: Record<string, string>,
+  cores: string = knobs.serverCore,
 ): ChildProcess {
-  const child = spawn('taskset', ['-c', knobs.serverCore, command, ...args], {
+  const child = spawn('taskset', ['-c', cores, command, ...args], {
     cwd: root,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -330,10 +340,18 @@ function gatehouseNodeArgs(): string[] {
     : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`];
 }
 
-function gatehouseKind(): ServerKind {
+/**
+ * Gatehouse from dist/. `workers` > 1 runs that many worker processes (src/workers/) and
+ * `cores` is the taskset CPU list they may use (the scaling phase gives them every core).
+ */
+function gatehouseKind(
+  options: { workers?: number; cores?: string; name?: string } = {},
+): ServerKind {
   if (!existsSync(path.join(root, 'dist', 'main.js')))
     throw new Error('dist/main.js is missing: run `npm run build` (scripts/bench-run.sh does)');
-  const dir = path.join(work, 'gatehouse');
+  const workers = options.workers ?? 1;
+  const kindName = options.name ?? 'Gatehouse';
+  const dir = path.join(work, workers === 1 ? 'gatehouse' : `gatehouse-w${workers}`);
   const policies = path.join(dir, 'policies');
   mkdirSync(policies, { recursive: true });
   for (const f of ['catalog.yaml', 'bench.rego', 'bench-write.rego']) {
@@ -346,6 +364,7 @@ function gatehouseKind(): ServerKind {
     JSON.stringify({
       realm: 'bench',
       log: { level: 'warn' },
+      ...(workers === 1 ? {} : { workers }),
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       probes: { host: '127.0.0.1', port: 0 },
@@ -365,7 +384,7 @@ function gatehouseKind(): ServerKind {
     version: string;
   };
   return {
-    name: 'Gatehouse',
+    name: kindName,
     version: `gatehouse ${version} (node ${process.version}, dist/main.js)`,
     start() {
       const grpcPort = nextPort++;
@@ -381,8 +400,9 @@ function gatehouseKind(): ServerKind {
           GATEHOUSE_LOG_LEVEL: 'warn',
           OPA_BIN: path.join(tools, 'opa'),
         },
+        options.cores,
       );
-      return { name: 'Gatehouse', child, grpcPort, httpPort, stop: stopper(child) };
+      return { name: kindName, child, grpcPort, httpPort, stop: stopper(child) };
     },
   };
 }
@@ -525,6 +545,43 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/**
+ * CPU ticks of a process and all its descendants (the worker processes of `workers: N`):
+ * children are found by their parent pid in /proc/<pid>/stat (field 4).
+ */
+function treeCpuTicks(pid: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+    } catch {
+      // exited while listing
+    }
+  }
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [child, parent] of parents) {
+      if (tree.has(parent) && !tree.has(child)) {
+        tree.add(child);
+        grew = true;
+      }
+    }
+  }
+  let ticks = 0;
+  for (const p of tree) {
+    try {
+      ticks += cpuTicks(p);
+    } catch {
+      // exited
+    }
+  }
+  return ticks;
+}
+
 function run(
   command: string,
   args: string[],
@@ -573,8 +630,11 @@ async function ghz(
   dataFile: string,
   concurrency: number,
   seconds: number,
+  /** A fixed offered rate (ghz --rps); 0: as fast as the server answers (closed loop). */
+  rps = 0,
+  connections = 1,
 ): Promise<Measurement> {
-  const before = cpuTicks(must(server.child.pid, 'pid'));
+  const before = treeCpuTicks(must(server.child.pid, 'pid'));
   const {
     stdout,
     cpuTicks: genTicks,
@@ -596,12 +656,13 @@ async function ghz(
     '-n',
     '0',
     '--connections',
-    '1',
+    String(connections),
+    ...(rps > 0 ? ['--rps', String(Math.round(rps))] : []),
     '--format',
     'json',
     `127.0.0.1:${server.grpcPort}`,
   ]);
-  const cpuUs = ((cpuTicks(must(server.child.pid, 'pid')) - before) * 1e6) / CLK_TCK;
+  const cpuUs = ((treeCpuTicks(must(server.child.pid, 'pid')) - before) * 1e6) / CLK_TCK;
   const report = JSON.parse(stdout) as {
     count: number;
     rps: number;
@@ -743,6 +804,12 @@ log(
   `equivalence OK: ${equivalence.map((e) => `${e.set} ${e.compared} (${e.allowed} allowed)`).join(', ')}`,
 );
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
+
 // 2. Timing: A B A B A B, each server alone on the server core.
 type Key = string;
 const grpcResults = new Map<Key, Measurement[]>();
@@ -786,12 +853,79 @@ for (let rep = 1; rep <= knobs.reps; rep++) {
   }
 }
 
+// 2b. Latency at a fixed offered rate: half the peer's median max rate at the highest
+// concurrency, both servers offered the same rate (issue 10: "p99 at 50% of the peer's max
+// rate <= the peer's p99"). A closed-loop p99 mostly measures the queue a saturated server
+// builds; this one measures service time under a load both can carry.
+const fixedRate = new Map<Key, Measurement[]>();
+const offeredRate = new Map<string, number>();
+for (const set of sets) {
+  const peerMax = median(
+    (grpcResults.get(`${peer.name}|${set.name}|${maxConc}`) ?? []).map((m) => m.checksPerS),
+  );
+  offeredRate.set(set.name, peerMax / 2);
+}
+for (let rep = 1; rep <= knobs.reps && knobs.fixedRate; rep++) {
+  for (const kind of kinds) {
+    const server = await kind.start();
+    try {
+      (await waitReady(server, probe)).close();
+      for (const set of sets) {
+        const data = must(ghzFiles.get(set.name), 'ghz file');
+        const rate = must(offeredRate.get(set.name), 'offered rate');
+        if (knobs.warmupS > 0) await ghz(server, data, maxConc, knobs.warmupS, rate);
+        const m = await ghz(server, data, maxConc, knobs.durationS, rate);
+        push(fixedRate, `${kind.name}|${set.name}`, m);
+        log(
+          `rep ${rep} ${kind.name} grpc ${set.name} at ${rate.toFixed(0)}/s offered: ${m.checksPerS.toFixed(0)}/s p50 ${m.p50Ms.toFixed(2)} ms p99 ${m.p99Ms.toFixed(2)} ms cpu ${m.cpuUsPerCheck.toFixed(1)} us/check`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+// 2c. Every core: Gatehouse with `workers: N` on both cores. The load generator shares the
+// cores, so checks/s alone understates the scaling: checks per server CPU-second (all
+// worker processes summed) is reported beside it. Several connections, because the workers
+// share connections, not calls (as Envoy opens one connection per worker thread).
+const scaling = new Map<Key, Measurement[]>();
+const scalingConnections = 4;
+for (let rep = 1; rep <= knobs.reps && knobs.workers.length > 0; rep++) {
+  for (const workers of knobs.workers) {
+    const kind = gatehouseKind({
+      workers,
+      cores: `${knobs.serverCore},${knobs.loadCore}`,
+      name: `Gatehouse w${workers}`,
+    });
+    const server = await kind.start();
+    try {
+      (await waitReady(server, probe)).close();
+      for (const set of sets) {
+        const data = must(ghzFiles.get(set.name), 'ghz file');
+        if (knobs.warmupS > 0)
+          await ghz(server, data, maxConc, knobs.warmupS, 0, scalingConnections);
+        const m = await ghz(server, data, maxConc, knobs.durationS, 0, scalingConnections);
+        push(scaling, `${workers}|${set.name}`, m);
+        log(
+          `rep ${rep} Gatehouse workers=${workers} grpc ${set.name} c=${maxConc}: ${m.checksPerS.toFixed(0)}/s cpu ${m.cpuUsPerCheck.toFixed(1)} us/check (${(1e6 / m.cpuUsPerCheck).toFixed(0)} checks per server CPU-s, ghz ${m.loadGenCpuPct.toFixed(0)}% cpu)`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+// 2d. Calibration: how fast is this machine today? node:crypto's RS256 verify on the server
+// core, so absolute figures can be set beside ones taken on another day or machine.
+const calibrationUs = rs256VerifyUs();
+log(
+  `calibration: node:crypto RS256 verify ${calibrationUs.toFixed(1)} us on core ${knobs.serverCore}`,
+);
+
 // 3. Report: medians over the repetitions.
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
 const med = (ms: Measurement[] | undefined, f: (m: Measurement) => number): number =>
   ms ? median(ms.map(f)) : NaN;
 const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -823,6 +957,12 @@ const machine = {
     : cmd(path.join(tools, 'ghz'), ['--version']),
   wrk: cmd('wrk', ['-v']).split('\n')[0] ?? '',
   opa: cmd(path.join(tools, 'opa'), ['version']).split('\n')[0] ?? '',
+  // Set absolute figures beside another day's: the issue's machine verified in ~25 us.
+  calibration: `node:crypto RS256 verify ${calibrationUs.toFixed(1)} us on the server core`,
+  loadavg: os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' '),
 };
 const lines: string[] = [];
 lines.push('# Gatehouse vs OPA-Envoy: latest benchmark results', '');
@@ -915,6 +1055,63 @@ if (knobs.http) {
   }
   lines.push('');
 }
+if (fixedRate.size > 0) {
+  lines.push(`## Latency at half the peer's max rate (ghz --rps, c=${maxConc})`, '');
+  lines.push(
+    `Both servers offered the same fixed rate: half of ${peer.name}'s median closed-loop checks/s at c=${maxConc} for that set. Issue 10's target: Gatehouse p99 <= the peer's.`,
+    '',
+  );
+  lines.push(
+    `| payload set | offered /s | Gatehouse p50 ms | ${peer.name} p50 ms | Gatehouse p99 ms | ${peer.name} p99 ms | p99 ratio | Gatehouse CPU us/check | ${peer.name} CPU us/check |`,
+  );
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const set of sets) {
+    const g = fixedRate.get(`${gatehouse.name}|${set.name}`);
+    const p = fixedRate.get(`${peer.name}|${set.name}`);
+    const gp99 = med(g, (m) => m.p99Ms);
+    const pp99 = med(p, (m) => m.p99Ms);
+    lines.push(
+      `| ${set.name} | ${fmt(offeredRate.get(set.name) ?? NaN)} | ${fmt(
+        med(g, (m) => m.p50Ms),
+        2,
+      )} | ${fmt(
+        med(p, (m) => m.p50Ms),
+        2,
+      )} | ${fmt(gp99, 2)} | ${fmt(pp99, 2)} | ${fmt(gp99 / pp99, 2)} | ${fmt(
+        med(g, (m) => m.cpuUsPerCheck),
+        1,
+      )} | ${fmt(
+        med(p, (m) => m.cpuUsPerCheck),
+        1,
+      )} |`,
+    );
+  }
+  lines.push('');
+}
+if (scaling.size > 0) {
+  lines.push(`## Every core: workers (ghz c=${maxConc}, ${scalingConnections} connections)`, '');
+  lines.push(
+    `Gatehouse with \`workers: N\` may use cores ${knobs.serverCore},${knobs.loadCore}; ghz runs on core ${knobs.loadCore} too, so it competes with the workers. Server CPU is summed over the primary and every worker process; checks per server CPU-second is the load-independent figure.`,
+    '',
+  );
+  lines.push(
+    '| payload set | workers | checks/s | p99 ms | server CPU us/check | checks per server CPU-s | ghz CPU % |',
+  );
+  lines.push('|---|---:|---:|---:|---:|---:|---:|');
+  for (const set of sets) {
+    for (const w of knobs.workers) {
+      const m = scaling.get(`${w}|${set.name}`);
+      const cpu = med(m, (x) => x.cpuUsPerCheck);
+      lines.push(
+        `| ${set.name} | ${w} | ${fmt(med(m, (x) => x.checksPerS))} | ${fmt(
+          med(m, (x) => x.p99Ms),
+          2,
+        )} | ${fmt(cpu, 1)} | ${fmt(1e6 / cpu)} | ${fmt(med(m, (x) => x.loadGenCpuPct))} |`,
+      );
+    }
+  }
+  lines.push('');
+}
 const markdown = lines.join('\n');
 process.stdout.write(`\n${markdown}\n`);
 const resultsDir = path.resolve(env.BENCH_RESULTS_DIR ?? path.join(root, 'bench', 'results'));
@@ -929,12 +1126,31 @@ writeFileSync(
       equivalence,
       grpc: Object.fromEntries(grpcResults),
       http: Object.fromEntries(httpResults),
+      fixedRate: Object.fromEntries(fixedRate),
+      offeredRate: Object.fromEntries(offeredRate),
+      scaling: Object.fromEntries(scaling),
+      calibrationUs,
     },
     null,
     2,
   ) + '\n',
 );
 log(`wrote ${resultsDir}/latest.md and latest.json`);
+
+/** Microseconds per node:crypto RS256 verify of a 2048-bit signature, on the server core. */
+function rs256VerifyUs(): number {
+  const script = [
+    "const c = require('node:crypto');",
+    "const { privateKey, publicKey } = c.generateKeyPairSync('rsa', { modulusLength: 2048 });",
+    "const data = Buffer.alloc(300, 120); const sig = c.sign('sha256', data, privateKey);",
+    'for (let i = 0; i < 500; i++) c.verify("sha256", data, publicKey, sig);',
+    'const t = process.hrtime.bigint(); const n = 3000;',
+    'for (let i = 0; i < n; i++) c.verify("sha256", data, publicKey, sig);',
+    'console.log(Number(process.hrtime.bigint() - t) / n / 1000);',
+  ].join('\n');
+  const out = execFileSync('taskset', ['-c', knobs.serverCore, process.execPath, '-e', script]);
+  return Number(out.toString().trim());
+}
 
 /** The value, or a clear error: for lookups the runner's own setup guarantees. */
 function must<T>(value: T | undefined, what: string): T {
