@@ -20,7 +20,8 @@
  * BENCH_RESULTS_DIR (bench/results: where latest.md and latest.json go), BENCH_FIXED_RATE
  * (1; 0 skips the fixed-rate latency phase: both servers at half the peer's max rate),
  * BENCH_WORKERS ("1,2"; "" skips the scaling phase: Gatehouse with `workers: N` on both
- * cores, reported as checks per server CPU-second because the load generator shares them).
+ * cores, reported as checks per server CPU-second because the load generator shares them),
+ * BENCH_SWAPS (100; 0 skips the policy-swap phase), BENCH_SWAP_S (30: its window).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
@@ -30,6 +31,7 @@ import {
   readdirSync,
   mkdtempSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
   copyFileSync,
@@ -63,6 +65,8 @@ const knobs = {
   serverCore: String(num('BENCH_SERVER_CORE', 0)),
   loadCore: String(num('BENCH_LOAD_CORE', 1)),
   fixedRate: (env.BENCH_FIXED_RATE ?? '1') !== '0',
+  swaps: num('BENCH_SWAPS', 100),
+  swapS: Math.max(3, num('BENCH_SWAP_S', 30)),
   workers: (env.BENCH_WORKERS ?? '1,2')
     .split(',')
     .filter((w) => w.trim() !== '')
@@ -286,6 +290,8 @@ interface Server {
   readonly child: ChildProcess;
   readonly grpcPort: number;
   readonly httpPort: number | undefined;
+  /** Gatehouse's probe listener (/metrics), when the runner reads it. */
+  readonly probesPort?: number;
   stop(): Promise<void>;
 }
 interface ServerKind {
@@ -345,13 +351,20 @@ function gatehouseNodeArgs(): string[] {
  * `cores` is the taskset CPU list they may use (the scaling phase gives them every core).
  */
 function gatehouseKind(
-  options: { workers?: number; cores?: string; name?: string } = {},
+  options: { workers?: number; cores?: string; name?: string; watch?: boolean } = {},
 ): ServerKind {
   if (!existsSync(path.join(root, 'dist', 'main.js')))
     throw new Error('dist/main.js is missing: run `npm run build` (scripts/bench-run.sh does)');
   const workers = options.workers ?? 1;
   const kindName = options.name ?? 'Gatehouse';
-  const dir = path.join(work, workers === 1 ? 'gatehouse' : `gatehouse-w${workers}`);
+  const dir = path.join(
+    work,
+    options.watch === true
+      ? 'gatehouse-swaps'
+      : workers === 1
+        ? 'gatehouse'
+        : `gatehouse-w${workers}`,
+  );
   const policies = path.join(dir, 'policies');
   mkdirSync(policies, { recursive: true });
   for (const f of ['catalog.yaml', 'bench.rego', 'bench-write.rego']) {
@@ -368,7 +381,12 @@ function gatehouseKind(
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       probes: { host: '127.0.0.1', port: 0 },
-      policies: { dir: policies, watch: false, compileCacheDir: path.join(dir, 'wasm-cache') },
+      policies: {
+        dir: policies,
+        watch: options.watch === true,
+        watchDebounceMs: 20,
+        compileCacheDir: path.join(dir, 'wasm-cache'),
+      },
       persistence: { dir: path.join(dir, 'state') },
       issuers: [
         {
@@ -389,6 +407,7 @@ function gatehouseKind(
     start() {
       const grpcPort = nextPort++;
       const httpPort = nextPort++;
+      const probesPort = nextPort++;
       // The built dist/, as users run it (scripts/bench-run.sh builds it first).
       const child = spawnServer(
         'gatehouse',
@@ -397,12 +416,13 @@ function gatehouseKind(
         {
           GATEHOUSE_GRPC_PORT: String(grpcPort),
           GATEHOUSE_HTTP_PORT: String(httpPort),
+          GATEHOUSE_PROBES_PORT: String(probesPort),
           GATEHOUSE_LOG_LEVEL: 'warn',
           OPA_BIN: path.join(tools, 'opa'),
         },
         options.cores,
       );
-      return { name: kindName, child, grpcPort, httpPort, stop: stopper(child) };
+      return { name: kindName, child, grpcPort, httpPort, probesPort, stop: stopper(child) };
     },
   };
 }
@@ -918,6 +938,70 @@ for (let rep = 1; rep <= knobs.reps && knobs.workers.length > 0; rep++) {
   }
 }
 
+// 2e. Policy swaps under load (issue 10: 100 swaps, 0 failed checks, p99 during swaps <= 2x
+// steady). Gatehouse watches its policy folder; the runner replaces bench.rego 100 times
+// (write a sibling, rename over: what a deploy tool does) with two texts that decide
+// alike, waiting for each to be activated (gatehouse_snapshot_builds_total on /metrics),
+// while ghz offers half of Gatehouse's own max rate. Steady: the same rate, no swaps.
+interface SwapRun {
+  readonly steady: Measurement;
+  readonly swapping: Measurement;
+  readonly swaps: number;
+  readonly swapS: number;
+  readonly rate: number;
+}
+const swapRuns: SwapRun[] = [];
+async function activations(server: Server): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${must(server.probesPort, 'probes port')}/metrics`);
+  const text = await res.text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('gatehouse_snapshot_builds_total{result="activated"}'));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+if (knobs.swaps > 0) {
+  const single = must(sets[0], 'set');
+  const data = must(ghzFiles.get(single.name), 'ghz file');
+  const rate =
+    median(
+      (grpcResults.get(`${gatehouse.name}|${single.name}|${maxConc}`) ?? []).map(
+        (m) => m.checksPerS,
+      ),
+    ) / 2;
+  const kind = gatehouseKind({ watch: true, name: 'Gatehouse (watching)' });
+  const server = await kind.start();
+  try {
+    (await waitReady(server, probe)).close();
+    const rego = path.join(work, 'gatehouse-swaps', 'policies', 'bench.rego');
+    const texts = [readFileSync(rego, 'utf8'), `${readFileSync(rego, 'utf8')}\n# swapped\n`];
+    if (knobs.warmupS > 0) await ghz(server, data, maxConc, knobs.warmupS, rate);
+    const steady = await ghz(server, data, maxConc, knobs.swapS, rate);
+    const started = Date.now();
+    let swaps = 0;
+    const load = ghz(server, data, maxConc, knobs.swapS, rate);
+    await new Promise((r) => setTimeout(r, 500));
+    while (swaps < knobs.swaps && Date.now() - started < (knobs.swapS - 1) * 1000) {
+      const before = await activations(server);
+      const next = `${rego}.next`;
+      writeFileSync(next, must(texts[(swaps + 1) % 2], 'text'));
+      renameSync(next, rego);
+      while ((await activations(server)) === before) {
+        if (Date.now() - started > (knobs.swapS - 1) * 1000) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      swaps++;
+    }
+    const swapS = (Date.now() - started) / 1000;
+    const swapping = await load;
+    swapRuns.push({ steady, swapping, swaps, swapS, rate });
+    log(
+      `swaps: ${swaps} in ${swapS.toFixed(1)} s at ${rate.toFixed(0)}/s offered; steady p99 ${steady.p99Ms.toFixed(2)} ms, during swaps p99 ${swapping.p99Ms.toFixed(2)} ms, non-OK ${steady.errors} / ${swapping.errors}`,
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
 // 2d. Calibration: how fast is this machine today? node:crypto's RS256 verify on the server
 // core, so absolute figures can be set beside ones taken on another day or machine.
 const calibrationUs = rs256VerifyUs();
@@ -1112,6 +1196,24 @@ if (scaling.size > 0) {
   }
   lines.push('');
 }
+for (const run of swapRuns) {
+  lines.push(`## Policy swaps under load (ghz --rps ${run.rate.toFixed(0)}, c=${maxConc})`, '');
+  lines.push(
+    `Gatehouse watching its policy folder; bench.rego replaced by rename ${run.swaps} times in ${run.swapS.toFixed(1)} s (each waited for until activated), while ghz offered half of Gatehouse's own max rate for ${knobs.swapS} s. Issue 10's target: 0 failed checks, p99 during swaps <= 2x steady. Non-OK counts include the calls ghz cuts off when its window ends (see the gRPC tables).`,
+    '',
+  );
+  lines.push('| phase | checks | non-OK | p50 ms | p99 ms | CPU us/check |');
+  lines.push('|---|---:|---:|---:|---:|---:|');
+  for (const [phase, m] of [
+    ['steady', run.steady],
+    [`${run.swaps} swaps`, run.swapping],
+  ] as const) {
+    lines.push(
+      `| ${phase} | ${m.count} | ${m.errors} | ${fmt(m.p50Ms, 2)} | ${fmt(m.p99Ms, 2)} | ${fmt(m.cpuUsPerCheck, 1)} |`,
+    );
+  }
+  lines.push('', `p99 during swaps / steady: ${fmt(run.swapping.p99Ms / run.steady.p99Ms, 2)}`, '');
+}
 const markdown = lines.join('\n');
 process.stdout.write(`\n${markdown}\n`);
 const resultsDir = path.resolve(env.BENCH_RESULTS_DIR ?? path.join(root, 'bench', 'results'));
@@ -1129,6 +1231,7 @@ writeFileSync(
       fixedRate: Object.fromEntries(fixedRate),
       offeredRate: Object.fromEntries(offeredRate),
       scaling: Object.fromEntries(scaling),
+      swaps: swapRuns,
       calibrationUs,
     },
     null,
