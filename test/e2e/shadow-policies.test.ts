@@ -396,3 +396,47 @@ describe('shadow policies: the enforced answer is unchanged and the diff is reco
     ).toBe(DOORS.length + 1);
   });
 });
+
+describe('a global shadow on requests that match no API (routing.allowUnknownApis)', () => {
+  let t: TestGatehouse;
+  let grpc: Client;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await shadowFolder(true);
+    const catalog = await readFile(path.join(dir, 'catalog.yaml'), 'utf8');
+    await writeFile(
+      path.join(dir, 'catalog.yaml'),
+      catalog.replace(
+        '  policy: test.global\n',
+        '  policy: test.global\n  shadow: shadow.admins_only\n',
+      ),
+    );
+    t = await startTestGatehouse({
+      policySource: dir,
+      config: { routing: { allowUnknownApis: true } },
+    });
+    grpc = connect(t.gatehouse.grpcPort ?? 0);
+  }, 60_000);
+
+  afterAll(async () => {
+    grpc.close();
+    await t.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an unknown API allowed by the global policy is counted under api "(none)" with the shadow deny', async () => {
+    const token = await t.issuer.sign();
+    for (const door of DOORS) {
+      const answer = await askDoor(door, { grpc, httpBase: t.httpBase }, get('/unlisted', token));
+      expect(answer.code, door).toBe('GH_OK');
+      expect(answer.status, door).toBe(200);
+    }
+    expect(
+      await metricValue(
+        t.probesBase,
+        'gatehouse_shadow_decisions_total{api="(none)",level="global",enforced="allow",shadow="deny"}',
+      ),
+    ).toBe(DOORS.length);
+  });
+});
