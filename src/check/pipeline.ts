@@ -27,6 +27,7 @@ import {
   type MatchedApiRef,
 } from '../decision/decision.js';
 import { evaluateLevels } from './evaluate-policies.js';
+import { evaluateShadows, reportShadows } from './shadow-levels.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
 import { buildPolicyInput } from './policy-input.js';
 import { buildOpaEnvoyInput } from './opa-envoy-input.js';
@@ -143,6 +144,10 @@ export class CheckPipeline implements Authorizer {
       this.options.metrics.denyDetails.inc({ transport: input.transport, code, detail });
     }
     this.log(input, decision);
+    // Shadow policies (docs/shadow.md): compared with the decision as made, never applied.
+    if (phases.shadows !== undefined) {
+      reportShadows(phases.shadows, input, decision, this.options.logger, this.options.metrics);
+    }
     phases.finish();
     // Hands the decision over and returns: the observer queues, it never waits on a sink.
     this.options.observer?.decided(input, decision, phases);
@@ -253,6 +258,12 @@ export class CheckPipeline implements Authorizer {
     // Encoded once, shared by every level.
     const encoded = new TextEncoder().encode(JSON.stringify(document));
     const outcome = evaluateLevels(snapshot, levels, encoded.buffer);
+    // Shadow levels: evaluated beside the enforced ones, only recorded (docs/shadow.md).
+    // An API without shadows has no global one either (it would be in api.shadows).
+    const shadows = api?.shadows ?? snapshot.catalog.globalShadows;
+    if (shadows !== undefined) {
+      phases.shadows = evaluateShadows(snapshot, shadows, levels, outcome, encoded.buffer);
+    }
     phases.mark('evaluate');
     this.options.stepObserver?.evaluated?.(levels, outcome);
 

@@ -61,6 +61,7 @@ export class CheckObservations implements CheckObserver {
           phaseNs,
           totalNs: phases.totalNs(),
           traceId,
+          shadows: phases.shadows,
         });
       }
     } catch (error) {

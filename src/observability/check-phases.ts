@@ -1,3 +1,5 @@
+import type { ShadowRun } from '../decision/shadow-verdict.js';
+
 /**
  * When each phase of one check ended, on the monotonic clock, so metrics, decision logs and
  * traces read the same numbers. The pipeline marks a phase as it finishes; a phase a check
@@ -14,6 +16,11 @@ export class PhaseClock {
   readonly startedAtMs = Date.now();
   readonly ends: Partial<Record<CheckPhase, bigint>> = {};
   endedNs: bigint | undefined;
+  /**
+   * What this check's shadow policies said (docs/shadow.md), set by the evaluate phase only
+   * on an API with shadows; the pipeline reports it against the final decision.
+   */
+  shadows: ShadowRun | undefined = undefined;
 
   mark(phase: CheckPhase): void {
     this.ends[phase] = process.hrtime.bigint();

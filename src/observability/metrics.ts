@@ -107,6 +107,17 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  /**
+   * Shadow (dry-run) policy verdicts beside the enforced decision (docs/shadow.md). Bounded:
+   * `api` is a catalog id or NO_API_LABEL, `level` global|service|api, `enforced`
+   * allow|deny, `shadow` allow|deny|error.
+   */
+  readonly shadowDecisions = new Counter({
+    name: 'gatehouse_shadow_decisions_total',
+    help: 'Shadow (dry-run) policy verdicts, by API id, catalog level, enforced outcome (allow, deny) and shadow outcome (allow, deny, error); never enforced.',
+    labelNames: ['api', 'level', 'enforced', 'shadow'] as const,
+    registers: [this.registry],
+  });
   readonly decisionLogSent = new Counter({
     name: 'gatehouse_decision_logs_sent_total',
     help: 'Decision-log records delivered, by sink (console, service).',

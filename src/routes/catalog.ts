@@ -70,6 +70,8 @@ const apiSchema = z
     methods: z.array(method).min(1).optional(),
     path: z.string().startsWith('/'),
     policy: regoPackage.optional(),
+    /** A policy evaluated beside this level and only recorded (docs/shadow.md). */
+    shadow: regoPackage.optional(),
     auth: authSchema.optional(),
     claimsToHeaders: claimsToHeaders.optional(),
   })
@@ -81,6 +83,7 @@ const serviceSchema = z.strictObject({
   name: z.string().min(1),
   hosts: z.array(host).default([]),
   policy: regoPackage.optional(),
+  shadow: regoPackage.optional(),
   auth: authSchema.optional(),
   claimsToHeaders: claimsToHeaders.optional(),
   apis: z.array(apiSchema).min(1),
@@ -90,6 +93,7 @@ const catalogSchema = z.strictObject({
   global: z
     .strictObject({
       policy: regoPackage.optional(),
+      shadow: regoPackage.optional(),
       auth: authSchema.optional(),
       claimsToHeaders: claimsToHeaders.optional(),
     })
@@ -124,6 +128,11 @@ export interface ApiDefinition {
   readonly hosts: readonly string[];
   readonly auth: ApiAuth;
   readonly policies: readonly PolicyLevel[];
+  /**
+   * Shadow (dry-run) policies of its levels, outermost first: evaluated and recorded, never
+   * enforced (docs/shadow.md). Unset when no level has one, so the check path tests once.
+   */
+  readonly shadows?: readonly PolicyLevel[] | undefined;
   /** Upstream header -> claim path; client-sent headers of these names never pass. */
   readonly claimsToHeaders: ReadonlyArray<readonly [header: string, claimPath: string]>;
 }
@@ -132,6 +141,8 @@ export interface Catalog {
   readonly apis: readonly ApiDefinition[];
   /** The global (workspace) policy package, if any. */
   readonly globalPolicy: string | undefined;
+  /** The global shadow policy as a level, for requests that match no API; unset: none. */
+  readonly globalShadows?: readonly PolicyLevel[] | undefined;
   /** Every Rego package the catalog names; each needs an `allow` rule. */
   readonly packages: readonly string[];
 }
@@ -177,14 +188,19 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
   const packages = new Set<string>();
   const globalPolicy = parsed.global?.policy;
   if (globalPolicy !== undefined) packages.add(globalPolicy);
+  const globalShadow = parsed.global?.shadow;
+  // Shadow packages are compiled and checked like enforced ones: a missing one fails the build.
+  if (globalShadow !== undefined) packages.add(globalShadow);
   const apis: ApiDefinition[] = [];
 
   for (const service of parsed.services) {
     if (service.policy !== undefined) packages.add(service.policy);
+    if (service.shadow !== undefined) packages.add(service.shadow);
     for (const api of service.apis) {
       if (ids.has(api.id)) problems.push(`API id "${api.id}" is used twice`);
       ids.add(api.id);
       if (api.policy !== undefined) packages.add(api.policy);
+      if (api.shadow !== undefined) packages.add(api.shadow);
       // Inner levels refine outer ones field by field: API over service over global.
       const auth = { ...parsed.global?.auth, ...service.auth, ...api.auth };
       const policies: PolicyLevel[] = [];
@@ -192,6 +208,7 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
       if (service.policy !== undefined)
         policies.push({ level: 'service', package: service.policy });
       if (api.policy !== undefined) policies.push({ level: 'api', package: api.policy });
+      const shadows = shadowLevels(globalShadow, service.shadow, api.shadow);
       apis.push({
         id: api.id,
         service: service.name,
@@ -207,6 +224,7 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
           dpopNonce: auth.dpopNonce ?? 'none',
         },
         policies,
+        ...(shadows === undefined ? {} : { shadows }),
         // Header names are case-insensitive: lower-case them before an inner level overrides.
         claimsToHeaders: Object.entries({
           ...lowerCaseKeys(parsed.global?.claimsToHeaders),
@@ -217,7 +235,26 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
     }
   }
   if (problems.length > 0) throw new CatalogError(problems);
-  return { apis, globalPolicy, packages: [...packages].sort() };
+  const globalShadows = shadowLevels(globalShadow, undefined, undefined);
+  return {
+    apis,
+    globalPolicy,
+    ...(globalShadows === undefined ? {} : { globalShadows }),
+    packages: [...packages].sort(),
+  };
+}
+
+/** The shadow levels, outermost first; undefined when there are none. */
+function shadowLevels(
+  global: string | undefined,
+  service: string | undefined,
+  api: string | undefined,
+): PolicyLevel[] | undefined {
+  const levels: PolicyLevel[] = [];
+  if (global !== undefined) levels.push({ level: 'global', package: global });
+  if (service !== undefined) levels.push({ level: 'service', package: service });
+  if (api !== undefined) levels.push({ level: 'api', package: api });
+  return levels.length === 0 ? undefined : levels;
 }
 
 function lowerCaseKeys(record: Record<string, string> | undefined): Record<string, string> {

@@ -1,5 +1,6 @@
 import type { CheckInput, PeerInfo } from '../../check/check-input.js';
 import type { Decision } from '../../decision/decision.js';
+import type { ShadowRun } from '../../decision/shadow-verdict.js';
 import type { CheckPhase } from '../check-phases.js';
 import { applyMasks, type MaskRule } from './mask.js';
 
@@ -13,6 +14,8 @@ export interface DecisionEntry {
   readonly phaseNs: Partial<Record<CheckPhase, bigint>>;
   readonly totalNs: bigint;
   readonly traceId: string | undefined;
+  /** What the API's shadow policies said (docs/shadow.md); unset when it has none. */
+  readonly shadows?: ShadowRun | undefined;
 }
 
 export interface RecordContext {
@@ -78,6 +81,7 @@ export function buildDecisionRecord(
     service: decision.api?.service ?? null,
     code: decision.code,
     ...(decision.allowed ? {} : { reason: decision.reason }),
+    ...(entry.shadows === undefined ? {} : { shadows: shadowDiffs(entry.shadows, decision) }),
   };
   const always = applyMasks(event, ALWAYS_MASKS);
   const configured = applyMasks(event, context.masks);
@@ -137,6 +141,25 @@ function result(decision: Decision): Record<string, unknown> {
     };
   }
   return { allowed: false, http_status: decision.status };
+}
+
+/**
+ * Each shadow verdict beside the enforced outcome (docs/shadow.md): `enforced` is what the
+ * proxy received (allow|deny with its code, and the enforced level that denied), `result`
+ * what the shadow would have said (allow|deny|error).
+ */
+function shadowDiffs(run: ShadowRun, decision: Decision): Array<Record<string, unknown>> {
+  const enforced = decision.allowed ? 'allow' : 'deny';
+  return run.verdicts.map((verdict) => ({
+    level: verdict.level,
+    policy: verdict.package,
+    result: verdict.outcome,
+    ...(verdict.reason === undefined ? {} : { reason: verdict.reason }),
+    enforced,
+    enforced_code: decision.code,
+    ...(run.enforcedDeniedAt === undefined ? {} : { enforced_level: run.enforcedDeniedAt }),
+    agrees: verdict.outcome === enforced,
+  }));
 }
 
 /** OPA's `timer_*_ns` metrics; `timer_rego_query_eval_ns` is the policy evaluation. */
