@@ -2,6 +2,7 @@
 # A/B of grpc-js server options on the bare ext_authz transport (bench/grpc-transport.ts):
 # each option set runs REPS times, interleaved, server on core 0, ghz on core 1, c=64.
 #   bash bench/transport-ab.sh '{}' '{"grpc.enable_channelz":0}'
+#   bash bench/transport-ab.sh '{"grpc.enable_channelz":0}' lean   (lean: bench/lean-grpc/lean-server.ts)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,7 +25,7 @@ for rep in $(seq "$reps"); do
     port=$((port + 1))
     taskset -c 0 node --import tsx bench/grpc-transport.ts "$port" "$opts" >"$data.out" 2>"$data.err" &
     pid=$!
-    for _ in $(seq 100); do grep -q ready "$data.err" 2>/dev/null && break; sleep 0.2; done
+    for _ in $(seq 600); do grep -q ready "$data.err" 2>/dev/null && break; sleep 0.2; done
     ghz() {
       taskset -c 1 .tools/bin/ghz --insecure --proto proto/envoy/service/auth/v3/external_auth.proto \
         --import-paths proto --call envoy.service.auth.v3.Authorization/Check --data-file "$data" \

@@ -1,0 +1,146 @@
+import { gunzipSync, inflateSync } from 'node:zlib';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+/**
+ * The gRPC-over-HTTP/2 wire pieces the lean server needs (PROTOCOL-HTTP2.md in grpc/grpc):
+ * length-prefixed messages, grpc-timeout, grpc-message percent-encoding. Statuses and their
+ * details follow what a grpc-js 1.14 server answers for the same fault, so a client sees
+ * the same call whichever server Gatehouse runs.
+ */
+
+/** A status a call ends with: the grpc-status code and its grpc-message. */
+export interface CallStatus {
+  readonly code: GrpcStatus;
+  readonly details: string;
+}
+
+/** Thrown inside the lean server for a fault that ends the call with this status. */
+export class CallStatusError extends Error implements CallStatus {
+  constructor(
+    readonly code: GrpcStatus,
+    readonly details: string,
+  ) {
+    super(details);
+  }
+}
+
+/** "Length-Prefixed-Message → Compressed-Flag Message-Length Message": 1 + 4 bytes. */
+export const MESSAGE_PREFIX_BYTES = 5;
+
+/** One message with its prefix: the compressed flag 0 (responses are never compressed). */
+export function frameMessage(message: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + message.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  framed.set(message, MESSAGE_PREFIX_BYTES);
+  return framed;
+}
+
+/**
+ * Splits a request body into length-prefixed messages as DATA frames arrive. A message
+ * larger than maxMessageBytes is refused from its prefix alone, before it is buffered.
+ */
+export class MessageReader {
+  private pending: Buffer | undefined;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** Whether bytes of an unfinished message are held (a truncated body at end of stream). */
+  get partial(): boolean {
+    return this.pending !== undefined && this.pending.length > 0;
+  }
+
+  /** The whole messages (prefix included) completed by this chunk. */
+  push(chunk: Buffer): Buffer[] {
+    let data = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = undefined;
+    const messages: Buffer[] = [];
+    while (data.length >= MESSAGE_PREFIX_BYTES) {
+      const length = data.readUInt32BE(1);
+      if (length > this.maxMessageBytes) {
+        // grpc-js's StreamDecoder wording; the status is RESOURCE_EXHAUSTED.
+        throw new CallStatusError(
+          GrpcStatus.RESOURCE_EXHAUSTED,
+          `Received message larger than max (${length} vs ${this.maxMessageBytes})`,
+        );
+      }
+      const end = MESSAGE_PREFIX_BYTES + length;
+      if (data.length < end) break;
+      messages.push(data.length === end ? data : data.subarray(0, end));
+      data = data.subarray(end);
+    }
+    if (data.length > 0) this.pending = data;
+    return messages;
+  }
+}
+
+/**
+ * The message bytes of one length-prefixed message. The compressed flag is honoured only
+ * with a grpc-encoding this server decodes (identity, gzip, deflate: what grpc-js accepts);
+ * any other is UNIMPLEMENTED, and a body that does not decompress is INTERNAL.
+ */
+export function messagePayload(framed: Buffer, encoding: string, maxMessageBytes: number): Buffer {
+  const payload = framed.subarray(MESSAGE_PREFIX_BYTES);
+  if (framed[0] === 0 || encoding === 'identity') return payload;
+  if (encoding !== 'gzip' && encoding !== 'deflate') {
+    throw new CallStatusError(
+      GrpcStatus.UNIMPLEMENTED,
+      `Received message compressed with unsupported encoding "${encoding}"`,
+    );
+  }
+  try {
+    const options = { maxOutputLength: Math.max(1, maxMessageBytes) };
+    return encoding === 'gzip' ? gunzipSync(payload, options) : inflateSync(payload, options);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new CallStatusError(
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        `Received message that decompresses to a size larger than ${maxMessageBytes}`,
+      );
+    }
+    throw new CallStatusError(GrpcStatus.INTERNAL, 'Failed to decompress message');
+  }
+}
+
+/** "Timeout → TimeoutValue TimeoutUnit": up to 8 digits, then H M S m u n. */
+const TIMEOUT = /^(\d{1,8})\s*([HMSmun])$/;
+const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000001,
+};
+
+/**
+ * The grpc-timeout header in milliseconds (whole, as grpc-js rounds it), undefined when
+ * absent. One that does not parse is INTERNAL, as grpc-js answers.
+ */
+export function parseGrpcTimeout(header: string | string[] | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = value === undefined ? null : TIMEOUT.exec(value.trim());
+  if (match === null) {
+    throw new CallStatusError(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${String(value)}"`);
+  }
+  const [, digits = '0', unit = 'S'] = match;
+  return Math.floor(Number(digits) * (TIMEOUT_UNIT_MS[unit] ?? 1));
+}
+
+/**
+ * grpc-message is percent-encoded: every byte of the UTF-8 form outside 0x20-0x7E, and '%'
+ * itself, becomes %XX (PROTOCOL-HTTP2.md, "Status-Message").
+ */
+export function percentEncodeGrpcMessage(details: string): string {
+  // The unreserved range is exactly ASCII 0x20-0x7E, '%' (0x25) excepted.
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(details)) return details;
+  let encoded = '';
+  for (const byte of Buffer.from(details, 'utf8')) {
+    encoded +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return encoded;
+}
