@@ -78,7 +78,8 @@ export async function verifyJwt(
   const iss: unknown = decoded.iss;
   const headerProblem = checkHeader(header);
   if (headerProblem !== undefined) return fail('GH_ERR_TOKEN_HEADER', headerProblem);
-  if (alg === undefined || alg.toLowerCase() === 'none') {
+  // RFC 7515 section 4.1.1: alg is a string; a header is attacker input, so it may not be.
+  if (typeof alg !== 'string' || alg.toLowerCase() === 'none') {
     return fail('GH_ERR_TOKEN_ALG', `algorithm "${alg ?? '(missing)'}" is never accepted`);
   }
   if (typeof iss !== 'string') return fail('GH_ERR_TOKEN_ISSUER', 'token has no iss claim');
@@ -104,7 +105,7 @@ export async function verifyJwt(
       ok: false,
       code: 'GH_ERR_TOKEN_KEY_UNKNOWN',
       reason: `issuer ${iss} has no key for ${alg}`,
-      unknownKid: { issuer: iss, kid: kid ?? '' },
+      unknownKid: { issuer: iss, kid: typeof kid === 'string' ? kid : '' },
     };
   }
 
@@ -167,7 +168,7 @@ export async function verifyJwt(
 /** An unknown key may be a rotation: the caller may refresh the issuer's keys once. */
 function withUnknownKid(result: VerifyResult, iss: string, kid: string | undefined): VerifyResult {
   if (!result.ok && result.code === 'GH_ERR_TOKEN_KEY_UNKNOWN') {
-    return { ...result, unknownKid: { issuer: iss, kid: kid ?? '' } };
+    return { ...result, unknownKid: { issuer: iss, kid: typeof kid === 'string' ? kid : '' } };
   }
   return result;
 }
@@ -236,6 +237,9 @@ function checkHeader(header: ProtectedHeaderParameters): string | undefined {
   for (const hint of ['jwk', 'jku', 'x5u', 'x5c'] as const) {
     if (header[hint] !== undefined) return `header "${hint}" (a key hint) is not accepted`;
   }
+  // RFC 7515 section 4.1.9: typ is a string; anything else is a malformed header.
+  if (header.typ !== undefined && typeof header.typ !== 'string')
+    return 'header "typ" is not a string';
   const typ = header.typ?.toLowerCase();
   if (typ !== undefined && FOREIGN_TYPES.has(typ.replace(/^application\//, ''))) {
     return `a ${typ} token is not an access token`;
