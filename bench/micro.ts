@@ -6,6 +6,10 @@
  *   flatness with catalog size show in one table;
  * - catalog build (parse + route table) for 10,000 APIs: time and the RSS it adds;
  * - token verify: RS256 uncached (verifyJwt every time) and cached (VerifiedTokenCache hit);
+ * - token verify per algorithm, jose (WebCrypto) against the node:crypto fast path, uncached,
+ *   and the cache hit against the former SHA-256 cache key: interleaved blocks in this one
+ *   process, CPU time of all threads (process.cpuUsage) per call, so ratios survive a loaded
+ *   machine;
  * - WASM evaluate: the bench policy on a realistic input document (encode included);
  * - CheckRequest decode (proto-loader + checkRequestToInput) and CheckResponse encode.
  *
@@ -15,7 +19,7 @@
  * Single-threaded and sequential: figures are per call on one core, hrtime around each call
  * (the timer's own ~0.05 us is included).
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -222,6 +226,158 @@ async function tokenBenchmarks(): Promise<void> {
   });
 }
 
+// ---- token verify per algorithm: jose vs the node:crypto fast path -----------------------------
+
+const VERIFY_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+interface VerifyRow {
+  readonly alg: string;
+  readonly joseCpuUs: number;
+  readonly fastCpuUs: number;
+  readonly joseP50Us: number;
+  readonly fastP50Us: number;
+  readonly oldKeyHitCpuUs: number;
+  readonly newKeyHitCpuUs: number;
+}
+const verifyRows: VerifyRow[] = [];
+
+/** A token of `alg`, signed with node:crypto (R || S for ECDSA, RFC 7518 section 3.4). */
+function signed(alg: string, key: KeyObject, kid: string): string {
+  const claims = { iss: ISSUER, aud: 'micro', sub: 'alice', iat: nowS - 60, exp: nowS + 3600 };
+  const input = `${b64u(JSON.stringify({ alg, typ: 'JWT', kid }))}.${b64u(JSON.stringify(claims))}`;
+  const data = Buffer.from(input);
+  const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
+  const signature = alg.startsWith('PS')
+    ? sign(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+    : alg.startsWith('ES')
+      ? sign(hash, data, { key, dsaEncoding: 'ieee-p1363' })
+      : sign(hash, data, key);
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+/** CPU microseconds (user + system, every thread) per call of `fn`, and the p50 wall time. */
+async function cpuPerCall(
+  calls: number,
+  fn: () => unknown,
+): Promise<{ cpuUs: number; walls: number[] }> {
+  const walls: number[] = [];
+  const before = process.cpuUsage();
+  for (let i = 0; i < calls; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    walls.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  const used = process.cpuUsage(before);
+  return { cpuUs: (used.user + used.system) / calls, walls };
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
+};
+
+async function verifyPathBenchmarks(): Promise<void> {
+  const pairs: Record<string, { privateKey: KeyObject; publicKey: KeyObject }> = {
+    RS256: { privateKey, publicKey },
+    PS256: { privateKey, publicKey },
+    ES256: generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+    ES384: generateKeyPairSync('ec', { namedCurve: 'P-384' }),
+    ES512: generateKeyPairSync('ec', { namedCurve: 'P-521' }),
+    EdDSA: generateKeyPairSync('ed25519'),
+  };
+  const keySet: JSONWebKeySet = {
+    keys: VERIFY_ALGS.map((alg) => ({
+      ...(pairs[alg]?.publicKey.export({ format: 'jwk' }) ?? {}),
+      kid: `k-${alg}`,
+      alg,
+      use: 'sig',
+    })),
+  };
+  const config = configSchema.parse({
+    issuers: [
+      { issuer: ISSUER, audiences: ['micro'], algorithms: [...VERIFY_ALGS], jwksFile: '/x' },
+    ],
+  });
+  const issuerConfig = config.issuers[0];
+  if (issuerConfig === undefined) throw new Error('issuer');
+  const keys = buildIssuerKeys(issuerConfig, keySet, undefined);
+  const fast = new Map([[ISSUER, keys]]);
+  // The same keys without the fast path: what verifyJwt did before (jose's jwtVerify).
+  const jose = new Map([[ISSUER, { ...keys, fastKeys: undefined }]]);
+  const requirements: VerifyRequirements = {
+    issuers: undefined,
+    audiences: undefined,
+    maxTokenBytes: 8192,
+    defaultClockSkewS: 30,
+  };
+  const rounds = Number(process.env.BENCH_MICRO_VERIFY_ROUNDS ?? 6);
+  const block = Number(process.env.BENCH_MICRO_VERIFY_BLOCK ?? 400);
+  for (const alg of VERIFY_ALGS) {
+    const pair = pairs[alg];
+    if (pair === undefined) throw new Error(alg);
+    const jwt = signed(alg, pair.privateKey, `k-${alg}`);
+    const verifyWith = (issuers: typeof fast) => async () => {
+      const result = await verifyJwt(jwt, issuers, requirements);
+      if (!result.ok) throw new Error(`${alg}: ${result.reason}`);
+    };
+    // Cached: the hit as it is now, and as it was (SHA-256 of requirements + token, then a
+    // lookup by the digest).
+    const cache = new VerifiedTokenCache({ maxEntries: 10_000, maxTtlS: 300 });
+    const first = await verifyJwt(jwt, fast, requirements);
+    if (!first.ok) throw new Error(first.reason);
+    cache.set(jwt, '*\0*', first, 30);
+    const oldKeys = new Map<string, unknown>([
+      [createHash('sha256').update('*\0*').update('\0').update(jwt).digest('base64url'), first],
+    ]);
+    const hitNew = () => {
+      if (cache.get(jwt, '*\0*') === undefined) throw new Error('miss');
+    };
+    const hitOld = () => {
+      const digest = createHash('sha256')
+        .update('*\0*')
+        .update('\0')
+        .update(jwt)
+        .digest('base64url');
+      if (!oldKeys.has(digest)) throw new Error('miss');
+    };
+    await cpuPerCall(200, verifyWith(jose)); // warm-up of both paths
+    await cpuPerCall(200, verifyWith(fast));
+    const sums = { jose: 0, fast: 0, oldHit: 0, newHit: 0 };
+    const walls = { jose: [] as number[], fast: [] as number[] };
+    // Interleaved blocks, alternating which path goes first, so load swings hit both alike.
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['jose', 'fast'] as const) : (['fast', 'jose'] as const);
+      for (const which of order) {
+        const measured = await cpuPerCall(block, verifyWith(which === 'jose' ? jose : fast));
+        sums[which] += measured.cpuUs;
+        walls[which].push(...measured.walls);
+      }
+      sums.oldHit += (await cpuPerCall(block * 10, hitOld)).cpuUs;
+      sums.newHit += (await cpuPerCall(block * 10, hitNew)).cpuUs;
+    }
+    verifyRows.push({
+      alg,
+      joseCpuUs: sums.jose / rounds,
+      fastCpuUs: sums.fast / rounds,
+      joseP50Us: median(walls.jose),
+      fastP50Us: median(walls.fast),
+      oldKeyHitCpuUs: sums.oldHit / rounds,
+      newKeyHitCpuUs: sums.newHit / rounds,
+    });
+  }
+}
+
+function verifyLines(): string[] {
+  return [
+    '| alg | jose CPU us | fast path CPU us | jose / fast | jose p50 wall us | fast p50 wall us | hit, SHA-256 key CPU us | hit, token key CPU us | old / new |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...verifyRows.map(
+      (r) =>
+        `| ${r.alg} | ${r.joseCpuUs.toFixed(1)} | ${r.fastCpuUs.toFixed(1)} | ${(r.joseCpuUs / r.fastCpuUs).toFixed(2)} | ${r.joseP50Us.toFixed(1)} | ${r.fastP50Us.toFixed(1)} | ${r.oldKeyHitCpuUs.toFixed(2)} | ${r.newKeyHitCpuUs.toFixed(2)} | ${(r.oldKeyHitCpuUs / r.newKeyHitCpuUs).toFixed(2)} |`,
+    ),
+  ];
+}
+
 // ---- WASM and the gRPC codec -----------------------------------------------------------------
 
 const checkRequest = {
@@ -321,6 +477,7 @@ async function wasmAndCodecBenchmarks(): Promise<void> {
 const buildLines = catalogBuild();
 const routeLines = await routeBenchmarks();
 await tokenBenchmarks();
+await verifyPathBenchmarks();
 await wasmAndCodecBenchmarks();
 
 const out = [
@@ -335,6 +492,10 @@ const out = [
   '',
   ...buildLines,
   '',
+  '### Token verify: jose (WebCrypto) vs the node:crypto fast path, interleaved, CPU per call',
+  '',
+  ...verifyLines(),
+  '',
   '### Hot functions',
   '',
   '| function | calls | p50 us | p99 us | mean us |',
@@ -348,5 +509,8 @@ const out = [
 ];
 console.log(out.join('\n'));
 if (process.env.BENCH_MICRO_JSON) {
-  writeFileSync(process.env.BENCH_MICRO_JSON, JSON.stringify({ rows, build: buildLines }, null, 2));
+  writeFileSync(
+    process.env.BENCH_MICRO_JSON,
+    JSON.stringify({ rows, verifyRows, build: buildLines }, null, 2),
+  );
 }

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
+import { FastKeySet } from './fast-jws-keys.js';
 
 /**
  * Everything needed to verify one issuer's tokens, built once per snapshot so the check
@@ -10,6 +11,11 @@ export interface IssuerKeys {
   readonly config: IssuerConfig;
   /** Resolves a public key by kid/alg from the issuer's JWKS; undefined without a JWKS. */
   readonly jwks: JWTVerifyGetKey | undefined;
+  /**
+   * The same JWKS imported once into node:crypto KeyObjects, for verifyJwt's synchronous
+   * fast path (fast-jws-keys.ts); undefined without a JWKS, or where only jose should verify.
+   */
+  readonly fastKeys?: FastKeySet | undefined;
   /** The shared secret for HS* algorithms; undefined unless configured. */
   readonly hmacSecret: Uint8Array | undefined;
   /** Key ids in the JWKS, for status pages and logs. */
@@ -31,6 +37,7 @@ export function buildIssuerKeys(
   hmacSecret: string | undefined,
 ): IssuerKeys {
   let resolver: JWTVerifyGetKey | undefined;
+  let fastKeys: FastKeySet | undefined;
   if (jwks !== undefined) {
     try {
       resolver = createLocalJWKSet(jwks);
@@ -39,10 +46,13 @@ export function buildIssuerKeys(
         cause: error,
       });
     }
+    // Only a document jose accepted; imported once per key set, never per check.
+    fastKeys = FastKeySet.from(jwks);
   }
   return {
     config,
     jwks: resolver,
+    fastKeys,
     hmacSecret: hmacSecret === undefined ? undefined : new TextEncoder().encode(hmacSecret),
     keyIds: (jwks?.keys ?? []).flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])),
     keySet: jwks,

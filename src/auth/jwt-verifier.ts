@@ -9,7 +9,9 @@ import {
 } from 'jose';
 import type { DenyCode } from '../decision/deny-codes.js';
 import { compactJwsProblem } from './compact-jws.js';
+import { fastPathCovers, verifySignature, type FastKeySet } from './fast-jws-keys.js';
 import type { IssuerKeys } from './issuer-keys.js';
+import { claimFailure, joseNowS, type ClaimRules } from './jwt-claim-rules.js';
 
 export interface VerifyRequirements {
   /** Issuers accepted for this API (their `issuer` values); undefined = all configured. */
@@ -41,7 +43,9 @@ export type VerifyResult =
 /**
  * Verifies a JWT access token against the snapshot's issuers (RFC 7519, RFC 8725):
  * size first, then structure, then the issuer named by `iss` picks the keys, algorithms
- * and audiences, and jose checks signature, exp, nbf, iss and aud.
+ * and audiences, and the signature, exp, nbf, iss and aud are checked: synchronously with
+ * node:crypto for the public-key algorithms (fast-jws-keys.ts, deciding as jose does), by
+ * jose for the rest (HS*, a crit header).
  */
 export async function verifyJwt(
   token: string,
@@ -63,17 +67,19 @@ export async function verifyJwt(
   if (encodingProblem !== undefined) return fail('GH_ERR_TOKEN_MALFORMED', encodingProblem);
 
   let header: ProtectedHeaderParameters;
-  let iss: unknown;
+  let decoded: JWTPayload;
   try {
     header = decodeProtectedHeader(token);
-    iss = decodeJwt(token).iss;
+    decoded = decodeJwt(token);
   } catch (error) {
     return fail('GH_ERR_TOKEN_MALFORMED', `cannot decode token: ${errorText(error)}`);
   }
   const { alg, kid } = header;
+  const iss: unknown = decoded.iss;
   const headerProblem = checkHeader(header);
   if (headerProblem !== undefined) return fail('GH_ERR_TOKEN_HEADER', headerProblem);
-  if (alg === undefined || alg.toLowerCase() === 'none') {
+  // RFC 7515 section 4.1.1: alg is a string; a header is attacker input, so it may not be.
+  if (typeof alg !== 'string' || alg.toLowerCase() === 'none') {
     return fail('GH_ERR_TOKEN_ALG', `algorithm "${alg ?? '(missing)'}" is never accepted`);
   }
   if (typeof iss !== 'string') return fail('GH_ERR_TOKEN_ISSUER', 'token has no iss claim');
@@ -99,41 +105,116 @@ export async function verifyJwt(
       ok: false,
       code: 'GH_ERR_TOKEN_KEY_UNKNOWN',
       reason: `issuer ${iss} has no key for ${alg}`,
-      unknownKid: { issuer: iss, kid: kid ?? '' },
+      unknownKid: { issuer: iss, kid: typeof kid === 'string' ? kid : '' },
     };
   }
 
   const nowS = requirements.nowS ?? Math.floor(Date.now() / 1000);
   const skewS = config.clockSkewS ?? requirements.defaultClockSkewS;
-  try {
-    const options = {
+  const audience = [...(requirements.audiences ?? config.audiences)];
+  // Access tokens must expire (RFC 9068 section 2.2); more where the issuer says so.
+  const requiredClaims = ['exp', ...config.requiredClaims];
+  // The fast path covers what jose verifies with a JWKS key and no extension header (crit,
+  // RFC 7515 section 4.1.11, b64 of RFC 7797): those, and odd clock inputs jose refuses
+  // as a TypeError, stay with jose so the decision is jose's own.
+  const fastKeys =
+    !(key instanceof Uint8Array) &&
+    header.crit === undefined &&
+    fastPathCovers(alg) &&
+    Number.isFinite(skewS) &&
+    skewS >= 0 &&
+    Number.isFinite(nowS)
+      ? keys.fastKeys
+      : undefined;
+  let payload: JWTPayload;
+  if (fastKeys !== undefined) {
+    const verdict = verifyWithFastKeys(token, decoded, header, fastKeys, {
       issuer: iss,
-      audience: [...(requirements.audiences ?? config.audiences)],
-      algorithms: [...config.algorithms],
-      clockTolerance: skewS,
-      currentDate: new Date(nowS * 1000),
-      // Access tokens must expire (RFC 9068 section 2.2); more where the issuer says so.
-      requiredClaims: ['exp', ...config.requiredClaims],
-    };
-    const { payload } =
-      key instanceof Uint8Array
-        ? await jwtVerify(token, key, options)
-        : await jwtVerify(token, key satisfies JWTVerifyGetKey, options);
-    const claimProblem = checkClaimTypes(payload);
-    if (claimProblem !== undefined) return fail('GH_ERR_TOKEN_CLAIMS', claimProblem);
-    const iatProblem = checkIssuedAt(payload.iat, nowS, skewS, config.maxTokenAgeS);
-    if (iatProblem !== undefined) return iatProblem;
-    const maxAgeS = config.maxTokenAgeS;
-    return maxAgeS === undefined || payload.iat === undefined
-      ? { ok: true, claims: payload, issuer: iss }
-      : { ok: true, claims: payload, issuer: iss, notAfterS: payload.iat + maxAgeS };
-  } catch (error) {
-    const result = mapJoseError(error);
-    if (!result.ok && result.code === 'GH_ERR_TOKEN_KEY_UNKNOWN') {
-      return { ...result, unknownKid: { issuer: iss, kid: kid ?? '' } };
+      audiences: audience,
+      clockToleranceS: skewS,
+      nowS: joseNowS(nowS),
+      requiredClaims,
+    });
+    if (!verdict.ok) return withUnknownKid(verdict, iss, kid);
+    payload = verdict.claims;
+  } else {
+    try {
+      const options = {
+        issuer: iss,
+        audience,
+        algorithms: [...config.algorithms],
+        clockTolerance: skewS,
+        currentDate: new Date(nowS * 1000),
+        requiredClaims,
+      };
+      ({ payload } =
+        key instanceof Uint8Array
+          ? await jwtVerify(token, key, options)
+          : await jwtVerify(token, key satisfies JWTVerifyGetKey, options));
+    } catch (error) {
+      return withUnknownKid(mapJoseError(error), iss, kid);
     }
-    return result;
   }
+  const claimProblem = checkClaimTypes(payload);
+  if (claimProblem !== undefined) return fail('GH_ERR_TOKEN_CLAIMS', claimProblem);
+  const iatProblem = checkIssuedAt(payload.iat, nowS, skewS, config.maxTokenAgeS);
+  if (iatProblem !== undefined) return iatProblem;
+  const maxAgeS = config.maxTokenAgeS;
+  return maxAgeS === undefined || payload.iat === undefined
+    ? { ok: true, claims: payload, issuer: iss }
+    : { ok: true, claims: payload, issuer: iss, notAfterS: payload.iat + maxAgeS };
+}
+
+/** An unknown key may be a rotation: the caller may refresh the issuer's keys once. */
+function withUnknownKid(result: VerifyResult, iss: string, kid: string | undefined): VerifyResult {
+  if (!result.ok && result.code === 'GH_ERR_TOKEN_KEY_UNKNOWN') {
+    return { ...result, unknownKid: { issuer: iss, kid: typeof kid === 'string' ? kid : '' } };
+  }
+  return result;
+}
+
+type FastVerdict =
+  | { readonly ok: true; readonly claims: JWTPayload }
+  | { readonly ok: false; readonly code: DenyCode; readonly reason: string };
+
+/**
+ * jose's jwtVerify for a compact JWS with a JWKS key, synchronously: key selection, import
+ * outcome, signature (RFC 7515 section 5.2), then the claim rules, each failure with the
+ * deny code mapJoseError gives jose's error for it. `decoded` is the payload the caller
+ * already parsed from the same (strictly encoded, so ASCII) token.
+ */
+function verifyWithFastKeys(
+  token: string,
+  decoded: JWTPayload,
+  header: ProtectedHeaderParameters,
+  keys: FastKeySet,
+  rules: ClaimRules,
+): FastVerdict {
+  const alg = header.alg ?? '';
+  const selection = keys.select(alg, header.kid);
+  if (selection.kind === 'none') {
+    return fail('GH_ERR_TOKEN_KEY_UNKNOWN', 'no applicable key found in the JSON Web Key Set');
+  }
+  if (selection.kind === 'multiple') {
+    return fail(
+      'GH_ERR_TOKEN_MALFORMED',
+      'ERR_JWKS_MULTIPLE_MATCHING_KEYS: multiple matching keys found in the JSON Web Key Set',
+    );
+  }
+  if (selection.kind === 'unusable') return fail('GH_ERR_TOKEN_MALFORMED', selection.reason);
+  const dot = token.lastIndexOf('.');
+  const signingInput = Buffer.from(token.slice(0, dot), 'latin1');
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+  if (!verifySignature(alg, selection.key, signingInput, signature)) {
+    return fail('GH_ERR_TOKEN_SIGNATURE', 'signature verification failed');
+  }
+  const failure = claimFailure(decoded, rules);
+  if (failure !== undefined) {
+    return failure.expired
+      ? fail('GH_ERR_TOKEN_EXPIRED', failure.reason)
+      : fail(claimCode(failure.claim), claimReason(failure.claim, failure.reason));
+  }
+  return { ok: true, claims: decoded };
 }
 
 const AT_JWT_TYPES = new Set(['at+jwt', 'application/at+jwt']);
@@ -156,6 +237,9 @@ function checkHeader(header: ProtectedHeaderParameters): string | undefined {
   for (const hint of ['jwk', 'jku', 'x5u', 'x5c'] as const) {
     if (header[hint] !== undefined) return `header "${hint}" (a key hint) is not accepted`;
   }
+  // RFC 7515 section 4.1.9: typ is a string; anything else is a malformed header.
+  if (header.typ !== undefined && typeof header.typ !== 'string')
+    return 'header "typ" is not a string';
   const typ = header.typ?.toLowerCase();
   if (typ !== undefined && FOREIGN_TYPES.has(typ.replace(/^application\//, ''))) {
     return `a ${typ} token is not an access token`;
@@ -216,16 +300,7 @@ const MAX_NUMERIC_DATE = 10_000_000_000;
 function mapJoseError(error: unknown): VerifyResult {
   if (error instanceof errors.JWTExpired) return fail('GH_ERR_TOKEN_EXPIRED', error.message);
   if (error instanceof errors.JWTClaimValidationFailed) {
-    switch (error.claim) {
-      case 'nbf':
-        return fail('GH_ERR_TOKEN_NOT_YET_VALID', error.message);
-      case 'iss':
-        return fail('GH_ERR_TOKEN_ISSUER', error.message);
-      case 'aud':
-        return fail('GH_ERR_TOKEN_AUDIENCE', error.message);
-      default:
-        return fail('GH_ERR_TOKEN_CLAIMS', `${error.claim}: ${error.message}`);
-    }
+    return fail(claimCode(error.claim), claimReason(error.claim, error.message));
   }
   if (error instanceof errors.JOSEAlgNotAllowed) return fail('GH_ERR_TOKEN_ALG', error.message);
   if (error instanceof errors.JWKSNoMatchingKey)
@@ -241,7 +316,25 @@ function mapJoseError(error: unknown): VerifyResult {
   return fail('GH_ERR_TOKEN_MALFORMED', errorText(error));
 }
 
-function fail(code: DenyCode, reason: string): VerifyResult {
+/** The deny code for a failed claim check (jose's JWTClaimValidationFailed.claim). */
+function claimCode(claim: string): DenyCode {
+  switch (claim) {
+    case 'nbf':
+      return 'GH_ERR_TOKEN_NOT_YET_VALID';
+    case 'iss':
+      return 'GH_ERR_TOKEN_ISSUER';
+    case 'aud':
+      return 'GH_ERR_TOKEN_AUDIENCE';
+    default:
+      return 'GH_ERR_TOKEN_CLAIMS';
+  }
+}
+
+function claimReason(claim: string, message: string): string {
+  return claimCode(claim) === 'GH_ERR_TOKEN_CLAIMS' ? `${claim}: ${message}` : message;
+}
+
+function fail(code: DenyCode, reason: string): { ok: false; code: DenyCode; reason: string } {
   return { ok: false, code, reason };
 }
 

@@ -9,6 +9,7 @@ import {
   type DoorAnswer,
 } from '../helpers/check-doors.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
+import { b64url } from '../helpers/token-factory.js';
 import { connect } from '../transport/grpc/grpc-test-client.js';
 
 // Token strictness as a client sees it, through a real Gatehouse on every door: gRPC Check
@@ -103,6 +104,18 @@ describe.each(DOORS)('%s', (_, door) => {
       await door({ target: '/orders/42', token: respelled }),
       'GH_ERR_TOKEN_MALFORMED',
     );
+  });
+
+  it('a header whose alg is a number, not a string, is refused (GH_ERR_TOKEN_ALG), never an error', async () => {
+    const [, payload = '', signature = ''] = (await t.issuer.sign()).split('.');
+    const forged = `${b64url({ alg: 256, kid: t.issuer.kid })}.${payload}.${signature}`;
+    expectInvalidToken(await door({ target: '/orders/42', token: forged }), 'GH_ERR_TOKEN_ALG');
+  });
+
+  it('a header whose typ is a number, not a string, is refused (GH_ERR_TOKEN_HEADER), never an error', async () => {
+    const [, payload = '', signature = ''] = (await t.issuer.sign()).split('.');
+    const forged = `${b64url({ alg: 'RS256', kid: t.issuer.kid, typ: 7 })}.${payload}.${signature}`;
+    expectInvalidToken(await door({ target: '/orders/42', token: forged }), 'GH_ERR_TOKEN_HEADER');
   });
 
   it('padded signature is refused', async () => {
