@@ -4,7 +4,9 @@
  * verified-token cache on (a repeated token) and off (every check verifies the signature).
  * Not a comparison with a peer: that is the benchmark issue's work.
  *
- *   node --import tsx bench/pipeline-latency.ts [checks]
+ *   node --import tsx bench/pipeline-latency.ts [checks] [both|cached|uncached]
+ *
+ * `cached` alone is the one to profile the cached pipeline with (`node --cpu-prof`).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,7 @@ import { silentLogger } from '../src/observability/logger.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const checks = Number(process.argv[2] ?? 20_000);
+const which = process.argv[3] ?? 'both';
 const keyDir = path.join(root, '.gatehouse', 'dev');
 await ensureDevKey(keyDir);
 
@@ -90,5 +93,5 @@ async function run(cacheMaxEntries: number): Promise<void> {
   await gatehouse.close();
 }
 
-await run(0);
-await run(10_000);
+if (which !== 'cached') await run(0);
+if (which !== 'uncached') await run(10_000);

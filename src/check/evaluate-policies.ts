@@ -1,4 +1,4 @@
-import { WasmPolicy } from '../policy/wasm-policy.js';
+import { WasmPolicy, type PreparedInput } from '../policy/wasm-policy.js';
 import { parsePolicyResult, type PolicyVerdict } from '../policy/policy-result.js';
 import type { PolicyLevel } from '../routes/catalog.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
@@ -31,6 +31,8 @@ export function evaluateLevels(
   // One decision, one `now`: time.now_ns() answers the same in every level (as OPA does
   // within one query).
   const nowNs = WasmPolicy.decisionTime();
+  // Parsed once, on the first level that is asked, and evaluated by every level after it.
+  let prepared: PreparedInput | undefined;
   for (const level of levels) {
     const entrypoint = snapshot.entrypoints.get(level.package);
     if (entrypoint === undefined) {
@@ -44,7 +46,8 @@ export function evaluateLevels(
     }
     let resultSet: unknown;
     try {
-      resultSet = snapshot.policy.evaluate(entrypoint, bytes, nowNs);
+      prepared ??= snapshot.policy.prepare(bytes, nowNs);
+      resultSet = prepared.evaluate(entrypoint);
     } catch (error) {
       return {
         ok: false,

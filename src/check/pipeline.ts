@@ -29,7 +29,7 @@ import {
 import { evaluateLevels } from './evaluate-policies.js';
 import { evaluateShadows, reportShadows } from './shadow-levels.js';
 import { effectiveMethod, type MethodOverrideMode } from './method-override.js';
-import { buildPolicyInput } from './policy-input.js';
+import { encodePolicyInput } from './encode-policy-input.js';
 import { buildOpaEnvoyInput } from './opa-envoy-input.js';
 import {
   decisionLevel,
@@ -74,6 +74,8 @@ export interface PipelineOptions {
   /** Hooks into each step (gatehouse explain); unset on a running server. */
   readonly stepObserver?: PipelineObserver;
 }
+
+const UTF8 = new TextEncoder();
 
 /** Auth for requests that match no API when allowUnknownApis is on: a token is optional. */
 const UNKNOWN_API_AUTH: ApiAuth = {
@@ -243,20 +245,22 @@ export class CheckPipeline implements Authorizer {
     if (opaEnvoyInput?.ok === false) {
       return deny('GH_ERR_INVALID_REQUEST', opaEnvoyInput.reason, { realm, revision, api: apiRef });
     }
-    const document =
-      opaEnvoyInput?.document ??
-      buildPolicyInput({
-        // Policies see the host in normal form (the raw value stays in the headers) and the
-        // method the route was chosen by.
-        request: { ...input, method, host: authority.authority },
-        segments: normalized.segments,
-        query: parseQuery(normalized.query),
-        api,
-        params: match?.params ?? {},
-        claims,
-      });
-    // Encoded once, shared by every level.
-    const encoded = new TextEncoder().encode(JSON.stringify(document));
+    // Written to JSON once (encode-policy-input.ts, no intermediate object), shared by
+    // every level.
+    const inputText =
+      opaEnvoyInput === undefined
+        ? encodePolicyInput({
+            // Policies see the host in normal form (the raw value stays in the headers) and
+            // the method the route was chosen by.
+            request: { ...input, method, host: authority.authority },
+            segments: normalized.segments,
+            query: parseQuery(normalized.query),
+            api,
+            params: match?.params ?? {},
+            claims,
+          })
+        : JSON.stringify(opaEnvoyInput.document);
+    const encoded = UTF8.encode(inputText);
     const outcome = evaluateLevels(snapshot, levels, encoded.buffer);
     // Shadow levels: evaluated beside the enforced ones, only recorded (docs/shadow.md).
     // An API without shadows has no global one either (it would be in api.shadows).

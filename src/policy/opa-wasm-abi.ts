@@ -67,6 +67,13 @@ interface AbiExports {
   opa_heap_ptr_set(address: number): void;
   builtins(): number;
   entrypoints(): number;
+  // The evaluation context (ABI 1.0): one parsed input, evaluated by several entrypoints.
+  opa_eval_ctx_new(): number;
+  opa_eval_ctx_set_input(ctx: number, value: number): void;
+  opa_eval_ctx_set_data(ctx: number, value: number): void;
+  opa_eval_ctx_set_entrypoint(ctx: number, entrypoint: number): void;
+  opa_eval_ctx_get_result(ctx: number): number;
+  eval(ctx: number): number;
   opa_eval(
     reserved: number,
     entrypoint: number,
@@ -95,9 +102,22 @@ export interface LoadOptions {
   readonly onBuiltinError?: (name: string, error: unknown) => void;
 }
 
+/**
+ * An input document parsed into one instance's heap, for several entrypoints to evaluate
+ * (see `parseInput`). Valid until the instance parses another input, runs `evaluate` or
+ * loads data: each of those reuses the heap it sits in.
+ */
+export interface ParsedInput {
+  readonly address: number;
+  readonly heapTop: number;
+  readonly generation: number;
+}
+
 export class OpaWasmInstance {
   private dataAddress = 0;
   private dataHeapTop = 0;
+  /** Bumped whenever the heap above `data` is reused: a ParsedInput from before is stale. */
+  private generation = 0;
 
   private constructor(
     private readonly exports: AbiExports,
@@ -216,6 +236,7 @@ export class OpaWasmInstance {
 
   /** Loads the `data` document every evaluation sees (replacing the previous one). */
   setData(data: unknown): void {
+    this.generation++;
     this.exports.opa_heap_ptr_set(this.baseHeapTop);
     this.dataAddress = writeJson(this.exports, this.memory, JSON.stringify(data));
     this.dataHeapTop = this.exports.opa_heap_ptr_get();
@@ -227,6 +248,7 @@ export class OpaWasmInstance {
    * evaluation allocated is released by the next call (the heap restarts above `data`).
    */
   evaluate(entrypoint: number, input: Uint8Array): unknown {
+    this.generation++;
     const inputAddress = this.dataHeapTop;
     const needed = inputAddress + input.byteLength - this.memory.buffer.byteLength;
     if (needed > 0) this.memory.grow(Math.ceil(needed / PAGE_BYTES));
@@ -241,10 +263,52 @@ export class OpaWasmInstance {
       inputAddress + input.byteLength,
       0,
     );
+    return this.readJson(resultAddress);
+  }
+
+  /**
+   * Parses `input` (JSON text, UTF-8) into the heap above `data` once, so that several
+   * entrypoints evaluate the same parsed value (`evaluateParsed`) instead of `opa_eval`
+   * parsing the text again for each: a decision's policy levels share one input. The ABI's
+   * evaluation context takes any value address as input (opa_eval_ctx_set_input), and an
+   * evaluation does not change its input or data (the existing `data` is shared the same
+   * way); each evaluation's own allocations start above the parsed input.
+   */
+  parseInput(input: Uint8Array): ParsedInput {
+    this.generation++;
+    this.exports.opa_heap_ptr_set(this.dataHeapTop);
+    const textAddress = this.exports.opa_malloc(input.byteLength);
+    // opa_malloc grows the memory when it must: take the buffer after it.
+    new Uint8Array(this.memory.buffer).set(input, textAddress);
+    const address = this.exports.opa_json_parse(textAddress, input.byteLength);
+    if (address === 0) throw new Error('the policy module could not parse the input document');
+    return { address, heapTop: this.exports.opa_heap_ptr_get(), generation: this.generation };
+  }
+
+  /**
+   * Evaluates one entrypoint on an input from `parseInput`, as `evaluate` would on its text:
+   * the result set, `[]` when undefined. Throws when the input is no longer in the heap.
+   */
+  evaluateParsed(entrypoint: number, input: ParsedInput): unknown {
+    if (input.generation !== this.generation) {
+      throw new Error('the parsed input was released (another evaluation reused the heap)');
+    }
+    const abi = this.exports;
+    abi.opa_heap_ptr_set(input.heapTop);
+    const ctx = abi.opa_eval_ctx_new();
+    abi.opa_eval_ctx_set_input(ctx, input.address);
+    abi.opa_eval_ctx_set_data(ctx, this.dataAddress);
+    abi.opa_eval_ctx_set_entrypoint(ctx, entrypoint);
+    // The return value is reserved (ABI docs: `eval`); a failing policy calls opa_abort.
+    abi.eval(ctx);
+    return this.readJson(abi.opa_json_dump(abi.opa_eval_ctx_get_result(ctx)));
+  }
+
+  private readJson(address: number): unknown {
     const bytes = new Uint8Array(this.memory.buffer);
-    let end = resultAddress;
+    let end = address;
     while (bytes[end] !== 0) end++;
-    return JSON.parse(decoder.decode(bytes.subarray(resultAddress, end))) as unknown;
+    return JSON.parse(decoder.decode(bytes.subarray(address, end))) as unknown;
   }
 }
 

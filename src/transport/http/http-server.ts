@@ -243,7 +243,7 @@ async function check(
   };
   // Envoy's HTTP mode carries the original path in the URL; the others in forwarded headers.
   const usesForwardedHeaders = transport !== 'http-envoy';
-  const peerTrusted = options.trustedProxies.isTrusted(req.socket.remoteAddress);
+  const peerTrusted = options.trustedProxies.isTrustedSocket(req.socket);
   if (usesForwardedHeaders && !peerTrusted) {
     // Its X-Forwarded-Uri / X-Original-URI could name any path: never authorize on them.
     options.logger.warn(

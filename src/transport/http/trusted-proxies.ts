@@ -7,6 +7,12 @@ import { BlockList, isIP } from 'node:net';
  */
 export class TrustedProxies {
   private readonly list = new BlockList();
+  /**
+   * The answer per connection: a socket's peer address never changes while it is open, and
+   * parsing and checking it per request was a measurable share of the HTTP path (keep-alive
+   * connections carry thousands of checks).
+   */
+  private readonly bySocket = new WeakMap<object, boolean>();
 
   constructor(entries: readonly string[]) {
     for (const entry of entries) {
@@ -24,6 +30,17 @@ export class TrustedProxies {
         this.list.addSubnet(address, bits, type);
       }
     }
+  }
+
+  /** isTrusted(socket.remoteAddress), decided once per socket. */
+  isTrustedSocket(socket: { readonly remoteAddress?: string | undefined }): boolean {
+    const known = this.bySocket.get(socket);
+    if (known !== undefined) return known;
+    const address = socket.remoteAddress;
+    const trusted = this.isTrusted(address);
+    // A destroyed socket has no address: not trusted, and not remembered either.
+    if (address !== undefined) this.bySocket.set(socket, trusted);
+    return trusted;
   }
 
   isTrusted(address: string | undefined): boolean {

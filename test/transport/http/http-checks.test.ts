@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGatehouse, type TestGatehouse } from '../../helpers/test-gatehouse.js';
 
@@ -242,6 +242,32 @@ describe('forwarded headers from an untrusted peer', () => {
       });
     },
   );
+
+  it('a spoofed forwarded path is denied on every request of one kept-alive connection, not only the first', async () => {
+    // The trust decision is remembered per socket: the second and later requests on the
+    // same connection must get the same answer as the first.
+    const client = new Client(strict.httpBase, { pipelining: 1 });
+    try {
+      const admin = await strict.issuer.sign({ roles: ['admin'] });
+      for (let i = 0; i < 3; i++) {
+        const response = await client.request({
+          method: 'GET',
+          path: '/nginx',
+          headers: {
+            'x-original-method': 'GET',
+            'x-original-uri': '/public/docs',
+            authorization: `Bearer ${admin}`,
+          },
+        });
+        expect(response.statusCode).toBe(403);
+        expect(JSON.parse(await response.body.text())).toMatchObject({
+          error: 'GH_ERR_UNTRUSTED_PROXY',
+        });
+      }
+    } finally {
+      await client.close();
+    }
+  });
 
   it('Envoy HTTP mode does not depend on forwarded headers and still works', async () => {
     const response = await request(`${strict.httpBase}/envoy/public/docs`);
