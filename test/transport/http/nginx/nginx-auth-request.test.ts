@@ -1,14 +1,15 @@
-import {
-  createServer,
-  request,
-  type IncomingHttpHeaders,
-  type Server,
-  type OutgoingHttpHeaders,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginx, type RunningNginx } from '../../../helpers/nginx.js';
 import { startTestGatehouse, type TestGatehouse } from '../../../helpers/test-gatehouse.js';
+import {
+  bearer,
+  rawGet,
+  startRecordingUpstream,
+  type ClientResponse,
+  type RecordingUpstream,
+  type UpstreamHit,
+} from '../../../helpers/through-proxy.js';
 
 // End to end, and everything here is real: nginx from Debian (ngx_http_auth_request_module)
 // in front of a node:http upstream, asking a real Gatehouse (HTTP and gRPC on port 0)
@@ -16,22 +17,9 @@ import { startTestGatehouse, type TestGatehouse } from '../../../helpers/test-ga
 // client speaks HTTP to nginx, and each case asserts what the client and the upstream saw,
 // plus the deny code Gatehouse counted for the nginx transport.
 
-interface UpstreamHit {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-interface ClientResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
 let t: TestGatehouse;
 let nginx: RunningNginx;
-let upstream: Server;
-const hits: UpstreamHit[] = [];
+let upstream: RecordingUpstream;
 let reader: string;
 /** Stops what started, newest first, so a failed start-up still cleans up. */
 const cleanups: (() => Promise<void>)[] = [];
@@ -39,32 +27,12 @@ const cleanups: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   t = await startTestGatehouse();
   cleanups.unshift(() => t.close());
-  upstream = createServer((req, res) => {
-    // Echo what arrived, so the test can see exactly what nginx forwarded.
-    const hit: UpstreamHit = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
-    hits.push(hit);
-    const body = JSON.stringify(hit);
-    res.writeHead(200, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
-  });
-  await new Promise<void>((resolve) => {
-    upstream.listen(0, '127.0.0.1', resolve);
-  });
-  cleanups.unshift(
-    () =>
-      new Promise<void>((resolve) => {
-        upstream.close(() => {
-          resolve();
-        });
-      }),
-  );
-  const upstreamPort = (upstream.address() as AddressInfo).port;
+  // Echo what arrived, so the test can see exactly what nginx forwarded.
+  upstream = await startRecordingUpstream({ echo: true });
+  cleanups.unshift(() => upstream.close());
   nginx = await startNginx({
     authUrl: `${t.httpBase}/nginx`,
-    upstreamUrl: `http://127.0.0.1:${upstreamPort}`,
+    upstreamUrl: `http://127.0.0.1:${upstream.port}`,
   });
   cleanups.unshift(() => nginx.stop());
   reader = await t.issuer.sign();
@@ -73,36 +41,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
-
-/**
- * One request through nginx with the request-target sent byte for byte as given (node:http
- * does not normalize `path`; fetch would resolve `%2e%2e` and `//` before sending).
- */
-function call(target: string, headers: OutgoingHttpHeaders = {}): Promise<ClientResponse> {
-  const { hostname, port } = new URL(nginx.baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: hostname, port, path: target, method: 'GET', headers, agent: false },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function bearer(token: string): OutgoingHttpHeaders {
-  return { authorization: `Bearer ${token}` };
-}
 
 /** Gatehouse's own count of nginx-transport decisions with this code, from /metrics. */
 async function decisions(code: string): Promise<number> {
@@ -129,11 +67,11 @@ async function through(
   code: string,
 ): Promise<{ res: ClientResponse; upstream: UpstreamHit | undefined; counted: number }> {
   const before = await decisions(code);
-  const hitsBefore = hits.length;
-  const res = await call(target, headers);
+  const hitsBefore = upstream.hits.length;
+  const res = await rawGet(nginx.baseUrl, target, headers);
   const counted = (await decisions(code)) - before;
-  expect(hits.length - hitsBefore).toBeLessThanOrEqual(1);
-  return { res, upstream: hits[hitsBefore], counted };
+  expect(upstream.hits.length - hitsBefore).toBeLessThanOrEqual(1);
+  return { res, upstream: upstream.hits[hitsBefore], counted };
 }
 
 describe('allowed requests reach the upstream with the verified subject', () => {
