@@ -13,9 +13,9 @@ import {
   bearer,
   rawGet,
   startRecordingUpstream,
-  type ClientResponse,
+  throughProxy,
   type RecordingUpstream,
-  type UpstreamHit,
+  type ThroughProxy,
 } from '../helpers/through-proxy.js';
 
 /**
@@ -72,21 +72,6 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
       for (const cleanup of cleanups) await cleanup();
     });
 
-    /** Gatehouse's count of this mode's decisions with `code`, from /metrics. */
-    async function decisions(code: string): Promise<number> {
-      const text = await (await fetch(`${t.httpBase}/metrics`)).text();
-      for (const line of text.split('\n')) {
-        if (
-          line.startsWith('gatehouse_check_decisions_total{') &&
-          line.includes(`transport="${mode.transport}"`) &&
-          line.includes(`code="${code}"`)
-        ) {
-          return Number(line.slice(line.lastIndexOf(' ') + 1));
-        }
-      }
-      return 0;
-    }
-
     /** All of this mode's decisions, whatever the code. */
     async function allDecisions(): Promise<number> {
       const text = await (await fetch(`${t.httpBase}/metrics`)).text();
@@ -101,18 +86,22 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
     }
 
     /** The request through Envoy: what the client got, what the upstream saw, what Gatehouse counted. */
-    async function through(
+    const through = (
       target: string,
       headers: OutgoingHttpHeaders,
       code: string,
-    ): Promise<{ res: ClientResponse; seen: UpstreamHit | undefined; counted: number }> {
-      const before = await decisions(code);
-      const hitsBefore = upstream.hits.length;
-      const res = await rawGet(envoy.baseUrl, target, headers);
-      const counted = (await decisions(code)) - before;
-      expect(upstream.hits.length - hitsBefore).toBeLessThanOrEqual(1);
-      return { res, seen: upstream.hits[hitsBefore], counted };
-    }
+    ): Promise<ThroughProxy> =>
+      throughProxy(
+        {
+          proxyBaseUrl: envoy.baseUrl,
+          upstream,
+          gatehouseHttpBase: t.httpBase,
+          transport: mode.transport,
+        },
+        target,
+        headers,
+        code,
+      );
 
     describe('allowed requests reach the upstream with the policy headers', () => {
       it('a reader GET /orders/42 reaches the upstream with x-user-sub from the policy', async () => {

@@ -6,6 +6,7 @@ import {
   type Server,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expect } from 'vitest';
 
 /**
  * Both sides of a real proxy (Envoy, NGINX) in front of Gatehouse: an upstream that records
@@ -107,4 +108,60 @@ export function rawGet(
 /** `Authorization: Bearer <token>`. */
 export function bearer(token: string): OutgoingHttpHeaders {
   return { authorization: `Bearer ${token}` };
+}
+
+/** Gatehouse's count of `transport`'s decisions with `code`, from its /metrics. */
+export async function countedDecisions(
+  gatehouseHttpBase: string,
+  transport: string,
+  code: string,
+): Promise<number> {
+  const text = await (await fetch(`${gatehouseHttpBase}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter(
+      (line) =>
+        line.startsWith('gatehouse_check_decisions_total{') &&
+        line.includes(`transport="${transport}"`) &&
+        line.includes(`code="${code}"`),
+    )
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+/** A proxy in front of a recording upstream, asking a Gatehouse that labels it `transport`. */
+export interface ProxyPath {
+  readonly proxyBaseUrl: string;
+  readonly upstream: RecordingUpstream;
+  readonly gatehouseHttpBase: string;
+  readonly transport: string;
+}
+
+export interface ThroughProxy {
+  /** What the client got. */
+  readonly res: ClientResponse;
+  /** What the upstream received; undefined when the proxy did not forward the request. */
+  readonly seen: UpstreamHit | undefined;
+  /** How many more decisions with `code` Gatehouse counted for the transport (1: it decided). */
+  readonly counted: number;
+}
+
+/**
+ * The request through the proxy: what the client got, whether (and as what) the upstream
+ * was reached, and whether Gatehouse decided on it with `code`. A request reaches the
+ * upstream at most once.
+ */
+export async function throughProxy(
+  path: ProxyPath,
+  target: string,
+  headers: OutgoingHttpHeaders,
+  code: string,
+): Promise<ThroughProxy> {
+  const count = (): Promise<number> =>
+    countedDecisions(path.gatehouseHttpBase, path.transport, code);
+  const before = await count();
+  const hitsBefore = path.upstream.hits.length;
+  const res = await rawGet(path.proxyBaseUrl, target, headers);
+  const counted = (await count()) - before;
+  expect(path.upstream.hits.length - hitsBefore).toBeLessThanOrEqual(1);
+  return { res, seen: path.upstream.hits[hitsBefore], counted };
 }
