@@ -12,7 +12,7 @@ import { DEFAULT_IDENTITY_HEADERS } from './identity-headers.js';
 
 /**
  * The configuration file's one schema. Units are in the option names (`...S` seconds,
- * `...Ms` milliseconds, `...Bytes`); every default is stated here and in the README.
+ * `...Ms` milliseconds, `...Bytes`); every default is stated here and in docs/configuration.md.
  * Unknown keys are errors, so a typo never silently falls back to a default.
  */
 

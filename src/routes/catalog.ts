@@ -5,7 +5,7 @@ import { GatehouseError } from '../errors/gatehouse-error.js';
 /**
  * The API catalog: services, their APIs (method + path template), and which Rego package
  * decides each level. Defined by the central authorization server, or by policies/ locally.
- * The format is documented in the README ("API catalog").
+ * The format is documented in docs/catalog.md ("API catalog").
  */
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'];

@@ -60,7 +60,7 @@ const RETRY_MAX_WITHOUT_RESCAN_MS = 30_000;
  * does not build) keeps the previous snapshot and is retried with the bundle poller's
  * backoff (1 s, x1.6 per failure, ±20 %): the folder is a policy source like the bundle,
  * and its failures are the same kind (content that does not build, a volume not mounted
- * yet), so both retry on the same schedule and the README's failure table has one row shape.
+ * yet), so both retry on the same schedule and docs/sync.md's failure table has one row shape.
  */
 export class FolderPolicySource implements PolicySource {
   readonly kind = 'folder';

@@ -6,11 +6,11 @@ import { DENY_CODES } from '../../src/decision/deny-codes.js';
 import { ERROR_CODES } from '../../src/errors/error-codes.js';
 
 // Every code is part of the public contract (logs, metrics, response bodies, GET /status):
-// each deny code must be in the README's table with the status it really answers, each
+// each deny code must be in docs/answers.md's table with the status it really answers, each
 // operational code in docs/errors.md, or users cannot act on it.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const README = path.join(ROOT, 'README.md');
+const ANSWERS_DOC = path.join(ROOT, 'docs', 'answers.md');
 const ERRORS_DOC = path.join(ROOT, 'docs', 'errors.md');
 
 function tableRow(doc: string, code: string): string | undefined {
@@ -26,11 +26,11 @@ async function sourceFiles(dir: string): Promise<string[]> {
 
 describe('deny codes', () => {
   it.each(Object.entries(DENY_CODES))(
-    '%s is documented in the README with its status',
+    '%s is documented in docs/answers.md with its status',
     async (code, spec) => {
-      const readme = await readFile(README, 'utf8');
-      const row = tableRow(readme, code);
-      expect(row, `no README table row for ${code}`).toBeDefined();
+      const doc = await readFile(ANSWERS_DOC, 'utf8');
+      const row = tableRow(doc, code);
+      expect(row, `no docs/answers.md table row for ${code}`).toBeDefined();
       expect(row).toContain(String(spec.status));
     },
   );

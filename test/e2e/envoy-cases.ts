@@ -1,11 +1,4 @@
-import {
-  createServer,
-  request,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  type Server,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,6 +9,14 @@ import {
 } from '../helpers/envoy.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { createTestIssuer } from '../helpers/token-factory.js';
+import {
+  bearer,
+  rawGet,
+  startRecordingUpstream,
+  throughProxy,
+  type RecordingUpstream,
+  type ThroughProxy,
+} from '../helpers/through-proxy.js';
 
 /**
  * The shipped deploy/envoy bootstraps, end to end, on a real Envoy: a client speaks HTTP to
@@ -38,75 +39,6 @@ export interface EnvoyMode {
   readonly extraUpstreamHeaders: Readonly<Record<string, string>>;
 }
 
-interface UpstreamHit {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-interface ClientResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-/** A node:http server that answers 200 and records every request it receives. */
-async function startUpstream(): Promise<{ server: Server; port: number; hits: UpstreamHit[] }> {
-  const hits: UpstreamHit[] = [];
-  const server = createServer((req, res) => {
-    hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 8 });
-    res.end('upstream');
-  });
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  return { server, port: (server.address() as AddressInfo).port, hits };
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => {
-      resolve();
-    });
-  });
-}
-
-/**
- * One request with the request-target sent byte for byte (node:http does not normalize
- * `path`; fetch would resolve `..` and `%2e%2e` before sending).
- */
-function call(
-  baseUrl: string,
-  target: string,
-  headers: OutgoingHttpHeaders = {},
-): Promise<ClientResponse> {
-  const { hostname, port } = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: hostname, port, path: target, method: 'GET', headers, agent: false },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function bearer(token: string): OutgoingHttpHeaders {
-  return { authorization: `Bearer ${token}` };
-}
-
 export function describeEnvoyMode(mode: EnvoyMode): void {
   const bootstrap = path.join(DEPLOY_ENVOY, mode.file);
 
@@ -119,15 +51,15 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
   describe(`deploy/envoy/${mode.file} in front of a real Gatehouse`, () => {
     let t: TestGatehouse;
     let envoy: RunningEnvoy;
-    let upstream: Awaited<ReturnType<typeof startUpstream>>;
+    let upstream: RecordingUpstream;
     let reader: string;
     const cleanups: (() => Promise<void>)[] = [];
 
     beforeAll(async () => {
       t = await startTestGatehouse();
       cleanups.unshift(() => t.close());
-      upstream = await startUpstream();
-      cleanups.unshift(() => closeServer(upstream.server));
+      upstream = await startRecordingUpstream();
+      cleanups.unshift(() => upstream.close());
       envoy = await startEnvoy({
         bootstrap,
         listener: 'ingress',
@@ -139,21 +71,6 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
     afterAll(async () => {
       for (const cleanup of cleanups) await cleanup();
     });
-
-    /** Gatehouse's count of this mode's decisions with `code`, from /metrics. */
-    async function decisions(code: string): Promise<number> {
-      const text = await (await fetch(`${t.httpBase}/metrics`)).text();
-      for (const line of text.split('\n')) {
-        if (
-          line.startsWith('gatehouse_check_decisions_total{') &&
-          line.includes(`transport="${mode.transport}"`) &&
-          line.includes(`code="${code}"`)
-        ) {
-          return Number(line.slice(line.lastIndexOf(' ') + 1));
-        }
-      }
-      return 0;
-    }
 
     /** All of this mode's decisions, whatever the code. */
     async function allDecisions(): Promise<number> {
@@ -169,18 +86,22 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
     }
 
     /** The request through Envoy: what the client got, what the upstream saw, what Gatehouse counted. */
-    async function through(
+    const through = (
       target: string,
       headers: OutgoingHttpHeaders,
       code: string,
-    ): Promise<{ res: ClientResponse; seen: UpstreamHit | undefined; counted: number }> {
-      const before = await decisions(code);
-      const hitsBefore = upstream.hits.length;
-      const res = await call(envoy.baseUrl, target, headers);
-      const counted = (await decisions(code)) - before;
-      expect(upstream.hits.length - hitsBefore).toBeLessThanOrEqual(1);
-      return { res, seen: upstream.hits[hitsBefore], counted };
-    }
+    ): Promise<ThroughProxy> =>
+      throughProxy(
+        {
+          proxyBaseUrl: envoy.baseUrl,
+          upstream,
+          gatehouseHttpBase: t.httpBase,
+          transport: mode.transport,
+        },
+        target,
+        headers,
+        code,
+      );
 
     describe('allowed requests reach the upstream with the policy headers', () => {
       it('a reader GET /orders/42 reaches the upstream with x-user-sub from the policy', async () => {
@@ -310,7 +231,7 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
         async (target) => {
           const before = await allDecisions();
           const hitsBefore = upstream.hits.length;
-          const res = await call(envoy.baseUrl, target, bearer(reader));
+          const res = await rawGet(envoy.baseUrl, target, bearer(reader));
           expect(res.status).toBe(400);
           expect(await allDecisions()).toBe(before);
           expect(upstream.hits.length).toBe(hitsBefore);
@@ -339,8 +260,8 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
         cleanups.unshift(async () => {
           if (gatehouseOpen) await t.close();
         });
-        const upstream = await startUpstream();
-        cleanups.unshift(() => closeServer(upstream.server));
+        const upstream = await startRecordingUpstream();
+        cleanups.unshift(() => upstream.close());
         const envoy = await startEnvoy({
           bootstrap,
           listener: 'ingress',
@@ -350,12 +271,12 @@ export function describeEnvoyMode(mode: EnvoyMode): void {
         const reader = await t.issuer.sign();
 
         // Up: allowed. Then Gatehouse is stopped, and the same request is a deny.
-        expect((await call(envoy.baseUrl, '/orders/42', bearer(reader))).status).toBe(200);
+        expect((await rawGet(envoy.baseUrl, '/orders/42', bearer(reader))).status).toBe(200);
         expect(upstream.hits).toHaveLength(1);
         await t.close();
         gatehouseOpen = false;
         for (const target of ['/orders/42', '/public/docs']) {
-          const res = await call(envoy.baseUrl, target, bearer(reader));
+          const res = await rawGet(envoy.baseUrl, target, bearer(reader));
           expect(res.status).toBe(403);
         }
         expect(upstream.hits).toHaveLength(1);

@@ -1,34 +1,21 @@
-import type { Client } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
-import { askDoor, DOORS, type Door, type DoorAnswer } from '../helpers/check-doors.js';
-import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
-import { connect } from '../transport/grpc/grpc-test-client.js';
+import { DOORS, type DoorAnswer } from '../helpers/check-doors.js';
+import { startDoorGatehouse, type DoorGatehouse } from '../helpers/door-gatehouse.js';
+import type { TestGatehouse } from '../helpers/test-gatehouse.js';
 
 // Spoofed identity headers, claims that are not plain ASCII, and method overrides, through
 // every check door of one real Gatehouse (real gRPC client, real HTTP requests, the fixture
 // policies compiled by opa). Unknown APIs are let through here, so that case is covered too.
 
+let doors: DoorGatehouse;
 let t: TestGatehouse;
-let grpc: Client;
 
 beforeAll(async () => {
-  t = await startTestGatehouse({ config: { routing: { allowUnknownApis: true } } });
-  grpc = connect(t.gatehouse.grpcPort ?? 0);
+  doors = await startDoorGatehouse({ config: { routing: { allowUnknownApis: true } } });
+  t = doors.t;
 });
-afterAll(async () => {
-  grpc.close();
-  await t.close();
-});
-
-function ask(
-  door: Door,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<DoorAnswer> {
-  return askDoor(door, { grpc, httpBase: t.httpBase }, { method, path, headers });
-}
+afterAll(() => doors.close());
 
 async function bearer(claims: Record<string, unknown> = {}): Promise<Record<string, string>> {
   return { authorization: `Bearer ${await t.issuer.sign(claims)}` };
@@ -48,7 +35,7 @@ function expectStripped(answer: DoorAnswer, name: string): void {
 describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)', (door) => {
   it('client-sent x-user-sub on an API without that mapping is removed', async () => {
     // users.get maps no claim to x-user-sub; the profile APIs do, and the default list has it.
-    const answer = await ask(door, 'GET', '/users/7', {
+    const answer = await doors.ask(door, 'GET', '/users/7', {
       ...(await bearer()),
       'x-user-sub': 'admin',
     });
@@ -57,7 +44,7 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
   });
 
   it('client-sent identity headers on an auth-none API are removed', async () => {
-    const answer = await ask(door, 'GET', '/public/docs', {
+    const answer = await doors.ask(door, 'GET', '/public/docs', {
       'x-user-sub': 'admin',
       'x-forwarded-user': 'root',
       'remote-user': 'root',
@@ -69,12 +56,12 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
   });
 
   it('client-sent x-user-sub on a request no API matches (allowUnknownApis) is removed', async () => {
-    const answer = await ask(door, 'GET', '/nowhere', { 'x-user-sub': 'admin' });
+    const answer = await doors.ask(door, 'GET', '/nowhere', { 'x-user-sub': 'admin' });
     expectStripped(answer, 'x-user-sub');
   });
 
   it('a claim the API maps replaces the client value (set, not removed after setting)', async () => {
-    const answer = await ask(door, 'GET', '/profile', {
+    const answer = await doors.ask(door, 'GET', '/profile', {
       ...(await bearer()),
       'x-user-sub': 'admin',
       'x-tenant': 'other-tenant',
@@ -87,7 +74,7 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
   });
 
   it('a non-ASCII claim arrives percent-encoded as UTF-8, the same on every door', async () => {
-    const answer = await ask(
+    const answer = await doors.ask(
       door,
       'GET',
       '/profile',
@@ -101,7 +88,7 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
   });
 
   it('a claim with CR LF (header injection) denies with GH_ERR_CLAIM_NOT_REPRESENTABLE, 403', async () => {
-    const answer = await ask(
+    const answer = await doors.ask(
       door,
       'GET',
       '/profile',
@@ -116,12 +103,17 @@ describe.each(DOORS)('client-sent identity headers never reach the upstream (%s)
   });
 
   it('a claim mapped to a header that holds an object denies with GH_ERR_CLAIM_NOT_REPRESENTABLE', async () => {
-    const answer = await ask(door, 'GET', '/profile', await bearer({ tenant: { id: { x: 1 } } }));
+    const answer = await doors.ask(
+      door,
+      'GET',
+      '/profile',
+      await bearer({ tenant: { id: { x: 1 } } }),
+    );
     expect(answer).toMatchObject({ status: 403, code: 'GH_ERR_CLAIM_NOT_REPRESENTABLE' });
   });
 
   it('X-HTTP-Method-Override on an allowed POST is removed (routing.methodOverride: strip)', async () => {
-    const answer = await ask(door, 'POST', '/orders', {
+    const answer = await doors.ask(door, 'POST', '/orders', {
       ...(await bearer({ roles: ['writer'] })),
       'x-http-method-override': 'DELETE',
       'x-http-method': 'DELETE',

@@ -1,35 +1,22 @@
-import type { Client } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { athOf, createProofKey, signProof } from '../auth/dpop/dpop-fixtures.js';
 import { checkInput } from '../check/check-input-factory.js';
-import { askDoor, DOORS, type Door, type DoorAnswer } from '../helpers/check-doors.js';
-import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
-import { connect } from '../transport/grpc/grpc-test-client.js';
+import { DOORS } from '../helpers/check-doors.js';
+import { startDoorGatehouse, type DoorGatehouse } from '../helpers/door-gatehouse.js';
+import type { TestGatehouse } from '../helpers/test-gatehouse.js';
 
 // routing.methodOverride: authorize. A POST carrying X-HTTP-Method-Override is routed and
 // authorized as the method it names, through every door of a real Gatehouse. (The default,
 // strip, is covered in identity-headers.test.ts.)
 
+let doors: DoorGatehouse;
 let t: TestGatehouse;
-let grpc: Client;
 
 beforeAll(async () => {
-  t = await startTestGatehouse({ config: { routing: { methodOverride: 'authorize' } } });
-  grpc = connect(t.gatehouse.grpcPort ?? 0);
+  doors = await startDoorGatehouse({ config: { routing: { methodOverride: 'authorize' } } });
+  t = doors.t;
 });
-afterAll(async () => {
-  grpc.close();
-  await t.close();
-});
-
-function ask(
-  door: Door,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<DoorAnswer> {
-  return askDoor(door, { grpc, httpBase: t.httpBase }, { method, path, headers });
-}
+afterAll(() => doors.close());
 
 async function token(roles: string[]): Promise<Record<string, string>> {
   return { authorization: `Bearer ${await t.issuer.sign({ roles })}` };
@@ -38,7 +25,7 @@ async function token(roles: string[]): Promise<Record<string, string>> {
 describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
   it('a writer POST overridden to DELETE is decided as DELETE /orders: no such API, 403', async () => {
     // Allowed as a POST; the upstream would have performed a DELETE nobody authorized.
-    const answer = await ask(door, 'POST', '/orders', {
+    const answer = await doors.ask(door, 'POST', '/orders', {
       ...(await token(['writer'])),
       'x-http-method-override': 'DELETE',
     });
@@ -47,7 +34,7 @@ describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
 
   it('a reader POST overridden to GET is authorized as GET /orders, the override passed on', async () => {
     // As a POST the reader would be refused (orders are read-only for readers).
-    const answer = await ask(door, 'POST', '/orders', {
+    const answer = await doors.ask(door, 'POST', '/orders', {
       ...(await token(['reader'])),
       'x-method-override': 'get',
     });
@@ -64,7 +51,7 @@ describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
     ['not a method token', { 'x-http-method-override': 'DEL ETE' }],
     ['headers that disagree', { 'x-http-method-override': 'GET', 'x-http-method': 'DELETE' }],
   ])('a malformed override (%s) is 400 GH_ERR_INVALID_REQUEST', async (_, override) => {
-    const answer = await ask(door, 'POST', '/orders', {
+    const answer = await doors.ask(door, 'POST', '/orders', {
       ...(await token(['writer'])),
       ...override,
     });
@@ -77,7 +64,7 @@ describe.each(DOORS)('routing.methodOverride: authorize (%s)', (door) => {
   });
 
   it('an override on a GET is not honoured: decided as GET, and the override removed', async () => {
-    const answer = await ask(door, 'GET', '/orders/42', {
+    const answer = await doors.ask(door, 'GET', '/orders/42', {
       ...(await token(['reader'])),
       'x-http-method-override': 'DELETE',
     });

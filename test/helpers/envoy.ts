@@ -1,12 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { firstExecutable, onPath, startProcess } from './managed-process.js';
 
 /**
  * A real Envoy (the pinned release from scripts/install-envoy.sh) for end-to-end tests,
@@ -23,8 +22,6 @@ export const DEPLOY_ENVOY = path.join(PROJECT_ROOT, 'deploy', 'envoy');
 
 /** How long Envoy may take to load its config and report ready, in milliseconds. */
 const START_TIMEOUT_MS = 20_000;
-/** How long stop() waits after SIGTERM before SIGKILL, in milliseconds. */
-const STOP_GRACE_MS = 5_000;
 const POLL_INTERVAL_MS = 50;
 
 export interface StartEnvoyOptions {
@@ -53,10 +50,8 @@ export interface RunningEnvoy {
 
 /** The project's .tools/bin/envoy, then `envoy` on PATH. Throws, naming the installer, when neither runs. */
 export async function findEnvoy(): Promise<string> {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
-  for (const candidate of [PROJECT_ENVOY, ...dirs.map((dir) => path.join(dir, 'envoy'))]) {
-    if (await isExecutable(candidate)) return candidate;
-  }
+  const found = await firstExecutable([PROJECT_ENVOY, ...onPath('envoy')]);
+  if (found !== undefined) return found;
   throw new Error(
     `envoy not found (looked at ${PROJECT_ENVOY} and on PATH). The Envoy end-to-end tests ` +
       'run a real Envoy: run "bash scripts/install-envoy.sh" (or "npm run setup") once.',
@@ -152,9 +147,11 @@ export async function startEnvoy(options: StartEnvoyOptions): Promise<RunningEnv
     throw error;
   }
 
-  const child = spawn(
+  // The access log goes to stdout; nobody reads it here.
+  const started = await startProcess({
+    name: 'envoy',
     binary,
-    [
+    args: [
       '-c',
       configFile,
       // Several Envoys on one host: no shared memory between them, and a base id of its own.
@@ -173,55 +170,30 @@ export async function startEnvoy(options: StartEnvoyOptions): Promise<RunningEnv
       '--drain-time-s',
       '0',
     ],
-    // The access log goes to stdout; nobody reads it here.
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (error) => {
-    spawnError = error;
-  });
-  // A test worker that dies without calling stop() must not leave its Envoy running.
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const stop = async (): Promise<void> => {
-    await terminate(child, exited);
-    process.off('exit', killOnExit);
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!hasExited(child) && spawnError === undefined && Date.now() < deadline) {
-    const adminUrl = await adminUrlFrom(adminAddressFile);
-    if (adminUrl !== undefined && (await isReady(adminUrl))) {
+    startTimeoutMs: START_TIMEOUT_MS,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    ready: async () => {
+      const adminUrl = await adminUrlFrom(adminAddressFile);
+      if (adminUrl === undefined || !(await isReady(adminUrl))) return undefined;
       const port = await listenerPort(adminUrl, options.listener);
-      if (port !== undefined) {
-        return { baseUrl: `http://127.0.0.1:${port}`, adminUrl, log: readLog, stop };
-      }
-    }
-    await sleep(POLL_INTERVAL_MS);
+      return port === undefined ? undefined : { adminUrl, port };
+    },
+  });
+  if (started.ok) {
+    return {
+      baseUrl: `http://127.0.0.1:${started.value.port}`,
+      adminUrl: started.value.adminUrl,
+      log: readLog,
+      stop: async () => {
+        await started.process.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
   }
-  const why =
-    spawnError !== undefined
-      ? `could not run ${binary}: ${spawnError.message}`
-      : hasExited(child)
-        ? `envoy exited early (code ${child.exitCode ?? 'none'}, signal ${child.signalCode ?? 'none'})`
-        : `envoy was not ready within ${START_TIMEOUT_MS} ms`;
   const log = await readLog();
-  await stop();
+  await rm(dir, { recursive: true, force: true });
   throw new Error(
-    `${why}\n--- envoy log ---\n${log}${stderr === '' ? '' : `--- stderr ---\n${stderr}`}`,
+    `${started.why}\n--- envoy log ---\n${log}${started.stderr === '' ? '' : `--- stderr ---\n${started.stderr}`}`,
   );
 }
 
@@ -262,29 +234,6 @@ async function listenerPort(adminUrl: string, name: string): Promise<number | un
     return port === undefined || port === 0 ? undefined : port;
   } catch {
     return undefined;
-  }
-}
-
-async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (hasExited(child) || child.pid === undefined) return;
-  child.kill('SIGTERM');
-  const grace = sleep(STOP_GRACE_MS, 'timeout' as const);
-  if ((await Promise.race([exited, grace])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 

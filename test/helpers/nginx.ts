@@ -1,13 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_IDENTITY_HEADERS } from '../../src/config/identity-headers.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
 import { freeLoopbackPort } from './listen.js';
+import { firstExecutable, onPath, startProcess } from './managed-process.js';
 
 /**
  * A real NGINX (Debian's package, with ngx_http_auth_request_module) for end-to-end tests:
@@ -36,18 +34,14 @@ export interface RunningNginx {
 const FALLBACK_BINARY = '/usr/sbin/nginx';
 /** How long nginx may take to answer on its port, in milliseconds. */
 const START_TIMEOUT_MS = 10_000;
-/** How long stop() waits after SIGTERM before SIGKILL, in milliseconds. */
-const STOP_GRACE_MS = 5_000;
 /** Attempts when another process takes the free port between our probe and nginx's bind. */
 const BIND_ATTEMPTS = 5;
 const POLL_INTERVAL_MS = 25;
 
 /** Locates nginx: `nginx` on PATH first, then /usr/sbin/nginx. Throws when neither exists. */
 export async function findNginx(): Promise<string> {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
-  for (const candidate of [...dirs.map((dir) => path.join(dir, 'nginx')), FALLBACK_BINARY]) {
-    if (await isExecutable(candidate)) return candidate;
-  }
+  const found = await firstExecutable([...onPath('nginx'), FALLBACK_BINARY]);
+  if (found !== undefined) return found;
   throw new Error(
     'nginx not found (looked on PATH and at /usr/sbin/nginx). The NGINX auth_request ' +
       'tests run a real nginx: run "npm run setup" (scripts/install-nginx.sh) once.',
@@ -57,7 +51,7 @@ export async function findNginx(): Promise<string> {
 /**
  * The `http {}` part users copy: the protected location asks Gatehouse through
  * auth_request and forwards the verified subject; the internal location tells Gatehouse
- * which request it is deciding on. The README shows the same shape.
+ * which request it is deciding on. docs/integrations.md shows the same shape.
  */
 export function gatehouseServerBlock(
   options: StartNginxOptions & { readonly port: number },
@@ -103,7 +97,7 @@ ${upstreamHeaderLines()}
 /**
  * Headers NGINX must take only from Gatehouse's answer: the default identity headers (which
  * include the fixture catalog's claim headers but x-tenant), x-tenant, and the method override
- * headers. One auth_request_set + proxy_set_header pair each, as the README says.
+ * headers. One auth_request_set + proxy_set_header pair each, as docs/tokens.md says.
  */
 export const NGINX_ANSWER_HEADERS: readonly string[] = [
   ...DEFAULT_IDENTITY_HEADERS,
@@ -194,79 +188,35 @@ async function launch(
 
   // -p: prefix for relative paths; -e (nginx 1.19.5+): the error log used before the
   // config is read, instead of the compiled-in one (stderr or /var/log/nginx).
-  const child = spawn(binary, ['-c', confFile, '-p', `${dir}/`, '-e', errorLog], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (error) => {
-    spawnError = error;
-  });
-  // A test worker that dies without calling stop() must not leave nginx on its port.
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!hasExited(child) && spawnError === undefined && Date.now() < deadline) {
+  const started = await startProcess({
+    name: 'nginx',
+    binary,
+    args: ['-c', confFile, '-p', `${dir}/`, '-e', errorLog],
+    startTimeoutMs: START_TIMEOUT_MS,
+    pollIntervalMs: POLL_INTERVAL_MS,
     // nginx writes its pid file only after binding its listen sockets; without that check,
     // another process that took the port in the meantime would pass for nginx.
-    if ((await wrotePid(pidFile, child.pid)) && (await answers(options.port))) {
-      return {
-        ok: true,
-        nginx: {
-          baseUrl: `http://127.0.0.1:${options.port}`,
-          stop: async () => {
-            await terminate(child, exited);
-            process.off('exit', killOnExit);
-            await rm(dir, { recursive: true, force: true });
-          },
+    ready: async (pid) =>
+      (await wrotePid(pidFile, pid)) && (await answers(options.port)) ? true : undefined,
+  });
+  if (started.ok) {
+    return {
+      ok: true,
+      nginx: {
+        baseUrl: `http://127.0.0.1:${options.port}`,
+        stop: async () => {
+          await started.process.stop();
+          await rm(dir, { recursive: true, force: true });
         },
-      };
-    }
-    await sleep(POLL_INTERVAL_MS);
+      },
+    };
   }
-
-  const timedOut = !hasExited(child) && spawnError === undefined;
-  await terminate(child, exited);
-  process.off('exit', killOnExit);
   const log = await readFile(errorLog, 'utf8').catch(() => '');
-  const why =
-    spawnError !== undefined
-      ? `could not run ${binary}: ${spawnError.message}`
-      : timedOut
-        ? `nginx did not answer on 127.0.0.1:${options.port} within ${START_TIMEOUT_MS} ms`
-        : `nginx exited early (code ${child.exitCode ?? 'none'}, signal ${child.signalCode ?? 'none'})`;
   return {
     ok: false,
-    portTaken: /Address already in use/.test(log + stderr),
-    message: `${why}\n--- ${errorLog} ---\n${log}${stderr === '' ? '' : `--- stderr ---\n${stderr}`}`,
+    portTaken: /Address already in use/.test(log + started.stderr),
+    message: `${started.why}\n--- ${errorLog} ---\n${log}${started.stderr === '' ? '' : `--- stderr ---\n${started.stderr}`}`,
   };
-}
-
-async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (hasExited(child) || child.pid === undefined) return;
-  // single-process nginx exits on SIGTERM ("fast shutdown"); SIGKILL if it hangs.
-  child.kill('SIGTERM');
-  const grace = sleep(STOP_GRACE_MS, 'timeout' as const);
-  if ((await Promise.race([exited, grace])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
 }
 
 function answers(port: number): Promise<boolean> {
@@ -292,15 +242,6 @@ function answers(port: number): Promise<boolean> {
 async function wrotePid(pidFile: string, pid: number | undefined): Promise<boolean> {
   const text = await readFile(pidFile, 'utf8').catch(() => '');
   return pid !== undefined && text.trim() === String(pid);
-}
-
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -36,7 +36,7 @@ export function writeDecision(
       headers.push(...decision.responseHeaders);
     } else if (transport === 'nginx') {
       // NGINX passes none of these to the client by itself; `auth_request_set` +
-      // `add_header` can (the README's DPoP-Nonce wiring). Traefik has no way at all: it
+      // `add_header` can (docs/tokens.md's DPoP-Nonce wiring). Traefik has no way at all: it
       // copies a 2xx answer's headers only onto the upstream request (authResponseHeaders).
       headers.push(...decision.responseHeaders);
     }

@@ -72,7 +72,7 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-/** The check endpoints; see the README ("HTTP endpoints"). */
+/** The check endpoints; see docs/answers.md ("HTTP endpoints"). */
 export const HTTP_PATHS = {
   nginx: '/nginx',
   traefik: '/traefik',

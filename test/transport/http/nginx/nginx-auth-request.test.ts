@@ -1,14 +1,14 @@
-import {
-  createServer,
-  request,
-  type IncomingHttpHeaders,
-  type Server,
-  type OutgoingHttpHeaders,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginx, type RunningNginx } from '../../../helpers/nginx.js';
 import { startTestGatehouse, type TestGatehouse } from '../../../helpers/test-gatehouse.js';
+import {
+  bearer,
+  startRecordingUpstream,
+  throughProxy,
+  type RecordingUpstream,
+  type ThroughProxy,
+} from '../../../helpers/through-proxy.js';
 
 // End to end, and everything here is real: nginx from Debian (ngx_http_auth_request_module)
 // in front of a node:http upstream, asking a real Gatehouse (HTTP and gRPC on port 0)
@@ -16,22 +16,9 @@ import { startTestGatehouse, type TestGatehouse } from '../../../helpers/test-ga
 // client speaks HTTP to nginx, and each case asserts what the client and the upstream saw,
 // plus the deny code Gatehouse counted for the nginx transport.
 
-interface UpstreamHit {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-interface ClientResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
 let t: TestGatehouse;
 let nginx: RunningNginx;
-let upstream: Server;
-const hits: UpstreamHit[] = [];
+let upstream: RecordingUpstream;
 let reader: string;
 /** Stops what started, newest first, so a failed start-up still cleans up. */
 const cleanups: (() => Promise<void>)[] = [];
@@ -39,32 +26,12 @@ const cleanups: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   t = await startTestGatehouse();
   cleanups.unshift(() => t.close());
-  upstream = createServer((req, res) => {
-    // Echo what arrived, so the test can see exactly what nginx forwarded.
-    const hit: UpstreamHit = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
-    hits.push(hit);
-    const body = JSON.stringify(hit);
-    res.writeHead(200, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
-  });
-  await new Promise<void>((resolve) => {
-    upstream.listen(0, '127.0.0.1', resolve);
-  });
-  cleanups.unshift(
-    () =>
-      new Promise<void>((resolve) => {
-        upstream.close(() => {
-          resolve();
-        });
-      }),
-  );
-  const upstreamPort = (upstream.address() as AddressInfo).port;
+  // Echo what arrived, so the test can see exactly what nginx forwarded.
+  upstream = await startRecordingUpstream({ echo: true });
+  cleanups.unshift(() => upstream.close());
   nginx = await startNginx({
     authUrl: `${t.httpBase}/nginx`,
-    upstreamUrl: `http://127.0.0.1:${upstreamPort}`,
+    upstreamUrl: `http://127.0.0.1:${upstream.port}`,
   });
   cleanups.unshift(() => nginx.stop());
   reader = await t.issuer.sign();
@@ -75,70 +42,25 @@ afterAll(async () => {
 });
 
 /**
- * One request through nginx with the request-target sent byte for byte as given (node:http
- * does not normalize `path`; fetch would resolve `%2e%2e` and `//` before sending).
- */
-function call(target: string, headers: OutgoingHttpHeaders = {}): Promise<ClientResponse> {
-  const { hostname, port } = new URL(nginx.baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: hostname, port, path: target, method: 'GET', headers, agent: false },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function bearer(token: string): OutgoingHttpHeaders {
-  return { authorization: `Bearer ${token}` };
-}
-
-/** Gatehouse's own count of nginx-transport decisions with this code, from /metrics. */
-async function decisions(code: string): Promise<number> {
-  const text = await (await fetch(`${t.httpBase}/metrics`)).text();
-  for (const line of text.split('\n')) {
-    if (
-      line.startsWith('gatehouse_check_decisions_total{') &&
-      line.includes('transport="nginx"') &&
-      line.includes(`code="${code}"`)
-    ) {
-      return Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return 0;
-}
-
-/**
  * Sends the request and reports what the client got, whether the upstream was reached,
  * and whether Gatehouse decided on it with `code` (exactly one more such decision).
  */
-async function through(
+function through(
   target: string,
   headers: OutgoingHttpHeaders,
   code: string,
-): Promise<{ res: ClientResponse; upstream: UpstreamHit | undefined; counted: number }> {
-  const before = await decisions(code);
-  const hitsBefore = hits.length;
-  const res = await call(target, headers);
-  const counted = (await decisions(code)) - before;
-  expect(hits.length - hitsBefore).toBeLessThanOrEqual(1);
-  return { res, upstream: hits[hitsBefore], counted };
+): Promise<ThroughProxy> {
+  return throughProxy(
+    { proxyBaseUrl: nginx.baseUrl, upstream, gatehouseHttpBase: t.httpBase, transport: 'nginx' },
+    target,
+    headers,
+    code,
+  );
 }
 
 describe('allowed requests reach the upstream with the verified subject', () => {
   it('passes a reader GET /orders/42 and sets X-User-Sub from Gatehouse', async () => {
-    const { res, upstream: seen, counted } = await through('/orders/42', bearer(reader), 'GH_OK');
+    const { res, seen, counted } = await through('/orders/42', bearer(reader), 'GH_OK');
     expect(res.status).toBe(200);
     expect(counted).toBe(1);
     expect(seen).toMatchObject({ method: 'GET', url: '/orders/42' });
@@ -147,7 +69,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
   });
 
   it('spoofed X-User-Sub: the client value never reaches the upstream', async () => {
-    const { res, upstream: seen } = await through(
+    const { res, seen } = await through(
       '/orders/42',
       { ...bearer(reader), 'x-user-sub': 'mallory' },
       'GH_OK',
@@ -159,7 +81,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
   it('spoofed identity headers on an API without that mapping never reach the upstream', async () => {
     // users.get maps no claim at all; the documented config sets each identity header from
     // Gatehouse's answer, which carries none of them here.
-    const { res, upstream: seen } = await through(
+    const { res, seen } = await through(
       '/users/7',
       {
         ...bearer(reader),
@@ -185,7 +107,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
   });
 
   it('spoofed identity headers on an auth-none API never reach the upstream', async () => {
-    const { res, upstream: seen } = await through(
+    const { res, seen } = await through(
       '/public/docs',
       { 'x-user-sub': 'admin', 'x-user-email': 'ceo@example.com' },
       'GH_OK',
@@ -197,7 +119,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
 
   it('a non-ASCII claim arrives at the upstream percent-encoded as UTF-8', async () => {
     const token = await t.issuer.sign({ email: 'zoë@example.com', tenant: { id: 'ü-1' } });
-    const { res, upstream: seen } = await through(
+    const { res, seen } = await through(
       '/profile',
       { ...bearer(token), 'x-user-email': 'ceo@example.com' },
       'GH_OK',
@@ -209,7 +131,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
   });
 
   it('X-HTTP-Method-Override never reaches the upstream (routing.methodOverride: strip)', async () => {
-    const { res, upstream: seen } = await through(
+    const { res, seen } = await through(
       '/orders/42',
       { ...bearer(reader), 'x-http-method-override': 'DELETE', 'x-method-override': 'DELETE' },
       'GH_OK',
@@ -220,7 +142,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
   });
 
   it('lets an anonymous request through an auth-none API, target unchanged', async () => {
-    const { res, upstream: seen, counted } = await through('/public/docs?x=1', {}, 'GH_OK');
+    const { res, seen, counted } = await through('/public/docs?x=1', {}, 'GH_OK');
     expect(res.status).toBe(200);
     expect(counted).toBe(1);
     expect(seen?.url).toBe('/public/docs?x=1');
@@ -229,11 +151,7 @@ describe('allowed requests reach the upstream with the verified subject', () => 
 
 describe('401: the challenge reaches the client, the upstream is never hit', () => {
   it('no token: 401 with WWW-Authenticate: Bearer realm="test"', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/orders/42', {}, 'GH_ERR_NO_CREDENTIAL');
+    const { res, seen, counted } = await through('/orders/42', {}, 'GH_ERR_NO_CREDENTIAL');
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="test"');
     expect(counted).toBe(1);
@@ -243,11 +161,11 @@ describe('401: the challenge reaches the client, the upstream is never hit', () 
   it('expired token: 401 with error="invalid_token"', async () => {
     const now = Math.floor(Date.now() / 1000);
     const expired = await t.issuer.sign({ iat: now - 7200, exp: now - 3600 });
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/orders/42', bearer(expired), 'GH_ERR_TOKEN_EXPIRED');
+    const { res, seen, counted } = await through(
+      '/orders/42',
+      bearer(expired),
+      'GH_ERR_TOKEN_EXPIRED',
+    );
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="test"/);
     expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
@@ -259,33 +177,25 @@ describe('401: the challenge reaches the client, the upstream is never hit', () 
 describe('403: denied requests never reach the upstream', () => {
   it('a claim with CR LF (header injection) is denied: GH_ERR_CLAIM_NOT_REPRESENTABLE', async () => {
     const token = await t.issuer.sign({ email: 'a@example.com\r\nx-admin: true' });
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/profile', bearer(token), 'GH_ERR_CLAIM_NOT_REPRESENTABLE');
+    const { res, seen, counted } = await through(
+      '/profile',
+      bearer(token),
+      'GH_ERR_CLAIM_NOT_REPRESENTABLE',
+    );
     expect(res.status).toBe(403);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
   });
 
   it('a reader on GET /admin is forbidden by the policy', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/admin', bearer(reader), 'GH_ERR_POLICY_DENIED');
+    const { res, seen, counted } = await through('/admin', bearer(reader), 'GH_ERR_POLICY_DENIED');
     expect(res.status).toBe(403);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
   });
 
   it('double slash: GET //admin is /admin to Gatehouse, so the reader is denied', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('//admin', bearer(reader), 'GH_ERR_POLICY_DENIED');
+    const { res, seen, counted } = await through('//admin', bearer(reader), 'GH_ERR_POLICY_DENIED');
     expect(res.status).toBe(403);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
@@ -293,44 +203,40 @@ describe('403: denied requests never reach the upstream', () => {
 
   it('encoded dot segments: /public/%2e%2e/admin is /admin, not the public API', async () => {
     // Anonymous would pass /public/{page}; with a reader token, /admin must deny it.
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/public/%2e%2e/admin', bearer(reader), 'GH_ERR_POLICY_DENIED');
+    const { res, seen, counted } = await through(
+      '/public/%2e%2e/admin',
+      bearer(reader),
+      'GH_ERR_POLICY_DENIED',
+    );
     expect(res.status).toBe(403);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
   });
 
   it('encoded dot segments, anonymous: /public/%2e%2e/admin asks for a token', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/public/%2e%2e/admin', {}, 'GH_ERR_NO_CREDENTIAL');
+    const { res, seen, counted } = await through(
+      '/public/%2e%2e/admin',
+      {},
+      'GH_ERR_NO_CREDENTIAL',
+    );
     expect(res.status).toBe(401);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
   });
 
   it('encoded slash: /public%2Fadmin is a 400 in Gatehouse, a 403 through nginx', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/public%2Fadmin', bearer(reader), 'GH_ERR_PATH_INVALID');
+    const { res, seen, counted } = await through(
+      '/public%2Fadmin',
+      bearer(reader),
+      'GH_ERR_PATH_INVALID',
+    );
     expect(res.status).toBe(403);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
   });
 
   it('spoofed X-Original-URI: the client cannot name the path Gatehouse decides on', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through(
+    const { res, seen, counted } = await through(
       '/admin',
       { 'x-original-uri': '/public/docs', 'x-original-method': 'GET' },
       'GH_ERR_NO_CREDENTIAL',
@@ -341,11 +247,7 @@ describe('403: denied requests never reach the upstream', () => {
   });
 
   it('an unknown API (GET /nowhere) is denied even with a valid token', async () => {
-    const {
-      res,
-      upstream: seen,
-      counted,
-    } = await through('/nowhere', bearer(reader), 'GH_ERR_API_UNKNOWN');
+    const { res, seen, counted } = await through('/nowhere', bearer(reader), 'GH_ERR_API_UNKNOWN');
     expect(res.status).toBe(403);
     expect(counted).toBe(1);
     expect(seen).toBeUndefined();
