@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z, ZodError } from 'zod';
 import { GatehouseError } from '../errors/gatehouse-error.js';
+import { pathParamTypeSchema, type PathParamType } from './path-param-types.js';
 
 /**
  * The API catalog: services, their APIs (method + path template), and which Rego package
@@ -10,13 +11,15 @@ import { GatehouseError } from '../errors/gatehouse-error.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'];
 
+const REGO_PACKAGE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/** Whether a name is a Rego package name the catalog accepts (`orders.api`). */
+export function isRegoPackageName(name: string): boolean {
+  return REGO_PACKAGE.test(name);
+}
+
 /** A Rego package name such as `orders.api`; its `allow` rule decides. */
-const regoPackage = z
-  .string()
-  .regex(
-    /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/,
-    'must be a Rego package name like "orders.api"',
-  );
+const regoPackage = z.string().regex(REGO_PACKAGE, 'must be a Rego package name like "orders.api"');
 
 const method = z
   .string()
@@ -74,6 +77,10 @@ const apiSchema = z
     shadow: regoPackage.optional(),
     auth: authSchema.optional(),
     claimsToHeaders: claimsToHeaders.optional(),
+    /** Path parameter name -> its type, checked at route match (path-param-types.ts). */
+    params: z.record(z.string(), pathParamTypeSchema).optional(),
+    /** Where the API was defined, for messages: set by the OpenAPI import (`file#/paths/...`). */
+    origin: z.string().min(1).optional(),
   })
   .refine((api) => (api.method === undefined) !== (api.methods === undefined), {
     message: 'set exactly one of method or methods',
@@ -135,6 +142,10 @@ export interface ApiDefinition {
   readonly shadows?: readonly PolicyLevel[] | undefined;
   /** Upstream header -> claim path; client-sent headers of these names never pass. */
   readonly claimsToHeaders: ReadonlyArray<readonly [header: string, claimPath: string]>;
+  /** Typed path parameters, checked at route match; absent: every segment fits. */
+  readonly pathParams?: Readonly<Record<string, PathParamType>> | undefined;
+  /** Where the API was defined (an OpenAPI file and operation), for messages. */
+  readonly origin?: string | undefined;
 }
 
 export interface Catalog {
@@ -184,7 +195,8 @@ export function parseCatalog(text: string): Catalog {
 
 function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
   const problems: string[] = [];
-  const ids = new Set<string>();
+  // API id -> where it was defined, to name both places of a duplicate.
+  const ids = new Map<string, string>();
   const packages = new Set<string>();
   const globalPolicy = parsed.global?.policy;
   if (globalPolicy !== undefined) packages.add(globalPolicy);
@@ -197,8 +209,12 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
     if (service.policy !== undefined) packages.add(service.policy);
     if (service.shadow !== undefined) packages.add(service.shadow);
     for (const api of service.apis) {
-      if (ids.has(api.id)) problems.push(`API id "${api.id}" is used twice`);
-      ids.add(api.id);
+      const where = api.origin ?? `the catalog (service ${service.name})`;
+      const first = ids.get(api.id);
+      if (first !== undefined) {
+        problems.push(`API id "${api.id}" is used twice: in ${first} and in ${where}`);
+      }
+      ids.set(api.id, where);
       if (api.policy !== undefined) packages.add(api.policy);
       if (api.shadow !== undefined) packages.add(api.shadow);
       // Inner levels refine outer ones field by field: API over service over global.
@@ -231,6 +247,8 @@ function resolveCatalog(parsed: z.infer<typeof catalogSchema>): Catalog {
           ...lowerCaseKeys(service.claimsToHeaders),
           ...lowerCaseKeys(api.claimsToHeaders),
         }),
+        ...(api.params === undefined ? {} : { pathParams: api.params }),
+        ...(api.origin === undefined ? {} : { origin: api.origin }),
       });
     }
   }

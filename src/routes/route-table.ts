@@ -1,5 +1,6 @@
 import { normalizeHost, type CanonicalHost } from './normalize-authority.js';
 import { GatehouseError } from '../errors/gatehouse-error.js';
+import type { PathParamCheck } from './path-param-types.js';
 
 /**
  * A route table: (canonical host, method, decoded path segments) -> the route's value and its path
@@ -23,6 +24,11 @@ import { GatehouseError } from '../errors/gatehouse-error.js';
  * grows with the path's length (and with how many templates share a prefix), never with
  * the number of routes.
  *
+ * Typed parameters: a route may give a check per parameter (path-param-types.ts). It runs
+ * only when the walk reaches that route's template, on that route's parameters, and a
+ * failed check is no match: the walk goes on as if the route were absent (an `{id}` that
+ * must be an integer does not take `/orders/abc`). Routes without checks cost nothing.
+ *
  * Templates are compared with decoded segments (see normalize-path.ts), so template
  * literals are written decoded too: `/files/a b`, not `/files/a%20b`. A '%' in a
  * template is rejected rather than guessed at.
@@ -36,6 +42,10 @@ export interface RouteSpec<T> {
   /** `[]` = any host; an exact `api.example.com`, or a suffix wildcard `*.example.com`. */
   readonly hosts: readonly string[];
   readonly value: T;
+  /** Parameter name -> the check its segment must pass; a name not in the template is an error. */
+  readonly paramChecks?: Readonly<Record<string, PathParamCheck>> | undefined;
+  /** Names the route in build errors (e.g. the OpenAPI file and operation); default its position. */
+  readonly label?: string | undefined;
 }
 
 export interface RouteMatch<T> {
@@ -58,8 +68,11 @@ interface Entry<T> {
   readonly value: T;
   readonly template: string;
   readonly paramNames: readonly string[];
+  /** Per parameter position, its check; undefined when no parameter has one. */
+  readonly checks: ReadonlyArray<PathParamCheck | undefined> | undefined;
   /** Position in the list given to `build`, for conflict messages. */
   readonly index: number;
+  readonly label: string | undefined;
 }
 
 interface TrieNode<T> {
@@ -90,8 +103,8 @@ function newNode<T>(): TrieNode<T> {
   return { literals: new Map(), param: undefined, byMethod: new Map(), anyMethod: undefined };
 }
 
-function routeLabel(index: number, template: string): string {
-  return `route #${index} (${JSON.stringify(template)})`;
+function routeLabel(index: number, template: string, label?: string): string {
+  return `route #${index} (${JSON.stringify(template)}${label === undefined ? '' : `, ${label}`})`;
 }
 
 /** Splits a template into segments, or throws RouteTableError saying what is wrong. */
@@ -208,7 +221,14 @@ function search<T>(
   values: string[],
 ): RouteMatch<T> | undefined {
   if (depth === segments.length) {
-    const entry = node.byMethod.get(method) ?? node.anyMethod;
+    // A typed route whose parameters do not fit is no match: the `*` route, then backtrack.
+    const exact = node.byMethod.get(method);
+    const entry =
+      exact !== undefined && paramsFit(exact, values)
+        ? exact
+        : node.anyMethod !== undefined && paramsFit(node.anyMethod, values)
+          ? node.anyMethod
+          : undefined;
     if (entry === undefined) return undefined;
     const params = Object.create(null) as Record<string, string>;
     entry.paramNames.forEach((name, i) => {
@@ -230,6 +250,16 @@ function search<T>(
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+function paramsFit<T>(entry: Entry<T>, values: readonly string[]): boolean {
+  const checks = entry.checks;
+  if (checks === undefined) return true;
+  for (let i = 0; i < checks.length; i++) {
+    const check = checks[i];
+    if (check !== undefined && !check(values[i] ?? '')) return false;
+  }
+  return true;
 }
 
 export class RouteTable<T> {
@@ -259,15 +289,18 @@ export class RouteTable<T> {
 
     routes.forEach((route, index) => {
       // Only built when there is an error to report: a catalog may hold 10,000 routes.
-      const where = (): string => routeLabel(index, route.template);
+      const where = (): string => routeLabel(index, route.template, route.label);
       const segments = parseTemplate(route.template, where);
       const methods = parseMethods(route.methods, where);
       const hosts = parseHosts(route.hosts, where);
+      const paramNames = segments.flatMap((s) => (s.kind === 'param' ? [s.name] : []));
       const entry: Entry<T> = {
         value: route.value,
         template: route.template,
-        paramNames: segments.flatMap((s) => (s.kind === 'param' ? [s.name] : [])),
+        paramNames,
+        checks: paramChecksOf(route.paramChecks, paramNames, where),
         index,
+        label: route.label,
       };
       const roots: { readonly label: string; readonly root: TrieNode<T> }[] =
         hosts.length === 0 ? [{ label: 'any host', root: anyHost }] : [];
@@ -289,7 +322,7 @@ export class RouteTable<T> {
           const existing = method === ANY_METHOD ? leaf.anyMethod : leaf.byMethod.get(method);
           if (existing !== undefined) {
             throw new RouteTableError(
-              `${where()} conflicts with ${routeLabel(existing.index, existing.template)}: same ${label}, method ${method} and path shape`,
+              `${where()} conflicts with ${routeLabel(existing.index, existing.template, existing.label)}: same ${label}, method ${method} and path shape`,
             );
           }
           if (method === ANY_METHOD) leaf.anyMethod = entry;
@@ -330,6 +363,25 @@ export class RouteTable<T> {
     }
     return search(this.anyHost, segments, 0, method, []);
   }
+}
+
+function paramChecksOf(
+  checks: Readonly<Record<string, PathParamCheck>> | undefined,
+  paramNames: readonly string[],
+  where: () => string,
+): ReadonlyArray<PathParamCheck | undefined> | undefined {
+  if (checks === undefined) return undefined;
+  for (const name of Object.keys(checks)) {
+    if (!paramNames.includes(name)) {
+      throw new RouteTableError(
+        `${where()}: a type is given for parameter ${JSON.stringify(name)}, which the template does not have`,
+      );
+    }
+  }
+  const byPosition = paramNames.map((name) =>
+    Object.hasOwn(checks, name) ? checks[name] : undefined,
+  );
+  return byPosition.some((check) => check !== undefined) ? byPosition : undefined;
 }
 
 function insertPath<T>(root: TrieNode<T>, segments: readonly TemplateSegment[]): TrieNode<T> {

@@ -16,6 +16,7 @@ import {
   type Catalog,
 } from '../routes/catalog.js';
 import { RouteTable } from '../routes/route-table.js';
+import { compilePathParamCheck, type PathParamCheck } from '../routes/path-param-types.js';
 import type { Snapshot } from './snapshot.js';
 
 /** How to compile: like CompileOptions, but opa may be missing (bundles with policy.wasm). */
@@ -77,6 +78,8 @@ export async function buildSnapshot(
           template: api.pathTemplate,
           hosts: api.hosts,
           value: api,
+          paramChecks: paramChecksOf(api),
+          label: api.origin === undefined ? `API ${api.id}` : `API ${api.id} in ${api.origin}`,
         })),
       );
   const entrypoints = new Map(catalog.packages.map((pkg) => [pkg, entrypointFor(pkg)]));
@@ -159,6 +162,24 @@ export async function buildSnapshot(
     }),
     compiled,
   };
+}
+
+function paramChecksOf(api: ApiDefinition): Record<string, PathParamCheck> | undefined {
+  if (api.pathParams === undefined) return undefined;
+  const checks: Record<string, PathParamCheck> = {};
+  for (const [name, type] of Object.entries(api.pathParams)) {
+    let check: PathParamCheck | undefined;
+    try {
+      check = compilePathParamCheck(type);
+    } catch (error) {
+      throw new Error(
+        `API ${api.id}${api.origin === undefined ? '' : ` in ${api.origin}`}: parameter ${name}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    if (check !== undefined) checks[name] = check;
+  }
+  return checks;
 }
 
 /** No catalog at all is only valid in OPA-Envoy mode, where the decision rule decides. */

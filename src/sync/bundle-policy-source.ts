@@ -4,6 +4,7 @@ import type { PolicyInputs } from '../snapshot/build-snapshot.js';
 import { BundlePoller, type BundlePollerOptions } from './bundle/bundle-poller.js';
 import type { Bundle } from './bundle/read-bundle.js';
 import type { PolicySource } from './sources.js';
+import { catalogWithOpenApi } from './openapi/catalog-with-openapi.js';
 
 export type BundlePolicySourceOptions = Omit<BundlePollerOptions, 'onBundle' | 'onError'> & {
   readonly logger: Logger;
@@ -56,17 +57,20 @@ export class BundlePolicySource implements PolicySource {
   }
 
   private async onBundle(bundle: Bundle): Promise<boolean> {
-    const catalogText =
+    const catalogFileText =
       bundle.catalogText ??
       catalogFromData(bundle.data) ??
-      (this.options.catalogOptional === true ? '' : undefined);
-    if (catalogText === undefined) {
+      // OpenAPI documents alone are a catalog too.
+      (this.options.catalogOptional === true || bundle.openApiFiles.length > 0 ? '' : undefined);
+    if (catalogFileText === undefined) {
       this.options.logger.error(
         { url: this.options.url, revision: bundle.revision, catalogFile: this.options.catalogFile },
         LOG.bundleWithoutCatalog,
       );
       return false;
     }
+    // A bad document throws: the poller reports it and the previous bundle keeps serving.
+    const catalogText = await catalogWithOpenApi(catalogFileText, bundle.openApiFiles);
     const activated =
       (await this.deliver?.({
         catalogText,

@@ -175,6 +175,48 @@ describe('validate', () => {
     expect(result.stderr).toContain('users/profile.policy.yaml (policy users.profile): allow');
   });
 
+  it('an OpenAPI document beside the catalog adds its APIs; a bad one is a problem naming the file, exit 1', async () => {
+    const file = await writeConfig();
+    const withDocument = path.join(dir, 'openapi-policies');
+    await cp(path.join(dir, 'policies'), withDocument, { recursive: true });
+    const shop = (ref: string) =>
+      [
+        'openapi: 3.1.0',
+        'info: { title: Shop, version: "1" }',
+        'paths:',
+        '  /shop/{item}:',
+        '    get:',
+        '      parameters: [{ $ref: ' + JSON.stringify(ref) + ' }]',
+        '      responses: { "200": { description: ok } }',
+        'components:',
+        '  parameters:',
+        '    item: { name: item, in: path, required: true, schema: { type: integer } }',
+      ].join('\n');
+    await writeFile(
+      path.join(withDocument, 'shop.openapi.yaml'),
+      shop('#/components/parameters/item'),
+    );
+    const good = await gatehouse(['validate', '--config', file], {
+      GATEHOUSE_POLICY_DIR: withDocument,
+    });
+    expect(good.stderr).toBe('');
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/ok: policies .*: 8 API\(s\)/);
+
+    await writeFile(
+      path.join(withDocument, 'shop.openapi.yaml'),
+      shop('https://schemas.example/item.json'),
+    );
+    const bad = await gatehouse(['validate', '--config', file], {
+      GATEHOUSE_POLICY_DIR: withDocument,
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(
+      'shop.openapi.yaml: #/paths/~1shop~1{item}/get/parameters/0: $ref',
+    );
+    expect(bad.stderr).toContain('points outside the document');
+  });
+
   it('Rego that does not compile is a problem naming the file, exit 1', async () => {
     const file = await writeConfig();
     const broken = path.join(dir, 'broken-policies');

@@ -15,6 +15,8 @@ import { DEFAULT_BUNDLE_LIMITS, validateBundleLimits, type BundleLimits } from '
 import { baseName, directorySegments, normalizeBundlePath } from './bundle-paths.js';
 import { insertDataFile, parseDataFile, type DataTree } from './data-tree.js';
 import { NO_MANIFEST, parseManifest } from './manifest.js';
+import type { OpenApiFile } from '../openapi/catalog-with-openapi.js';
+import { isOpenApiDocumentFile } from '../openapi/parse-openapi.js';
 import {
   SIGNATURES_FILE,
   verifyBundleSignature,
@@ -33,6 +35,8 @@ export interface Bundle {
   readonly data: DataTree;
   /** The API catalog file, when the bundle has one. */
   readonly catalogText: string | undefined;
+  /** Every `*.openapi.yaml|yml|json`, sorted by path: one catalog service each (src/sync/openapi/). */
+  readonly openApiFiles: readonly OpenApiFile[];
   /** `/policy.wasm`, as `opa build -t wasm` writes it. */
   readonly wasm: Buffer | undefined;
   /** `.manifest` as decoded, or undefined. */
@@ -120,6 +124,7 @@ export async function readBundle(
   const regoFiles: RegoFile[] = [];
   let wasm: Buffer | undefined;
   let catalogText: string | undefined;
+  const openApiFiles: OpenApiFile[] = [];
   const paths = [...files.keys()].filter((path) => path !== SIGNATURES_FILE).sort(compareUtf8);
   const filesHash = createHash('sha256');
   for (const path of paths) {
@@ -135,6 +140,8 @@ export async function readBundle(
       } else if (isDeclarativePolicyFile(path)) {
         // Declarative policies travel in bundles too, compiled here like a folder's.
         regoFiles.push(compileDeclarativePolicy({ path, content: decodeText(path, content) }));
+      } else if (isOpenApiDocumentFile(path)) {
+        openApiFiles.push({ path, content: decodeText(path, content) });
       } else if (path === WASM_FILE) {
         if (!content.subarray(0, 4).equals(WASM_MAGIC)) {
           throw new Error(`${path} is not a WebAssembly module`);
@@ -153,6 +160,7 @@ export async function readBundle(
     regoFiles: Object.freeze(regoFiles),
     data,
     catalogText,
+    openApiFiles: Object.freeze(openApiFiles),
     wasm,
     manifest: manifest.raw,
     filesHash: filesHash.digest('hex'),

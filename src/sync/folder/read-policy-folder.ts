@@ -9,6 +9,8 @@ import path from 'node:path';
 import type { RegoFile } from '../../policy/compile-wasm.js';
 import type { PolicyInputs } from '../../snapshot/build-snapshot.js';
 import { GatehouseError } from '../../errors/gatehouse-error.js';
+import { catalogWithOpenApi, type OpenApiFile } from '../openapi/catalog-with-openapi.js';
+import { isOpenApiDocumentFile } from '../openapi/parse-openapi.js';
 
 export class PolicyFolderError extends GatehouseError<'GH_POLICY_FOLDER_INVALID'> {
   constructor(message: string, options?: ErrorOptions) {
@@ -41,7 +43,9 @@ const MAX_TORN_READS = 3;
 /**
  * Reads a local policy folder: every `*.rego` file below it (tests, `*_test.rego`, are left
  * out: they are for `opa test`), the API catalog file, and an optional `data.json` at its
- * root as the `data` document.
+ * root as the `data` document. OpenAPI documents (`*.openapi.yaml|yml|json`, anywhere below)
+ * add one service each to the catalog (src/sync/openapi/); with at least one of them the
+ * catalog file may be absent.
  *
  * Symlinks are followed as long as they resolve inside the folder's real path, so a
  * ConfigMap volume reads through its visible names; one that resolves outside is refused.
@@ -91,19 +95,30 @@ async function readOnce(
   const folder = new ContainedFolder(dir, root);
 
   const catalogPath = await folder.resolve(catalogFile);
-  if (catalogPath === undefined && !catalogOptional) {
-    throw new PolicyFolderError(
-      `cannot read the API catalog ${path.join(dir, catalogFile)}: it does not exist`,
-    );
-  }
-  const catalogText =
-    catalogPath === undefined ? '' : await folder.read(catalogPath, catalogFile, 'the API catalog');
-
   const directories: string[] = [];
   const found: Array<{ relative: string; real: string }> = [];
   await folder.walk(root, '', new Set([root]), directories, found);
-  const regoFiles: RegoFile[] = [];
+  const openApiFiles: OpenApiFile[] = [];
   for (const file of found.sort((a, b) => compare(a.relative, b.relative))) {
+    if (!isOpenApiDocumentFile(file.relative)) continue;
+    openApiFiles.push({
+      path: file.relative,
+      content: await folder.read(file.real, file.relative),
+    });
+  }
+  if (catalogPath === undefined && !catalogOptional && openApiFiles.length === 0) {
+    throw new PolicyFolderError(
+      `cannot read the API catalog ${path.join(dir, catalogFile)}: it does not exist (and the folder holds no *.openapi.yaml document)`,
+    );
+  }
+  const catalogFileText =
+    catalogPath === undefined ? '' : await folder.read(catalogPath, catalogFile, 'the API catalog');
+  // Documents are validated here, so a bad one fails the read and names its file.
+  const catalogText = await catalogWithOpenApi(catalogFileText, openApiFiles);
+
+  const regoFiles: RegoFile[] = [];
+  for (const file of found) {
+    if (isOpenApiDocumentFile(file.relative)) continue;
     const content = await folder.read(file.real, file.relative);
     // A declarative policy (*.policy.yaml) is read as the Rego it compiles to.
     regoFiles.push(
@@ -186,7 +201,7 @@ class ContainedFolder {
   }
 
   /**
-   * Collects the Rego files below `real` (shown as `prefix`/...), and the real paths of
+   * Collects the Rego files, declarative policies and OpenAPI documents below `real` (shown as `prefix`/...), and the real paths of
    * the directories it enters. `ancestors` are the real directories above: a symlink back
    * to one of them would loop.
    */
@@ -227,7 +242,8 @@ class ContainedFolder {
       } else if (
         kind.isFile() &&
         ((entry.name.endsWith('.rego') && !entry.name.endsWith('_test.rego')) ||
-          isDeclarativePolicyFile(entry.name))
+          isDeclarativePolicyFile(entry.name) ||
+          isOpenApiDocumentFile(entry.name))
       ) {
         found.push({ relative, real: target });
       }
