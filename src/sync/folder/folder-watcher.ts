@@ -32,20 +32,23 @@ export class FolderWatcher {
    * Watches exactly `directories` (any path; they are resolved), plus `root`: new ones are
    * added, gone or replaced ones are dropped. A path that does not exist is not watched.
    */
-  async track(root: string, directories: readonly string[]): Promise<void> {
+  async track(rootDir: string, directories: readonly string[]): Promise<void> {
     const wanted = new Map<string, number>();
-    this.root = undefined;
-    for (const dir of [root, ...directories]) {
+    // Resolved into a local and assigned once the awaits are over: /status asks watching()
+    // at any moment, and a re-read in progress must not report the folder unwatched.
+    let root: string | undefined;
+    for (const dir of [rootDir, ...directories]) {
       try {
         const real = await realpath(dir);
         const info = await stat(real);
         if (!info.isDirectory()) continue;
         wanted.set(real, info.ino);
-        if (dir === root) this.root = real;
+        if (dir === rootDir) root = real;
       } catch {
         // Missing or unreadable: the source's retries notice when it is back.
       }
     }
+    this.root = root;
     if (this.closed) return;
     for (const [dir, entry] of this.watched) {
       if (wanted.get(dir) !== entry.ino) this.unwatch(dir);
