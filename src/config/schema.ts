@@ -5,7 +5,14 @@ import {
   BUNDLE_SIGNING_ALGORITHMS,
   HMAC_ALGORITHMS,
 } from '../jose/jws-algorithms.js';
-import { ASSERTION_AUDIENCES, CLIENT_AUTH_METHODS } from '../net/oauth/client-options.js';
+import {
+  ASSERTION_AUDIENCES,
+  CLIENT_AUTH_METHODS,
+  SENDS_CLIENT_ASSERTION,
+  USES_CLIENT_SECRET,
+} from '../net/oauth/client-options.js';
+import { isVsChars } from '../net/oauth/client-secret.js';
+import { checkEndpointUrl } from '../net/oauth/endpoint-url.js';
 import { ASSERTION_ALGORITHMS } from '../net/oauth/signing-key.js';
 import { isLoopbackHost } from '../net/secure-url.js';
 import { DEFAULT_IDENTITY_HEADERS } from './identity-headers.js';
@@ -136,23 +143,52 @@ const issuerSchema = z
     }
   });
 
-const clientAuthMethod = z.enum(CLIENT_AUTH_METHODS);
+const clientAuthMethod = z.enum(CLIENT_AUTH_METHODS, {
+  error: () => `must be one of ${CLIENT_AUTH_METHODS.join(', ')}`,
+});
+
+/** RFC 8707 section 2: a resource indicator is an absolute URI without a fragment. */
+const resourceIndicator = z.string().superRefine((value, ctx) => {
+  if (URL.parse(value)?.hash !== '') {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not an absolute URI without a fragment (RFC 8707 section 2)`,
+    });
+  }
+});
+
+/**
+ * An authorization server URL a credential is sent to: https, or http to loopback only, no
+ * userinfo, no fragment (checkEndpointUrl says why).
+ */
+const authorizationServerUrl = z.string().superRefine((value, ctx) => {
+  const checked = checkEndpointUrl(value);
+  if ('reason' in checked) ctx.addIssue({ code: 'custom', message: checked.reason });
+});
 
 /** How Gatehouse authenticates itself to the central authorization server (an OAuth client). */
-const centralServerSchema = z
+export const centralServerSchema = z
   .strictObject({
     /** The authorization server's issuer; its discovery document names the token endpoint. */
-    issuer: z.url({ protocol: /^https?$/ }).optional(),
+    issuer: authorizationServerUrl.optional(),
     /** The token endpoint, when not discovered from `issuer`. */
-    tokenEndpoint: z.url({ protocol: /^https?$/ }).optional(),
-    clientId: z.string().min(1),
+    tokenEndpoint: authorizationServerUrl.optional(),
+    /** RFC 6749 Appendix A.1: client-id is *VSCHAR (printable ASCII). */
+    clientId: z
+      .string()
+      .min(1, 'is required')
+      .refine(isVsChars, 'must be printable ASCII (RFC 6749 Appendix A.1)'),
     method: clientAuthMethod,
     /** Environment variable holding the client secret (client_secret_*). */
     clientSecretEnv: z.string().min(1).optional(),
     /** PEM private key for private_key_jwt. */
     privateKeyFile: z.string().min(1).optional(),
     /** Default: the algorithm the key fits. */
-    privateKeyAlgorithm: z.enum(ASSERTION_ALGORITHMS).optional(),
+    privateKeyAlgorithm: z
+      .enum(ASSERTION_ALGORITHMS, {
+        error: () => `must be one of ${ASSERTION_ALGORITHMS.join(', ')}`,
+      })
+      .optional(),
     privateKeyId: z.string().min(1).optional(),
     /** Client certificate and key (PEM) for tls_client_auth and for mutual TLS downloads. */
     certFile: z.string().min(1).optional(),
@@ -161,13 +197,22 @@ const centralServerSchema = z
     caFile: z.string().min(1).optional(),
     /** Environment variable with the passphrase of an encrypted keyFile. */
     keyPassphraseEnv: z.string().min(1).optional(),
-    scope: z.string().min(1).optional(),
+    /** RFC 6749 section 3.3: scope = scope-token *( SP scope-token ). */
+    scope: z
+      .string()
+      .regex(
+        /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/,
+        'must be scope tokens separated by single spaces (RFC 6749 section 3.3)',
+      )
+      .optional(),
     /** RFC 8707 resource indicator(s). */
-    resource: z.union([z.url(), z.array(z.url()).min(1)]).optional(),
+    resource: z.union([resourceIndicator, z.array(resourceIndicator).min(1)]).optional(),
     /** A non-standard `audience` token request parameter (some providers want it). */
     audience: z.string().min(1).optional(),
     /** A client assertion's `aud`: the token endpoint (default) or the issuer. */
-    assertionAudience: z.enum(ASSERTION_AUDIENCES).optional(),
+    assertionAudience: z
+      .enum(ASSERTION_AUDIENCES, { error: () => `must be ${ASSERTION_AUDIENCES.join(' or ')}` })
+      .optional(),
     requestTimeoutMs: z.number().int().min(100).default(10_000),
     /** Renew the access token this many seconds before it expires. */
     refreshSkewS: z.number().int().min(0).default(30),
@@ -188,6 +233,40 @@ const centralServerSchema = z
       if (value[field] === undefined) {
         ctx.addIssue({ code: 'custom', path: [field], message: `is required for ${value.method}` });
       }
+    }
+    // Whatever the method does not use is refused rather than ignored: a secret configured
+    // next to a certificate is a mistake worth hearing about at start-up.
+    const { method } = value;
+    if (!USES_CLIENT_SECRET.has(method) && value.clientSecretEnv !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clientSecretEnv'],
+        message: `is set but ${method} does not use a client secret`,
+      });
+    }
+    if (method !== 'private_key_jwt') {
+      for (const field of ['privateKeyFile', 'privateKeyAlgorithm', 'privateKeyId'] as const) {
+        if (value[field] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is set but only private_key_jwt uses it (method is ${method})`,
+          });
+        }
+      }
+    }
+    if (value.assertionAudience !== undefined && !SENDS_CLIENT_ASSERTION.has(method)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['assertionAudience'],
+        message: `is set but ${method} sends no client assertion`,
+      });
+    } else if (value.assertionAudience === 'issuer' && value.issuer === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['assertionAudience'],
+        message: 'is issuer, so issuer must be set',
+      });
     }
   });
 
@@ -585,6 +664,8 @@ export const configSchema = z
 /** The validated configuration. Paths in it are absolute (resolved against the config file). */
 export type GatehouseConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = GatehouseConfig['issuers'][number];
+/** Gatehouse's OAuth client, as validated: net/oauth takes this shape as it is. */
+export type CentralServerConfig = z.infer<typeof centralServerSchema>;
 
 function isAddressOrCidr(entry: string): boolean {
   const [address = '', prefix, extra] = entry.split('/');

@@ -8,7 +8,7 @@ import {
   type ClientCredentialsOptions,
 } from '../../../src/net/oauth/client-credentials.js';
 import { discoverTokenEndpoint } from '../../../src/net/oidc-discovery.js';
-import { everythingShown, rejection, type SourceOptions } from './helpers.js';
+import { everythingShown, rejection, type SourceOptions, withConfigDefaults } from './helpers.js';
 
 /*
  * The wire format, against a scripted HTTP server: what each method sends (RFC 6749
@@ -83,10 +83,12 @@ afterAll(async () => {
 
 const sources: ClientCredentialsTokenSource[] = [];
 function source(options: SourceOptions): ClientCredentialsTokenSource {
-  const created = new ClientCredentialsTokenSource({
-    ...options,
-    tokenEndpoint: options.tokenEndpoint ?? `${base}/token`,
-  });
+  const created = new ClientCredentialsTokenSource(
+    withConfigDefaults({
+      ...options,
+      tokenEndpoint: options.tokenEndpoint ?? `${base}/token`,
+    }),
+  );
   sources.push(created);
   return created;
 }
@@ -345,12 +347,14 @@ describe('discovery', () => {
 
   it('a server that does not list the method: a clear error, and no token request', async () => {
     script = () => metadata({ token_endpoint_auth_methods_supported: ['private_key_jwt'] });
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: base,
-      clientId: 'app',
-      method: 'client_secret_post',
-      secret: SECRET,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: base,
+        clientId: 'app',
+        method: 'client_secret_post',
+        secret: SECRET,
+      }),
+    );
     sources.push(tokens);
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toBe(
@@ -374,12 +378,14 @@ describe('discovery', () => {
     ['not JSON', { body: '<html>', contentType: 'text/html' }, /not JSON/],
   ])('refuses a discovery answer with %s', async (_name, reply, message) => {
     script = () => ({ ...reply, body: reply.body.replace('ISSUER', base) });
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: base,
-      clientId: 'app',
-      method: 'client_secret_post',
-      secret: SECRET,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: base,
+        clientId: 'app',
+        method: 'client_secret_post',
+        secret: SECRET,
+      }),
+    );
     sources.push(tokens);
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toMatch(message);
@@ -388,12 +394,14 @@ describe('discovery', () => {
 
   it('is done once: later token requests reuse the endpoint', async () => {
     script = (request) => (request.url.startsWith('/.well-known/') ? metadata() : ok());
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: base,
-      clientId: 'app',
-      method: 'client_secret_post',
-      secret: SECRET,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: base,
+        clientId: 'app',
+        method: 'client_secret_post',
+        secret: SECRET,
+      }),
+    );
     sources.push(tokens);
     await tokens.getAccessToken();
     tokens.invalidate();
