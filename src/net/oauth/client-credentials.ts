@@ -167,7 +167,8 @@ export class ClientCredentialsTokenSource {
       return this.#endpoint;
     }
     // The schema requires one of the two; this names what a caller in code left out.
-    if (issuer === undefined) throw configError('tokenEndpoint', 'set tokenEndpoint, or issuer to discover it');
+    if (issuer === undefined)
+      throw configError('tokenEndpoint', 'set tokenEndpoint, or issuer to discover it');
     const metadata = await discoverTokenEndpoint(issuer, {
       timeoutMs: this.#options.timeoutMs,
       maxBytes: this.#options.maxResponseBytes,
