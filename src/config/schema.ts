@@ -32,6 +32,26 @@ const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], {
 
 const port = z.number().int().min(0).max(65535);
 
+/** The API catalog's path in the policy folder and in a bundle. */
+const DEFAULT_CATALOG_FILE = 'catalog.yaml';
+
+/**
+ * RFC 7662 introspection for an issuer's opaque tokens, authenticated as the
+ * `centralServer` client. The endpoint defaults to the discovery document's.
+ */
+const introspectionSchema = z.strictObject({
+  endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  timeoutMs: z.number().int().min(100).default(2000),
+  /** Longest an active answer is reused, in seconds (never past the token's exp). */
+  cacheMaxTtlS: z.number().int().min(0).default(300),
+  /** How long an inactive answer is remembered, in seconds (kept short: at most 60). */
+  inactiveCacheTtlS: z.number().int().min(0).max(60).default(10),
+  /** Introspection (and discovery) requests sent to this issuer per second, on average. */
+  maxCallsPerS: z.number().int().min(1).default(50),
+  /** The most requests sent at once after a quiet spell (token bucket size). */
+  maxCallsBurst: z.number().int().min(1).default(100),
+});
+
 const issuerSchema = z
   .strictObject({
     /** The exact `iss` value tokens carry. */
@@ -72,20 +92,7 @@ const issuerSchema = z
      * RFC 7662 introspection for this issuer's opaque tokens, authenticated as the
      * `centralServer` client. The endpoint defaults to the discovery document's.
      */
-    introspection: z
-      .strictObject({
-        endpoint: z.url({ protocol: /^https?$/ }).optional(),
-        timeoutMs: z.number().int().min(100).default(2000),
-        /** Longest an active answer is reused, in seconds (never past the token's exp). */
-        cacheMaxTtlS: z.number().int().min(0).default(300),
-        /** How long an inactive answer is remembered, in seconds (kept short: at most 60). */
-        inactiveCacheTtlS: z.number().int().min(0).max(60).default(10),
-        /** Introspection (and discovery) requests sent to this issuer per second, on average. */
-        maxCallsPerS: z.number().int().min(1).default(50),
-        /** The most requests sent at once after a quiet spell (token bucket size). */
-        maxCallsBurst: z.number().int().min(1).default(100),
-      })
-      .optional(),
+    introspection: introspectionSchema.optional(),
     /** Insist on `typ: at+jwt` (RFC 9068), which also keeps ID tokens out. */
     requireTypAtJwt: z.boolean().default(false),
     /** Claims every token of this issuer must carry (besides exp). */
@@ -283,7 +290,7 @@ const bundleSchema = z
     /** Send the `centralServer` OAuth token (and client certificate) with bundle requests. */
     useClientAuth: z.boolean().default(false),
     /** The API catalog's path inside the bundle. */
-    catalogFile: z.string().min(1).default('catalog.yaml'),
+    catalogFile: z.string().min(1).default(DEFAULT_CATALOG_FILE),
     maxBundleBytes: z
       .number()
       .int()
@@ -514,7 +521,7 @@ export const configSchema = z
       .strictObject({
         /** Folder with Rego files, an optional data.json and the API catalog. */
         dir: z.string().min(1).default('policies'),
-        catalogFile: z.string().min(1).default('catalog.yaml'),
+        catalogFile: z.string().min(1).default(DEFAULT_CATALOG_FILE),
         /** Rebuild the snapshot when a file in `dir` changes. */
         watch: z.boolean().default(true),
         watchDebounceMs: z.number().int().min(0).default(250),
@@ -664,6 +671,13 @@ export const configSchema = z
 /** The validated configuration. Paths in it are absolute (resolved against the config file). */
 export type GatehouseConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = GatehouseConfig['issuers'][number];
+/**
+ * Every default as the schema states it, for modules that also run without a config file
+ * (a caller in code, a test) and fall back to one: each default has this one home.
+ */
+export const CONFIG_DEFAULTS = configSchema.parse({});
+/** The defaults of an issuer's `introspection` section (optional, so not in CONFIG_DEFAULTS). */
+export const INTROSPECTION_CONFIG_DEFAULTS = introspectionSchema.parse({});
 /** Gatehouse's OAuth client, as validated: net/oauth takes this shape as it is. */
 export type CentralServerConfig = z.infer<typeof centralServerSchema>;
 
