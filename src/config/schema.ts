@@ -15,6 +15,7 @@ import { isVsChars } from '../net/oauth/client-secret.js';
 import { checkEndpointUrl } from '../net/oauth/endpoint-url.js';
 import { ASSERTION_ALGORITHMS } from '../net/oauth/signing-key.js';
 import { isLoopbackHost } from '../net/secure-url.js';
+import { LOG_LEVELS } from '../observability/logger.js';
 import { DEFAULT_IDENTITY_HEADERS } from './identity-headers.js';
 
 /**
@@ -31,6 +32,12 @@ const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], {
 });
 
 const port = z.number().int().min(0).max(65535);
+
+/**
+ * routing.methodOverride (src/check/method-override.ts says what each does; its mode type
+ * is this enum's). Listed here: config is below check.
+ */
+export const METHOD_OVERRIDE_MODES = ['strip', 'authorize'] as const;
 
 /** The API catalog's path in the policy folder and in a bundle. */
 const DEFAULT_CATALOG_FILE = 'catalog.yaml';
@@ -423,9 +430,7 @@ export const configSchema = z
       .default('gatehouse'),
     log: z
       .strictObject({
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
+        level: z.enum(LOG_LEVELS).default('info'),
       })
       .prefault({}),
     /**
@@ -555,7 +560,7 @@ export const configSchema = z
           )
           .default([...DEFAULT_IDENTITY_HEADERS]),
         /** X-HTTP-Method-Override and aliases: strip them, or authorize a POST's override method. */
-        methodOverride: z.enum(['strip', 'authorize']).default('strip'),
+        methodOverride: z.enum(METHOD_OVERRIDE_MODES).default('strip'),
       })
       .prefault({}),
     tokens: z
