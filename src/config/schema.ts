@@ -284,6 +284,24 @@ export const centralServerSchema = z
     }
   });
 
+/**
+ * With useClientAuth the bearer token (RFC 6750 section 5.3: TLS is required) must not
+ * travel in clear text to anything but this host.
+ */
+function refuseTokenInClearText(
+  value: { readonly url: string; readonly useClientAuth: boolean },
+  ctx: z.RefinementCtx,
+): void {
+  const url = new URL(value.url);
+  if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['url'],
+      message: 'must be https when useClientAuth sends a token (http is allowed to loopback only)',
+    });
+  }
+}
+
 /** An OPA bundle with the policies, data and API catalog, polled over HTTP. */
 const bundleSchema = z
   .strictObject({
@@ -327,16 +345,7 @@ const bundleSchema = z
         message: 'must be >= pollMinDelayS',
       });
     }
-    // The bearer token must not travel in clear text to anything but this host.
-    const url = new URL(value.url);
-    if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['url'],
-        message:
-          'must be https when useClientAuth sends a token (http is allowed to loopback only)',
-      });
-    }
+    refuseTokenInClearText(value, ctx);
   });
 
 /** An OPA-style mask rule: a JSON Pointer (erased), or { op: remove | upsert, path, value }. */
@@ -362,17 +371,7 @@ const decisionLogsSchema = z
         useClientAuth: z.boolean().default(false),
         timeoutMs: z.number().int().min(100).default(10_000),
       })
-      .superRefine((value, ctx) => {
-        const url = new URL(value.url);
-        if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['url'],
-            message:
-              'must be https when useClientAuth sends a token (http is allowed to loopback only)',
-          });
-        }
-      })
+      .superRefine(refuseTokenInClearText)
       .optional(),
     /** Added to every record's `labels` (beside `id` and `version`). */
     labels: z.record(z.string().min(1), z.string()).default({}),
