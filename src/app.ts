@@ -9,7 +9,8 @@ import { startObservability } from './observability/observability.js';
 import { findOpa, OpaNotFoundError, type OpaBinary } from './policy/opa-binary.js';
 import { LOG } from './observability/log-messages.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
-import { ControlLoop } from './sync/control-loop.js';
+import { ControlLoop, snapshotBuildConfig } from './sync/control-loop.js';
+import { issuerHmacSecrets } from './sync/issuer-secrets.js';
 import { createSources, type Sources } from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
@@ -81,7 +82,8 @@ export async function startGatehouse(
   const replay = createReplayStore(config, logger, env, worker?.replay);
   const { policySource } = sources;
   const controlLoop = new ControlLoop({
-    config,
+    config: snapshotBuildConfig(config),
+    hmacSecrets: issuerHmacSecrets(config.issuers, env),
     store,
     opa,
     logger,
@@ -89,7 +91,6 @@ export async function startGatehouse(
     policySource,
     keySources: sources.keySources,
     lastKnownGood: sources.lastKnownGood,
-    env,
   });
   const observability = await startObservability({
     config,

@@ -1,3 +1,4 @@
+import type { METHOD_OVERRIDE_MODES } from '../config/schema.js';
 import type { CheckInput } from './check-input.js';
 import type { HeaderList } from '../decision/decision.js';
 
@@ -13,7 +14,7 @@ import type { HeaderList } from '../decision/decision.js';
  *   is not honoured and is removed. A value that is not one method token is a malformed
  *   request, and so are override headers that disagree.
  */
-export type MethodOverrideMode = 'strip' | 'authorize';
+export type MethodOverrideMode = (typeof METHOD_OVERRIDE_MODES)[number];
 
 export const METHOD_OVERRIDE_HEADERS = [
   'x-http-method-override',

@@ -5,9 +5,17 @@ import {
   BUNDLE_SIGNING_ALGORITHMS,
   HMAC_ALGORITHMS,
 } from '../jose/jws-algorithms.js';
-import { ASSERTION_AUDIENCES, CLIENT_AUTH_METHODS } from '../net/oauth/client-options.js';
+import {
+  ASSERTION_AUDIENCES,
+  CLIENT_AUTH_METHODS,
+  SENDS_CLIENT_ASSERTION,
+  USES_CLIENT_SECRET,
+} from '../net/oauth/client-options.js';
+import { isVsChars } from '../net/oauth/client-secret.js';
+import { checkEndpointUrl } from '../net/oauth/endpoint-url.js';
 import { ASSERTION_ALGORITHMS } from '../net/oauth/signing-key.js';
 import { isLoopbackHost } from '../net/secure-url.js';
+import { LOG_LEVELS } from '../observability/logger.js';
 import { DEFAULT_IDENTITY_HEADERS } from './identity-headers.js';
 
 /**
@@ -24,6 +32,32 @@ const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], {
 });
 
 const port = z.number().int().min(0).max(65535);
+
+/**
+ * routing.methodOverride (src/check/method-override.ts says what each does; its mode type
+ * is this enum's). Listed here: config is below check.
+ */
+export const METHOD_OVERRIDE_MODES = ['strip', 'authorize'] as const;
+
+/** The API catalog's path in the policy folder and in a bundle. */
+const DEFAULT_CATALOG_FILE = 'catalog.yaml';
+
+/**
+ * RFC 7662 introspection for an issuer's opaque tokens, authenticated as the
+ * `centralServer` client. The endpoint defaults to the discovery document's.
+ */
+const introspectionSchema = z.strictObject({
+  endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  timeoutMs: z.number().int().min(100).default(2000),
+  /** Longest an active answer is reused, in seconds (never past the token's exp). */
+  cacheMaxTtlS: z.number().int().min(0).default(300),
+  /** How long an inactive answer is remembered, in seconds (kept short: at most 60). */
+  inactiveCacheTtlS: z.number().int().min(0).max(60).default(10),
+  /** Introspection (and discovery) requests sent to this issuer per second, on average. */
+  maxCallsPerS: z.number().int().min(1).default(50),
+  /** The most requests sent at once after a quiet spell (token bucket size). */
+  maxCallsBurst: z.number().int().min(1).default(100),
+});
 
 const issuerSchema = z
   .strictObject({
@@ -65,20 +99,7 @@ const issuerSchema = z
      * RFC 7662 introspection for this issuer's opaque tokens, authenticated as the
      * `centralServer` client. The endpoint defaults to the discovery document's.
      */
-    introspection: z
-      .strictObject({
-        endpoint: z.url({ protocol: /^https?$/ }).optional(),
-        timeoutMs: z.number().int().min(100).default(2000),
-        /** Longest an active answer is reused, in seconds (never past the token's exp). */
-        cacheMaxTtlS: z.number().int().min(0).default(300),
-        /** How long an inactive answer is remembered, in seconds (kept short: at most 60). */
-        inactiveCacheTtlS: z.number().int().min(0).max(60).default(10),
-        /** Introspection (and discovery) requests sent to this issuer per second, on average. */
-        maxCallsPerS: z.number().int().min(1).default(50),
-        /** The most requests sent at once after a quiet spell (token bucket size). */
-        maxCallsBurst: z.number().int().min(1).default(100),
-      })
-      .optional(),
+    introspection: introspectionSchema.optional(),
     /** Insist on `typ: at+jwt` (RFC 9068), which also keeps ID tokens out. */
     requireTypAtJwt: z.boolean().default(false),
     /** Claims every token of this issuer must carry (besides exp). */
@@ -136,23 +157,52 @@ const issuerSchema = z
     }
   });
 
-const clientAuthMethod = z.enum(CLIENT_AUTH_METHODS);
+const clientAuthMethod = z.enum(CLIENT_AUTH_METHODS, {
+  error: () => `must be one of ${CLIENT_AUTH_METHODS.join(', ')}`,
+});
+
+/** RFC 8707 section 2: a resource indicator is an absolute URI without a fragment. */
+const resourceIndicator = z.string().superRefine((value, ctx) => {
+  if (URL.parse(value)?.hash !== '') {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not an absolute URI without a fragment (RFC 8707 section 2)`,
+    });
+  }
+});
+
+/**
+ * An authorization server URL a credential is sent to: https, or http to loopback only, no
+ * userinfo, no fragment (checkEndpointUrl says why).
+ */
+const authorizationServerUrl = z.string().superRefine((value, ctx) => {
+  const checked = checkEndpointUrl(value);
+  if ('reason' in checked) ctx.addIssue({ code: 'custom', message: checked.reason });
+});
 
 /** How Gatehouse authenticates itself to the central authorization server (an OAuth client). */
-const centralServerSchema = z
+export const centralServerSchema = z
   .strictObject({
     /** The authorization server's issuer; its discovery document names the token endpoint. */
-    issuer: z.url({ protocol: /^https?$/ }).optional(),
+    issuer: authorizationServerUrl.optional(),
     /** The token endpoint, when not discovered from `issuer`. */
-    tokenEndpoint: z.url({ protocol: /^https?$/ }).optional(),
-    clientId: z.string().min(1),
+    tokenEndpoint: authorizationServerUrl.optional(),
+    /** RFC 6749 Appendix A.1: client-id is *VSCHAR (printable ASCII). */
+    clientId: z
+      .string()
+      .min(1, 'is required')
+      .refine(isVsChars, 'must be printable ASCII (RFC 6749 Appendix A.1)'),
     method: clientAuthMethod,
     /** Environment variable holding the client secret (client_secret_*). */
     clientSecretEnv: z.string().min(1).optional(),
     /** PEM private key for private_key_jwt. */
     privateKeyFile: z.string().min(1).optional(),
     /** Default: the algorithm the key fits. */
-    privateKeyAlgorithm: z.enum(ASSERTION_ALGORITHMS).optional(),
+    privateKeyAlgorithm: z
+      .enum(ASSERTION_ALGORITHMS, {
+        error: () => `must be one of ${ASSERTION_ALGORITHMS.join(', ')}`,
+      })
+      .optional(),
     privateKeyId: z.string().min(1).optional(),
     /** Client certificate and key (PEM) for tls_client_auth and for mutual TLS downloads. */
     certFile: z.string().min(1).optional(),
@@ -161,13 +211,22 @@ const centralServerSchema = z
     caFile: z.string().min(1).optional(),
     /** Environment variable with the passphrase of an encrypted keyFile. */
     keyPassphraseEnv: z.string().min(1).optional(),
-    scope: z.string().min(1).optional(),
+    /** RFC 6749 section 3.3: scope = scope-token *( SP scope-token ). */
+    scope: z
+      .string()
+      .regex(
+        /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/,
+        'must be scope tokens separated by single spaces (RFC 6749 section 3.3)',
+      )
+      .optional(),
     /** RFC 8707 resource indicator(s). */
-    resource: z.union([z.url(), z.array(z.url()).min(1)]).optional(),
+    resource: z.union([resourceIndicator, z.array(resourceIndicator).min(1)]).optional(),
     /** A non-standard `audience` token request parameter (some providers want it). */
     audience: z.string().min(1).optional(),
     /** A client assertion's `aud`: the token endpoint (default) or the issuer. */
-    assertionAudience: z.enum(ASSERTION_AUDIENCES).optional(),
+    assertionAudience: z
+      .enum(ASSERTION_AUDIENCES, { error: () => `must be ${ASSERTION_AUDIENCES.join(' or ')}` })
+      .optional(),
     requestTimeoutMs: z.number().int().min(100).default(10_000),
     /** Renew the access token this many seconds before it expires. */
     refreshSkewS: z.number().int().min(0).default(30),
@@ -189,7 +248,59 @@ const centralServerSchema = z
         ctx.addIssue({ code: 'custom', path: [field], message: `is required for ${value.method}` });
       }
     }
+    // Whatever the method does not use is refused rather than ignored: a secret configured
+    // next to a certificate is a mistake worth hearing about at start-up.
+    const { method } = value;
+    if (!USES_CLIENT_SECRET.has(method) && value.clientSecretEnv !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clientSecretEnv'],
+        message: `is set but ${method} does not use a client secret`,
+      });
+    }
+    if (method !== 'private_key_jwt') {
+      for (const field of ['privateKeyFile', 'privateKeyAlgorithm', 'privateKeyId'] as const) {
+        if (value[field] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is set but only private_key_jwt uses it (method is ${method})`,
+          });
+        }
+      }
+    }
+    if (value.assertionAudience !== undefined && !SENDS_CLIENT_ASSERTION.has(method)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['assertionAudience'],
+        message: `is set but ${method} sends no client assertion`,
+      });
+    } else if (value.assertionAudience === 'issuer' && value.issuer === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['assertionAudience'],
+        message: 'is issuer, so issuer must be set',
+      });
+    }
   });
+
+/**
+ * With useClientAuth the bearer token (RFC 6750 section 5.3: TLS is required) must not
+ * travel in clear text to anything but this host.
+ */
+function refuseTokenInClearText(
+  value: { readonly url: string; readonly useClientAuth: boolean },
+  ctx: z.RefinementCtx,
+): void {
+  const url = new URL(value.url);
+  if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['url'],
+      message: 'must be https when useClientAuth sends a token (http is allowed to loopback only)',
+    });
+  }
+}
 
 /** An OPA bundle with the policies, data and API catalog, polled over HTTP. */
 const bundleSchema = z
@@ -204,7 +315,7 @@ const bundleSchema = z
     /** Send the `centralServer` OAuth token (and client certificate) with bundle requests. */
     useClientAuth: z.boolean().default(false),
     /** The API catalog's path inside the bundle. */
-    catalogFile: z.string().min(1).default('catalog.yaml'),
+    catalogFile: z.string().min(1).default(DEFAULT_CATALOG_FILE),
     maxBundleBytes: z
       .number()
       .int()
@@ -234,16 +345,7 @@ const bundleSchema = z
         message: 'must be >= pollMinDelayS',
       });
     }
-    // The bearer token must not travel in clear text to anything but this host.
-    const url = new URL(value.url);
-    if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['url'],
-        message:
-          'must be https when useClientAuth sends a token (http is allowed to loopback only)',
-      });
-    }
+    refuseTokenInClearText(value, ctx);
   });
 
 /** An OPA-style mask rule: a JSON Pointer (erased), or { op: remove | upsert, path, value }. */
@@ -269,17 +371,7 @@ const decisionLogsSchema = z
         useClientAuth: z.boolean().default(false),
         timeoutMs: z.number().int().min(100).default(10_000),
       })
-      .superRefine((value, ctx) => {
-        const url = new URL(value.url);
-        if (value.useClientAuth && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['url'],
-            message:
-              'must be https when useClientAuth sends a token (http is allowed to loopback only)',
-          });
-        }
-      })
+      .superRefine(refuseTokenInClearText)
       .optional(),
     /** Added to every record's `labels` (beside `id` and `version`). */
     labels: z.record(z.string().min(1), z.string()).default({}),
@@ -337,9 +429,7 @@ export const configSchema = z
       .default('gatehouse'),
     log: z
       .strictObject({
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
+        level: z.enum(LOG_LEVELS).default('info'),
       })
       .prefault({}),
     /**
@@ -435,7 +525,7 @@ export const configSchema = z
       .strictObject({
         /** Folder with Rego files, an optional data.json and the API catalog. */
         dir: z.string().min(1).default('policies'),
-        catalogFile: z.string().min(1).default('catalog.yaml'),
+        catalogFile: z.string().min(1).default(DEFAULT_CATALOG_FILE),
         /** Rebuild the snapshot when a file in `dir` changes. */
         watch: z.boolean().default(true),
         watchDebounceMs: z.number().int().min(0).default(250),
@@ -469,7 +559,7 @@ export const configSchema = z
           )
           .default([...DEFAULT_IDENTITY_HEADERS]),
         /** X-HTTP-Method-Override and aliases: strip them, or authorize a POST's override method. */
-        methodOverride: z.enum(['strip', 'authorize']).default('strip'),
+        methodOverride: z.enum(METHOD_OVERRIDE_MODES).default('strip'),
       })
       .prefault({}),
     tokens: z
@@ -585,6 +675,15 @@ export const configSchema = z
 /** The validated configuration. Paths in it are absolute (resolved against the config file). */
 export type GatehouseConfig = z.infer<typeof configSchema>;
 export type IssuerConfig = GatehouseConfig['issuers'][number];
+/**
+ * Every default as the schema states it, for modules that also run without a config file
+ * (a caller in code, a test) and fall back to one: each default has this one home.
+ */
+export const CONFIG_DEFAULTS = configSchema.parse({});
+/** The defaults of an issuer's `introspection` section (optional, so not in CONFIG_DEFAULTS). */
+export const INTROSPECTION_CONFIG_DEFAULTS = introspectionSchema.parse({});
+/** Gatehouse's OAuth client, as validated: net/oauth takes this shape as it is. */
+export type CentralServerConfig = z.infer<typeof centralServerSchema>;
 
 function isAddressOrCidr(entry: string): boolean {
   const [address = '', prefix, extra] = entry.split('/');

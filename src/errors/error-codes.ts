@@ -68,7 +68,7 @@ export const FETCH_ERRORS = {
 /** The OAuth client (client credentials grant) of the central server. */
 export const OAUTH_CLIENT_ERRORS = {
   GH_OAUTH_CONFIG_INVALID:
-    'the client options are unusable (missing or malformed credential, endpoint, key or certificate); raised at construction, before any request',
+    "the client's secret, key or certificate is unusable (missing or malformed); raised at construction (config mistakes are GH_CONFIG_INVALID)",
   GH_OAUTH_TOKEN_FAILED:
     'no access token: discovery or the token request failed (network error, timeout, an OAuth error response such as invalid_client, or a malformed token response)',
 } as const;

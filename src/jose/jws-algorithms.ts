@@ -1,8 +1,5 @@
-/**
- * The JWS algorithms Gatehouse knows (RFC 7518 section 3.1, RFC 8037 section 3.1:
- * "Ed25519" being EdDSA's fully specified name). `none` is never among them.
- */
-export const ASYMMETRIC_ALGORITHMS = [
+/** RSA PKCS#1 v1.5, RSA-PSS and ECDSA (RFC 7518 section 3.1): the ones OPA and JOSE share. */
+const RSA_PSS_ECDSA_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',
@@ -12,9 +9,13 @@ export const ASYMMETRIC_ALGORITHMS = [
   'ES256',
   'ES384',
   'ES512',
-  'EdDSA',
-  'Ed25519',
 ] as const;
+
+/**
+ * The JWS algorithms Gatehouse knows (RFC 7518 section 3.1, RFC 8037 section 3.1:
+ * "Ed25519" being EdDSA's fully specified name). `none` is never among them.
+ */
+export const ASYMMETRIC_ALGORITHMS = [...RSA_PSS_ECDSA_ALGORITHMS, 'EdDSA', 'Ed25519'] as const;
 
 /** Symmetric MACs: verified with a shared secret, never with a public key. */
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
@@ -29,18 +30,5 @@ export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 export const ASYMMETRIC_JWS_ALGORITHMS: ReadonlySet<string> = new Set(ASYMMETRIC_ALGORITHMS);
 
 /** The signing algorithms OPA's bundle signing supports (OPA docs, "Bundle Signing"). */
-export const BUNDLE_SIGNING_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'HS256',
-  'HS384',
-  'HS512',
-] as const;
+export const BUNDLE_SIGNING_ALGORITHMS = [...RSA_PSS_ECDSA_ALGORITHMS, ...HMAC_ALGORITHMS] as const;
 export type BundleSigningAlgorithm = (typeof BUNDLE_SIGNING_ALGORITHMS)[number];

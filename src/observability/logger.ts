@@ -21,8 +21,12 @@ const REDACTED_PATHS = [
   '*.hmacSecret',
 ];
 
+/** pino's levels, most severe first, and `silent` (no output): the values of `log.level`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export interface LoggerConfig {
-  readonly level: string;
+  readonly level: LogLevel;
 }
 
 export function createLogger(config: LoggerConfig, destination?: pino.DestinationStream): Logger {

@@ -2,7 +2,7 @@ import type { JSONWebKeySet } from 'jose';
 import { buildIssuerKeys, type IssuerKeys } from '../auth/issuer-keys.js';
 import { staleKeysReason } from '../auth/key-freshness.js';
 import { assessSigningKeys } from '../auth/usable-signing-keys.js';
-import type { GatehouseConfig } from '../config/schema.js';
+import type { GatehouseConfig, IssuerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,8 +12,32 @@ import type { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { LastKnownGoodStore } from './last-known-good.js';
 import type { KeySource, PolicySource } from './sources.js';
 
+/** What a snapshot build takes from the config. */
+export interface SnapshotBuildConfig {
+  /** The issuers, in config order: every one is known to the snapshot. */
+  readonly issuers: readonly IssuerConfig[];
+  readonly compileCacheDir: GatehouseConfig['policies']['compileCacheDir'];
+  readonly buildTimeoutMs: GatehouseConfig['opa']['buildTimeoutMs'];
+  readonly identityHeaders: GatehouseConfig['routing']['identityHeaders'];
+  /** `opaEnvoy.path` in OPA-Envoy compatibility mode, else undefined. */
+  readonly opaEnvoyPath: string | undefined;
+}
+
+/** The control loop's slice of the config. */
+export function snapshotBuildConfig(config: GatehouseConfig): SnapshotBuildConfig {
+  return {
+    issuers: config.issuers,
+    compileCacheDir: config.policies.compileCacheDir,
+    buildTimeoutMs: config.opa.buildTimeoutMs,
+    identityHeaders: config.routing.identityHeaders,
+    opaEnvoyPath: config.opaEnvoy?.path,
+  };
+}
+
 export interface ControlLoopOptions {
-  readonly config: GatehouseConfig;
+  readonly config: SnapshotBuildConfig;
+  /** The HMAC secret of each issuer with hmacSecretEnv, by issuer (see issuerHmacSecrets). */
+  readonly hmacSecrets: ReadonlyMap<string, string>;
   readonly store: SnapshotStore;
   /** Undefined when no opa is installed: then only bundles carrying policy.wasm can load. */
   readonly opa: OpaBinary | undefined;
@@ -23,7 +47,6 @@ export interface ControlLoopOptions {
   /** One per configured issuer with public keys, by issuer. */
   readonly keySources: ReadonlyMap<string, KeySource>;
   readonly lastKnownGood: LastKnownGoodStore | undefined;
-  readonly env?: NodeJS.ProcessEnv;
 }
 
 interface BuildRecord {
@@ -161,15 +184,13 @@ export class ControlLoop {
   }
 
   private currentKeys(): IssuerKeys[] {
-    const env = this.options.env ?? process.env;
     return this.options.config.issuers.map((issuer) => {
       const fromSource = this.options.keySources.get(issuer.issuer)?.current();
       if (fromSource !== undefined) return fromSource;
       const restored = this.restoredKeys.get(issuer.issuer);
       if (restored !== undefined) return restored;
       // No keys (yet): the issuer stays known, and its tokens fail as signed by an unknown key.
-      const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
-      return buildIssuerKeys(issuer, undefined, secret);
+      return buildIssuerKeys(issuer, undefined, this.options.hmacSecrets.get(issuer.issuer));
     });
   }
 
@@ -181,10 +202,10 @@ export class ControlLoop {
       const { snapshot, compiled } = await buildSnapshot(
         inputs,
         this.currentKeys(),
-        { opa, cacheDir: config.policies.compileCacheDir, timeoutMs: config.opa.buildTimeoutMs },
+        { opa, cacheDir: config.compileCacheDir, timeoutMs: config.buildTimeoutMs },
         store.current(),
-        config.routing.identityHeaders,
-        config.opaEnvoy?.path,
+        config.identityHeaders,
+        config.opaEnvoyPath,
       );
       this.lastBuild = { at: Date.now(), ok: true, origin };
       if (store.current()?.revision === snapshot.revision) {
@@ -231,11 +252,10 @@ export class ControlLoop {
         this.options.logger.warn({ reason: loaded.reason }, LOG.lastKnownGoodIgnored);
       return;
     }
-    const env = this.options.env ?? process.env;
     for (const issuer of this.options.config.issuers) {
       const keySet = loaded.state.issuers[issuer.issuer];
       if (keySet === undefined) continue;
-      const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
+      const secret = this.options.hmacSecrets.get(issuer.issuer);
       try {
         // Saved keys that cannot verify what the issuer is configured for now (its
         // algorithms changed) are no fallback: they would refuse every token.

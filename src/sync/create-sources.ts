@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { ConfigError } from '../config/load-config.js';
-import type { GatehouseConfig } from '../config/schema.js';
+import type { CentralServerConfig, GatehouseConfig, IssuerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { LOG } from '../observability/log-messages.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -18,6 +18,7 @@ import {
 import { OAuthClientAuthenticator } from '../net/oauth/client-authentication.js';
 import { IssuerIntrospector } from '../auth/introspection/issuer-introspector.js';
 import type { IntrospectionOutcome } from '../auth/introspection/options.js';
+import { issuerHmacSecrets } from './issuer-secrets.js';
 import { IssuerKeySource } from './oidc/issuer-key-source.js';
 import type { KeySource, PolicySource } from './sources.js';
 
@@ -42,12 +43,18 @@ export interface Sources {
   close(): Promise<void>;
 }
 
+/** The config sections the sources are built from. */
+export type SourcesConfig = Pick<
+  GatehouseConfig,
+  'issuers' | 'centralServer' | 'bundle' | 'policies' | 'opaEnvoy' | 'persistence'
+>;
+
 /**
  * Builds every source the config names. Throws ConfigError on unreadable key files.
  * `metrics`, when given, counts the introspection requests.
  */
 export async function createSources(
-  config: GatehouseConfig,
+  config: SourcesConfig,
   logger: Logger,
   env: NodeJS.ProcessEnv,
   metrics?: Metrics,
@@ -57,12 +64,24 @@ export async function createSources(
       ? undefined
       : await createClientCredentialsTokenSource(config.centralServer, { env });
   const clientAuth = client === undefined ? undefined : toClientAuth(client);
-  const introspection = await createIntrospectors(config, env, logger, metrics);
+  const introspection = await createIntrospectors(
+    config.issuers,
+    config.centralServer,
+    env,
+    logger,
+    metrics,
+  );
   return {
     policySource: await createPolicySource(config, logger, env, clientAuth),
     introspectors: introspection.introspectors,
-    keySources: createKeySources(config, logger, env, clientAuth, metrics),
-    lastKnownGood: createLastKnownGood(config, env),
+    keySources: createKeySources(
+      config.issuers,
+      issuerHmacSecrets(config.issuers, env),
+      logger,
+      clientAuth,
+      metrics,
+    ),
+    lastKnownGood: createLastKnownGood(config.persistence, env),
     centralServerClient: client,
     close: async () => {
       await client?.close();
@@ -76,14 +95,14 @@ export async function createSources(
  * centralServer client (the schema requires one).
  */
 async function createIntrospectors(
-  config: GatehouseConfig,
+  issuers: readonly IssuerConfig[],
+  central: CentralServerConfig | undefined,
   env: NodeJS.ProcessEnv,
   logger: Logger,
   metrics: Metrics | undefined,
 ): Promise<{ introspectors: Map<string, IssuerIntrospector>; close(): Promise<void> }> {
   const introspectors = new Map<string, IssuerIntrospector>();
-  const withIntrospection = config.issuers.filter((issuer) => issuer.introspection !== undefined);
-  const central = config.centralServer;
+  const withIntrospection = issuers.filter((issuer) => issuer.introspection !== undefined);
   if (withIntrospection.length === 0 || central === undefined) {
     return { introspectors, close: () => Promise.resolve() };
   }
@@ -149,7 +168,7 @@ function toClientAuth(client: ClientCredentialsTokenSource): ClientAuth {
 
 /** The bundle server when one is configured, else the local policy folder. */
 async function createPolicySource(
-  config: GatehouseConfig,
+  config: Pick<GatehouseConfig, 'bundle' | 'policies' | 'opaEnvoy'>,
   logger: Logger,
   env: NodeJS.ProcessEnv,
   clientAuth: ClientAuth | undefined,
@@ -169,7 +188,7 @@ async function createPolicySource(
   const auth = bundle.useClientAuth
     ? requireClientAuth(clientAuth, 'bundle.useClientAuth')
     : undefined;
-  const verification = await bundleVerification(config, env);
+  const verification = await bundleVerification(bundle.signing, env);
   return new BundlePolicySource({
     url: bundle.url,
     pollMinDelayS: bundle.pollMinDelayS,
@@ -189,10 +208,9 @@ async function createPolicySource(
 }
 
 async function bundleVerification(
-  config: GatehouseConfig,
+  signing: NonNullable<GatehouseConfig['bundle']>['signing'],
   env: NodeJS.ProcessEnv,
 ): Promise<BundleVerification | undefined> {
-  const signing = config.bundle?.signing;
   if (signing === undefined) return undefined;
   let key: string;
   if (signing.publicKeyFile !== undefined) {
@@ -222,21 +240,21 @@ async function bundleVerification(
 
 /** A key source per issuer that has public keys; HS*-only issuers need none. */
 function createKeySources(
-  config: GatehouseConfig,
+  issuers: readonly IssuerConfig[],
+  hmacSecrets: ReadonlyMap<string, string>,
   logger: Logger,
-  env: NodeJS.ProcessEnv,
   clientAuth: ClientAuth | undefined,
   metrics: Metrics | undefined,
 ): Map<string, KeySource> {
   const sources = new Map<string, KeySource>();
-  config.issuers.forEach((issuer, index) => {
+  issuers.forEach((issuer, index) => {
     const hasPublicKeys =
       issuer.discovery ||
       issuer.jwksUrl !== undefined ||
       issuer.jwksFile !== undefined ||
       issuer.signerCertificateFile !== undefined;
     if (!hasPublicKeys) return;
-    const secret = issuer.hmacSecretEnv === undefined ? undefined : env[issuer.hmacSecretEnv];
+    const secret = hmacSecrets.get(issuer.issuer);
     const auth = issuer.useClientAuth
       ? requireClientAuth(clientAuth, `issuers.${index}.useClientAuth`)
       : undefined;
@@ -265,17 +283,17 @@ function requireClientAuth(clientAuth: ClientAuth | undefined, option: string): 
 }
 
 function createLastKnownGood(
-  config: GatehouseConfig,
+  persistence: GatehouseConfig['persistence'],
   env: NodeJS.ProcessEnv,
 ): LastKnownGoodStore | undefined {
-  if (!config.persistence.enabled) return undefined;
-  const keyEnv = config.persistence.hmacKeyEnv;
-  if (keyEnv === undefined) return new LastKnownGoodStore(config.persistence.dir, undefined);
+  if (!persistence.enabled) return undefined;
+  const keyEnv = persistence.hmacKeyEnv;
+  if (keyEnv === undefined) return new LastKnownGoodStore(persistence.dir, undefined);
   const key = env[keyEnv];
   if (key === undefined || Buffer.byteLength(key) < 32) {
     throw new ConfigError('persistence key is missing', [
       `persistence.hmacKeyEnv: environment variable ${keyEnv} must hold at least 32 bytes`,
     ]);
   }
-  return new LastKnownGoodStore(config.persistence.dir, Buffer.from(key, 'utf8'));
+  return new LastKnownGoodStore(persistence.dir, Buffer.from(key, 'utf8'));
 }

@@ -12,7 +12,8 @@ import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
-import { ControlLoop } from '../sync/control-loop.js';
+import { ControlLoop, snapshotBuildConfig } from '../sync/control-loop.js';
+import { issuerHmacSecrets } from '../sync/issuer-secrets.js';
 import { createSources } from '../sync/create-sources.js';
 import { startProbeServer } from '../transport/http/probe-server.js';
 import type {
@@ -92,7 +93,8 @@ export async function startCluster(
   const store = new SnapshotStore();
   const sources = await createSources(config, logger, env, metrics);
   const controlLoop = new ControlLoop({
-    config,
+    config: snapshotBuildConfig(config),
+    hmacSecrets: issuerHmacSecrets(config.issuers, env),
     store,
     opa,
     logger,
@@ -100,7 +102,6 @@ export async function startCluster(
     policySource: sources.policySource,
     keySources: sources.keySources,
     lastKnownGood: sources.lastKnownGood,
-    env,
   });
   const replay = new DpopReplayCache({
     iatWindowS: config.tokens.dpop.iatWindowS,

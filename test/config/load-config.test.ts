@@ -103,6 +103,31 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('refuses sending the central-server token in clear text to a remote host (bundle, decision logs)', () => {
+    const centralServer = {
+      tokenEndpoint: 'https://as.example/token',
+      clientId: 'gatehouse',
+      method: 'client_secret_basic',
+      clientSecretEnv: 'GH_SECRET',
+    };
+    const clearText =
+      'must be https when useClientAuth sends a token (http is allowed to loopback only)';
+    expect(
+      problems({
+        centralServer,
+        bundle: { url: 'http://bundles.example/b.tar.gz', useClientAuth: true },
+        decisionLogs: { service: { url: 'http://logs.example/logs', useClientAuth: true } },
+      }),
+    ).toEqual([`bundle.url: ${clearText}`, `decisionLogs.service.url: ${clearText}`]);
+    expect(
+      problems({
+        centralServer,
+        bundle: { url: 'http://127.0.0.1:8181/b.tar.gz', useClientAuth: true },
+        decisionLogs: { service: { url: 'http://bundles.example/logs', useClientAuth: false } },
+      }),
+    ).toEqual([]);
+  });
+
   it('applies environment overrides', () => {
     const config = parseConfig({}, '/', {
       GATEHOUSE_GRPC_PORT: '7000',

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { CONFIG_DEFAULTS } from '../../config/schema.js';
 
 /**
  * Stateless DPoP server nonces (RFC 9449 sections 8 and 9).
@@ -18,8 +19,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 const NONCE_BYTES = 18;
 /** Keeps these MACs apart from anything else the same secret may be used for. */
 const CONTEXT = 'gatehouse/dpop-nonce/v1\0';
-/** Default for tokens.dpop.nonce.lifetimeS. */
-const DEFAULT_NONCE_LIFETIME_S = 120;
+/** Default for tokens.dpop.nonce.lifetimeS, as the schema states it. */
+const DEFAULT_NONCE_LIFETIME_S = CONFIG_DEFAULTS.tokens.dpop.nonce.lifetimeS;
 /** Shortest secret accepted, in bytes: the HMAC's own output size. */
 export const MIN_NONCE_SECRET_BYTES = 32;
 

@@ -1,9 +1,13 @@
 import { LRUCache } from 'lru-cache';
+import { CONFIG_DEFAULTS } from '../../config/schema.js';
 
-/** Default for DpopReplayCacheOptions.maxEntries. */
-export const DEFAULT_REPLAY_MAX_ENTRIES = 100_000;
-/** Default iat window, in seconds, shared with verifyDpopProof (RFC 9449 section 11.1). */
-export const DEFAULT_IAT_WINDOW_S = 60;
+/** Default for DpopReplayCacheOptions.maxEntries: the schema's tokens.dpop.replayCacheMaxEntries. */
+export const DEFAULT_REPLAY_MAX_ENTRIES = CONFIG_DEFAULTS.tokens.dpop.replayCacheMaxEntries;
+/**
+ * Default iat window, in seconds, shared with verifyDpopProof (RFC 9449 section 11.1): the
+ * schema's tokens.dpop.iatWindowS.
+ */
+export const DEFAULT_IAT_WINDOW_S = CONFIG_DEFAULTS.tokens.dpop.iatWindowS;
 
 export interface DpopReplayCacheOptions {
   /**

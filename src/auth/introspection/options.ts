@@ -2,6 +2,7 @@ import { checkEndpointUrl } from '../../net/oauth/endpoint-url.js';
 import type { CallBudget } from './call-budget.js';
 import type { ClientAuthenticator } from '../../net/oauth/client-authentication.js';
 import { IntrospectionConfigError } from './errors.js';
+import { INTROSPECTION_CONFIG_DEFAULTS } from '../../config/schema.js';
 
 export interface IntrospectionCacheOptions {
   /** The most answers kept; the least recently used goes first. Default 10000. */
@@ -54,12 +55,13 @@ export interface IntrospectionClientOptions {
  */
 export type IntrospectionOutcome = 'active' | 'inactive' | 'unavailable' | 'rate_limited';
 
+/** The schema's `introspection` defaults, and two the config does not expose. */
 export const INTROSPECTION_DEFAULTS = {
-  timeoutMs: 2000,
+  timeoutMs: INTROSPECTION_CONFIG_DEFAULTS.timeoutMs,
   maxResponseBytes: 64 * 1024,
   maxEntries: 10_000,
-  maxTtlS: 300,
-  inactiveTtlS: 10,
+  maxTtlS: INTROSPECTION_CONFIG_DEFAULTS.cacheMaxTtlS,
+  inactiveTtlS: INTROSPECTION_CONFIG_DEFAULTS.inactiveCacheTtlS,
 } as const;
 
 /**

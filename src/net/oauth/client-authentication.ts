@@ -3,7 +3,7 @@ import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.j
 import { basicAuthorization } from './client-secret.js';
 import { configError } from './errors.js';
 import {
-  resolveOptions,
+  resolveClientAuthentication,
   type ClientCredentialsOptions,
   type Credential,
 } from './client-options.js';
@@ -24,7 +24,7 @@ export interface ClientAuthentication {
 
 export interface ClientAuthenticationParams {
   readonly clientId: string;
-  /** As settled by `resolveOptions`. */
+  /** As settled by `resolveClientAuthentication`. */
   readonly credential: Credential;
   /** A client assertion's `aud` (RFC 7523 section 3, item 3): endpoint URL or issuer. */
   readonly audience: string;
@@ -120,7 +120,7 @@ export interface ClientAuthenticator {
 
 /**
  * The authentication part of ClientCredentialsOptions (same names, same meaning, same
- * validation), for a client such as a resource server calling the introspection endpoint.
+ * checks of the material), for a client such as a resource server calling the introspection endpoint.
  */
 export interface ClientAuthOptions extends Pick<
   ClientCredentialsOptions,
@@ -145,15 +145,8 @@ export interface ClientAuthOptions extends Pick<
 }
 
 /**
- * resolveOptions validates a whole token source, whose token endpoint or issuer is
- * required. Neither is part of client authentication (the endpoint is given per call), so
- * this stands in for them; it is never contacted and never ends up in an assertion.
- */
-const UNUSED_TOKEN_ENDPOINT = 'http://127.0.0.1/unused-token-endpoint';
-
-/**
- * A ClientAuthenticator configured like ClientCredentialsTokenSource: the options are
- * checked once, here (OAuthClientError GH_OAUTH_CONFIG_INVALID naming the option), and
+ * A ClientAuthenticator configured like ClientCredentialsTokenSource: the credential is
+ * settled once, here (OAuthClientError GH_OAUTH_CONFIG_INVALID naming the option), and
  * requests are authenticated exactly as that token source authenticates its own (see
  * buildClientAuthentication). The secret and keys live in private fields.
  *
@@ -167,20 +160,7 @@ export class OAuthClientAuthenticator implements ClientAuthenticator {
   readonly #agent: Agent | undefined;
 
   constructor(options: ClientAuthOptions) {
-    const resolved = resolveOptions({
-      tokenEndpoint: UNUSED_TOKEN_ENDPOINT,
-      clientId: options.clientId,
-      method: options.method,
-      secret: options.secret,
-      privateKey: options.privateKey,
-      algorithm: options.algorithm,
-      keyId: options.keyId,
-      cert: options.cert,
-      key: options.key,
-      passphrase: options.passphrase,
-      ca: options.ca,
-      assertionLifetimeS: options.assertionLifetimeS,
-    });
+    const resolved = resolveClientAuthentication(options);
     const { assertionAudience } = options;
     if (assertionAudience !== undefined) {
       if (
@@ -196,7 +176,7 @@ export class OAuthClientAuthenticator implements ClientAuthenticator {
         throw configError('assertionAudience', 'must be a non-empty string');
       }
     }
-    this.#clientId = resolved.clientId;
+    this.#clientId = options.clientId;
     this.#credential = resolved.credential;
     this.#assertionLifetimeS = resolved.assertionLifetimeS;
     this.#assertionAudience = assertionAudience;

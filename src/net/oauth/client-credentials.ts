@@ -3,7 +3,7 @@ import { fetchBytes, type FetchResult } from '../http-fetch.js';
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.js';
 import { basicAuthorization } from './client-secret.js';
 import { discoverTokenEndpoint } from '../oidc-discovery.js';
-import { describeFailure, OAuthClientError, redact } from './errors.js';
+import { configError, describeFailure, OAuthClientError, redact } from './errors.js';
 import {
   resolveOptions,
   type ClientCredentialsOptions,
@@ -54,7 +54,10 @@ export class ClientCredentialsTokenSource {
   #inFlight: Promise<CachedToken> | undefined;
   #closed = false;
 
-  /** Validates everything up front; throws OAuthClientError GH_OAUTH_CONFIG_INVALID. */
+  /**
+   * Settles the credential up front (the schema has validated the config's fields); throws
+   * OAuthClientError GH_OAUTH_CONFIG_INVALID for an unusable secret, key or certificate.
+   */
   constructor(options: ClientCredentialsOptions) {
     this.#options = resolveOptions(options);
     const { credential, tls } = this.#options;
@@ -163,7 +166,9 @@ export class ClientCredentialsTokenSource {
       this.#endpoint = { url: tokenEndpoint, issuer };
       return this.#endpoint;
     }
-    if (issuer === undefined) throw new Error('unreachable: resolveOptions requires one');
+    // The schema requires one of the two; this names what a caller in code left out.
+    if (issuer === undefined)
+      throw configError('tokenEndpoint', 'set tokenEndpoint, or issuer to discover it');
     const metadata = await discoverTokenEndpoint(issuer, {
       timeoutMs: this.#options.timeoutMs,
       maxBytes: this.#options.maxResponseBytes,

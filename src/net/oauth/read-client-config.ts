@@ -3,53 +3,9 @@ import path from 'node:path';
 import type { JsonWebKey } from 'node:crypto';
 import { ClientCredentialsTokenSource } from './client-credentials.js';
 import { configError } from './errors.js';
-import type {
-  AssertionAudience,
-  ClientAuthMethod,
-  ClientCredentialsOptions,
-} from './client-options.js';
-import type { AssertionAlgorithm, PrivateKeyInput } from './signing-key.js';
-
-/**
- * How Gatehouse authenticates to the central authorization server, as written in the
- * config file: secrets by reference (an environment variable or a file), never inline.
- * Every field is `T | undefined` so a zod-parsed object fits as it is.
- */
-export interface OAuthClientConfig {
-  /** The issuer; the token endpoint is discovered from its openid-configuration. */
-  readonly issuer?: string | undefined;
-  /** The token endpoint, when not discovered (wins over discovery when both are set). */
-  readonly tokenEndpoint?: string | undefined;
-  readonly clientId: string;
-  readonly method: ClientAuthMethod;
-  /** Environment variable holding the client secret (client_secret_basic/_post/_jwt). */
-  readonly clientSecretEnv?: string | undefined;
-  /** private_key_jwt: the private key, PEM (PKCS#8, PKCS#1 or SEC1) or a JSON private JWK. */
-  readonly privateKeyFile?: string | undefined;
-  /** private_key_jwt: RS256, PS256, ES256 or EdDSA; default from the key. */
-  readonly privateKeyAlgorithm?: AssertionAlgorithm | undefined;
-  /** private_key_jwt: the `kid` header; default the JWK's `kid`, else none. */
-  readonly privateKeyId?: string | undefined;
-  /** Client certificate (PEM): required for the two mTLS methods, optional otherwise. */
-  readonly certFile?: string | undefined;
-  /** The client certificate's private key (PEM). */
-  readonly keyFile?: string | undefined;
-  /** Environment variable holding the passphrase of an encrypted `keyFile`. */
-  readonly keyPassphraseEnv?: string | undefined;
-  /** CA bundle (PEM) to trust for the central server's TLS certificate. */
-  readonly caFile?: string | undefined;
-  readonly scope?: string | undefined;
-  /** RFC 8707 resource indicator(s). */
-  readonly resource?: string | readonly string[] | undefined;
-  /** Non-standard `audience` parameter (Auth0 and similar). */
-  readonly audience?: string | undefined;
-  /** A client assertion's `aud`: `token_endpoint` (default) or `issuer`. */
-  readonly assertionAudience?: AssertionAudience | undefined;
-  /** Per request phase (headers, body), in milliseconds; default 10000. */
-  readonly requestTimeoutMs?: number | undefined;
-  /** Seconds before expiry at which the token is renewed; default 30. */
-  readonly refreshSkewS?: number | undefined;
-}
+import type { CentralServerConfig } from '../../config/schema.js';
+import type { ClientCredentialsOptions } from './client-options.js';
+import type { PrivateKeyInput } from './signing-key.js';
 
 export interface OAuthConfigContext {
   /** Where `*Env` names are looked up. */
@@ -59,12 +15,14 @@ export interface OAuthConfigContext {
 }
 
 /**
- * Reads the secrets and files `config` points to and returns the token source options.
+ * Reads the secrets and files `config` (validated by the schema; secrets by reference, an
+ * environment variable or a file, never inline) points to and returns the token source
+ * options.
  * Throws OAuthClientError GH_OAUTH_CONFIG_INVALID naming the config field; messages name
  * variables and paths, never their contents.
  */
 export async function clientCredentialsOptionsFromConfig(
-  config: OAuthClientConfig,
+  config: CentralServerConfig,
   context: OAuthConfigContext,
 ): Promise<ClientCredentialsOptions> {
   const file = (name: string, value: string | undefined): Promise<Buffer | undefined> =>
@@ -76,34 +34,36 @@ export async function clientCredentialsOptionsFromConfig(
     file('keyFile', config.keyFile),
     file('caFile', config.caFile),
   ]);
+  const {
+    clientSecretEnv,
+    privateKeyFile,
+    privateKeyAlgorithm,
+    privateKeyId,
+    certFile: _certFile,
+    keyFile: _keyFile,
+    caFile: _caFile,
+    keyPassphraseEnv,
+    requestTimeoutMs,
+    ...unchanged
+  } = config;
   return {
-    tokenEndpoint: config.tokenEndpoint,
-    issuer: config.issuer,
-    clientId: config.clientId,
-    method: config.method,
-    secret: fromEnv('clientSecretEnv', config.clientSecretEnv, context.env),
+    ...unchanged,
+    secret: fromEnv('clientSecretEnv', clientSecretEnv, context.env),
     privateKey:
-      privateKey === undefined
-        ? undefined
-        : parsePrivateKeyFile(privateKey, config.privateKeyFile ?? ''),
-    algorithm: config.privateKeyAlgorithm,
-    keyId: config.privateKeyId,
+      privateKey === undefined ? undefined : parsePrivateKeyFile(privateKey, privateKeyFile ?? ''),
+    algorithm: privateKeyAlgorithm,
+    keyId: privateKeyId,
     cert,
     key,
-    passphrase: fromEnv('keyPassphraseEnv', config.keyPassphraseEnv, context.env),
+    passphrase: fromEnv('keyPassphraseEnv', keyPassphraseEnv, context.env),
     ca,
-    scope: config.scope,
-    resource: config.resource,
-    audience: config.audience,
-    assertionAudience: config.assertionAudience,
-    timeoutMs: config.requestTimeoutMs,
-    refreshSkewS: config.refreshSkewS,
+    timeoutMs: requestTimeoutMs,
   };
 }
 
 /** The token source for `config`, ready to use (validated; nothing fetched yet). */
 export async function createClientCredentialsTokenSource(
-  config: OAuthClientConfig,
+  config: CentralServerConfig,
   context: OAuthConfigContext,
 ): Promise<ClientCredentialsTokenSource> {
   return new ClientCredentialsTokenSource(

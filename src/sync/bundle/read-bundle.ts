@@ -22,6 +22,7 @@ import {
   verifyBundleSignature,
   type BundleVerification,
 } from './verify-signature.js';
+import { CONFIG_DEFAULTS } from '../../config/schema.js';
 
 /** A bundle as Gatehouse uses it: Rego to compile, the data document, the API catalog. */
 export interface Bundle {
@@ -60,7 +61,8 @@ export interface ReadBundleOptions {
   readonly source?: string;
 }
 
-export const DEFAULT_CATALOG_FILE = 'catalog.yaml';
+/** The schema's catalogFile default (policies.catalogFile and bundle.catalogFile). */
+export const DEFAULT_CATALOG_FILE = CONFIG_DEFAULTS.policies.catalogFile;
 
 const WASM_FILE = 'policy.wasm';
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);

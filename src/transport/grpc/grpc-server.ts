@@ -8,9 +8,10 @@ import { createHealthService } from './health-service.js';
 import { grpcServerCredentials } from '../tls/grpc-credentials.js';
 import type { TlsFiles } from '../tls/tls-files.js';
 import { loadPackageDefinition, loadProtos } from './load-protos.js';
+import { CONFIG_DEFAULTS } from '../../config/schema.js';
 
-/** grpc-js's own default receive limit, in bytes (4 MiB). */
-export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** The schema's grpc.maxReceiveMessageBytes: grpc-js's own default receive limit (4 MiB). */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = CONFIG_DEFAULTS.grpc.maxReceiveMessageBytes;
 
 /**
  * How far past maxReceiveMessageBytes grpc-js still reads a message, so that the Check

@@ -1,10 +1,7 @@
 import { generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  ClientCredentialsTokenSource,
-  type ClientCredentialsOptions,
-} from '../../../src/net/oauth/client-credentials.js';
+import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
 import {
   startAuthorizationServer,
   type AuthorizationServer,
@@ -18,6 +15,7 @@ import {
   everythingShown,
   rejection,
   type SourceOptions,
+  withConfigDefaults,
 } from './helpers.js';
 
 /*
@@ -91,10 +89,12 @@ afterAll(async () => {
 const sources: ClientCredentialsTokenSource[] = [];
 /** A token source closed after the test. */
 function source(options: SourceOptions): ClientCredentialsTokenSource {
-  const created = new ClientCredentialsTokenSource({
-    ...options,
-    tokenEndpoint: options.tokenEndpoint ?? provider.tokenEndpoint,
-  });
+  const created = new ClientCredentialsTokenSource(
+    withConfigDefaults({
+      ...options,
+      tokenEndpoint: options.tokenEndpoint ?? provider.tokenEndpoint,
+    }),
+  );
   sources.push(created);
   return created;
 }
@@ -105,7 +105,7 @@ afterEach(async () => {
 });
 
 describe('each client authentication method gets a token the provider accepts', () => {
-  const cases: readonly { name: string; options: () => ClientCredentialsOptions }[] = [
+  const cases: readonly { name: string; options: () => SourceOptions }[] = [
     {
       name: 'client_secret_basic (id and secret that need form-encoding)',
       options: () => ({ clientId: BASIC.id, method: 'client_secret_basic', secret: BASIC.secret }),
@@ -182,12 +182,14 @@ describe('each client authentication method gets a token the provider accepts', 
   });
 
   it('finds the token endpoint through the issuer discovery document', async () => {
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: provider.issuer,
-      clientId: POST.id,
-      method: 'client_secret_post',
-      secret: POST.secret,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: provider.issuer,
+        clientId: POST.id,
+        method: 'client_secret_post',
+        secret: POST.secret,
+      }),
+    );
     sources.push(tokens);
     const token = await tokens.getAccessToken();
     expect(await provider.introspect(token)).toMatchObject({ active: true, client_id: POST.id });
@@ -274,12 +276,14 @@ describe('failures', () => {
 
   it('issuer down: the discovery failure, named as such', async () => {
     const issuer = `http://127.0.0.1:${await closedPort()}`;
-    const tokens = new ClientCredentialsTokenSource({
-      issuer,
-      clientId: POST.id,
-      method: 'client_secret_post',
-      secret: POST.secret,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer,
+        clientId: POST.id,
+        method: 'client_secret_post',
+        secret: POST.secret,
+      }),
+    );
     sources.push(tokens);
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toMatch(
@@ -291,12 +295,14 @@ describe('failures', () => {
     // Same document (the trailing "/" is dropped to build the URL), but the configured
     // issuer string differs from the one it names: no credentials are sent.
     const before = provider.hits('/token');
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: `${provider.issuer}/`,
-      clientId: POST.id,
-      method: 'client_secret_post',
-      secret: POST.secret,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: `${provider.issuer}/`,
+        clientId: POST.id,
+        method: 'client_secret_post',
+        secret: POST.secret,
+      }),
+    );
     sources.push(tokens);
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toContain(`names issuer "${provider.issuer}"`);

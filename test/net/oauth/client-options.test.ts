@@ -3,11 +3,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
+import { ConfigError, parseConfig } from '../../../src/config/load-config.js';
+import {
+  ClientCredentialsTokenSource,
+  type ClientCredentialsOptions,
+} from '../../../src/net/oauth/client-credentials.js';
 import { basicAuthorization, formUrlEncode } from '../../../src/net/oauth/client-secret.js';
 import { OAUTH_CLIENT_ERRORS } from '../../../src/net/oauth/errors.js';
 import { loadSigningKey, type AssertionAlgorithm } from '../../../src/net/oauth/signing-key.js';
-import { thrown } from './helpers.js';
+import { thrown, withConfigDefaults } from './helpers.js';
 
 describe('client_secret_basic encoding (RFC 6749 section 2.3.1)', () => {
   it.each([
@@ -37,40 +41,154 @@ describe('client_secret_basic encoding (RFC 6749 section 2.3.1)', () => {
   });
 });
 
-describe('options are validated at construction, naming the option', () => {
+describe('the centralServer config is validated once, by the schema, naming the option', () => {
+  // These checks ran in the token source's constructor until the schema took them over
+  // (issue 8): the message is the same, prefixed with the option's path in the config.
   const base = {
     tokenEndpoint: 'https://as.example/token',
     clientId: 'gatehouse',
     method: 'client_secret_basic',
-    secret: 'secret',
+    clientSecretEnv: 'GH_SECRET',
   } as const;
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const problems = (centralServer: Record<string, unknown>): readonly string[] => {
+    try {
+      parseConfig({ centralServer }, '/', {});
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as ConfigError).problems;
+    }
+    throw new Error('expected a ConfigError');
+  };
 
   it.each<[string, Record<string, unknown>, RegExp]>([
-    ['an unknown method', { method: 'password' }, /^method: must be one of client_secret_basic, /],
-    ['an empty clientId', { clientId: '' }, /^clientId: is required$/],
-    ['a non-ASCII clientId', { clientId: 'gåtehouse' }, /^clientId: must be printable ASCII/],
+    [
+      'an unknown method',
+      { method: 'password' },
+      /^centralServer\.method: must be one of client_secret_basic, /,
+    ],
+    ['an empty clientId', { clientId: '' }, /^centralServer\.clientId: is required$/],
+    [
+      'a non-ASCII clientId',
+      { clientId: 'gåtehouse' },
+      /^centralServer\.clientId: must be printable ASCII/,
+    ],
     [
       'no endpoint',
       { tokenEndpoint: undefined },
-      /^tokenEndpoint: set tokenEndpoint, or issuer to discover it$/,
+      /^centralServer: set issuer \(discovery\) or tokenEndpoint$/,
     ],
     [
       'plain http to a remote host',
       { tokenEndpoint: 'http://as.example/token' },
-      /^tokenEndpoint: must use https \(http only for loopback hosts\)$/,
+      /^centralServer\.tokenEndpoint: must use https \(http only for loopback hosts\)$/,
     ],
     [
       'credentials in the URL',
       { tokenEndpoint: 'https://u:p@as.example/token' },
-      /^tokenEndpoint: must not carry credentials/,
+      /^centralServer\.tokenEndpoint: must not carry credentials/,
     ],
     [
       'a fragment',
       { tokenEndpoint: 'https://as.example/token#x' },
-      /^tokenEndpoint: must not have a fragment$/,
+      /^centralServer\.tokenEndpoint: must not have a fragment$/,
     ],
-    ['a relative issuer', { issuer: '/issuer' }, /^issuer: is not an absolute URL$/],
+    ['a relative issuer', { issuer: '/issuer' }, /^centralServer\.issuer: is not an absolute URL$/],
+    [
+      'no secret',
+      { clientSecretEnv: undefined },
+      /^centralServer\.clientSecretEnv: is required for client_secret_basic$/,
+    ],
+    [
+      'a secret with tls_client_auth',
+      { method: 'tls_client_auth', certFile: 'c.pem', keyFile: 'k.pem' },
+      /^centralServer\.clientSecretEnv: is set but tls_client_auth does not use a client secret$/,
+    ],
+    [
+      'private_key_jwt without a key',
+      { method: 'private_key_jwt', clientSecretEnv: undefined },
+      /^centralServer\.privateKeyFile: is required for private_key_jwt$/,
+    ],
+    [
+      'a private key with a secret method',
+      { privateKeyFile: 'key.pem' },
+      /^centralServer\.privateKeyFile: is set but only private_key_jwt uses it/,
+    ],
+    [
+      'an unknown algorithm',
+      {
+        method: 'private_key_jwt',
+        clientSecretEnv: undefined,
+        privateKeyFile: 'key.pem',
+        privateKeyAlgorithm: 'HS256',
+      },
+      /^centralServer\.privateKeyAlgorithm: must be one of RS256, PS256, ES256, EdDSA$/,
+    ],
+    [
+      'an unknown assertionAudience',
+      { method: 'client_secret_jwt', assertionAudience: 'anyone' },
+      /^centralServer\.assertionAudience: must be token_endpoint or issuer$/,
+    ],
+    [
+      'assertionAudience issuer without an issuer',
+      { method: 'client_secret_jwt', assertionAudience: 'issuer' },
+      /^centralServer\.assertionAudience: is issuer, so issuer must be set$/,
+    ],
+    [
+      'assertionAudience without an assertion',
+      { assertionAudience: 'issuer' },
+      /^centralServer\.assertionAudience: is set but client_secret_basic sends no client assertion$/,
+    ],
+    [
+      'a malformed scope',
+      { scope: 'a  b' },
+      /^centralServer\.scope: must be scope tokens separated by single spaces/,
+    ],
+    [
+      'a relative resource',
+      { resource: ['https://ok.example/', 'bundles'] },
+      /^centralServer\.resource\.1: "bundles" is not an absolute URI without a fragment/,
+    ],
+    [
+      'a zero timeout',
+      { requestTimeoutMs: 0 },
+      /^centralServer\.requestTimeoutMs: Too small: expected number to be >=100$/,
+    ],
+    [
+      'a negative skew',
+      { refreshSkewS: -1 },
+      /^centralServer\.refreshSkewS: Too small: expected number to be >=0$/,
+    ],
+  ])('refuses %s', (_name, override, message) => {
+    const found = problems({ ...base, ...override });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(message);
+  });
+
+  it.each(['http://127.0.0.1:8080/token', 'http://localhost/token', 'http://[::1]:9000/token'])(
+    'allows plain http to loopback: %s',
+    (tokenEndpoint) => {
+      expect(
+        parseConfig({ centralServer: { ...base, tokenEndpoint } }, '/', {}).centralServer,
+      ).toMatchObject({ tokenEndpoint });
+      expect(
+        () => new ClientCredentialsTokenSource(withConfigDefaults({ ...codeBase, tokenEndpoint })),
+      ).not.toThrow();
+    },
+  );
+});
+
+const codeBase = {
+  tokenEndpoint: 'https://as.example/token',
+  clientId: 'gatehouse',
+  method: 'client_secret_basic',
+  secret: 'secret',
+} as const;
+
+describe('the credential material is checked at construction, naming the option', () => {
+  // What the schema cannot see: the secret (from the environment), keys and certificates.
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+  it.each<[string, Partial<ClientCredentialsOptions>, RegExp]>([
     ['no secret', { secret: undefined }, /^secret: is required for client_secret_basic$/],
     [
       'a non-ASCII secret',
@@ -83,52 +201,20 @@ describe('options are validated at construction, naming the option', () => {
       /^secret: must be at least 32 bytes for client_secret_jwt/,
     ],
     [
-      'a secret with tls_client_auth',
-      { method: 'tls_client_auth' },
-      /^secret: is set but tls_client_auth does not use a client secret$/,
-    ],
-    [
       'private_key_jwt without a key',
       { method: 'private_key_jwt', secret: undefined },
       /^privateKey: is required for private_key_jwt$/,
     ],
     [
-      'a private key with a secret method',
-      { privateKey: rsa.privateKey },
-      /^privateKey: is set but only private_key_jwt uses it/,
-    ],
-    [
-      'an unknown algorithm',
+      'a private key that does not fit the algorithm',
       {
         method: 'private_key_jwt',
         secret: undefined,
         privateKey: rsa.privateKey,
-        algorithm: 'HS256',
+        algorithm: 'ES256',
       },
-      /^algorithm: must be one of RS256, PS256, ES256, EdDSA$/,
+      /^algorithm: ES256 needs a P-256 key, got rsa/,
     ],
-    [
-      'assertionAudience issuer without an issuer',
-      { method: 'client_secret_jwt', secret: 'y'.repeat(32), assertionAudience: 'issuer' },
-      /^assertionAudience: is issuer, so issuer must be set$/,
-    ],
-    [
-      'assertionAudience without an assertion',
-      { assertionAudience: 'issuer' },
-      /^assertionAudience: is set but client_secret_basic sends no client assertion$/,
-    ],
-    [
-      'a malformed scope',
-      { scope: 'a  b' },
-      /^scope: must be scope tokens separated by single spaces/,
-    ],
-    [
-      'a relative resource',
-      { resource: ['https://ok.example/', 'bundles'] },
-      /^resource: "bundles" is not an absolute URI without a fragment/,
-    ],
-    ['a zero timeout', { timeoutMs: 0 }, /^timeoutMs: must be a positive integer$/],
-    ['a negative skew', { refreshSkewS: -1 }, /^refreshSkewS: must be a non-negative number$/],
     [
       'a certificate without its key',
       { cert: '-----BEGIN CERTIFICATE-----' },
@@ -136,18 +222,13 @@ describe('options are validated at construction, naming the option', () => {
     ],
     ['an unusable CA', { ca: 'not a certificate' }, /^ca: holds no PEM certificate$/],
   ])('refuses %s', (_name, override, message) => {
-    const error = thrown(() => new ClientCredentialsTokenSource({ ...base, ...override }));
+    const error = thrown(
+      () => new ClientCredentialsTokenSource(withConfigDefaults({ ...codeBase, ...override })),
+    );
     expect(error.code).toBe('GH_OAUTH_CONFIG_INVALID');
     expect(error.message).toMatch(message);
     expect(error.message).not.toContain('sécret');
   });
-
-  it.each(['http://127.0.0.1:8080/token', 'http://localhost/token', 'http://[::1]:9000/token'])(
-    'allows plain http to loopback: %s',
-    (tokenEndpoint) => {
-      expect(() => new ClientCredentialsTokenSource({ ...base, tokenEndpoint })).not.toThrow();
-    },
-  );
 });
 
 describe('private_key_jwt signing keys', () => {

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { expect } from 'vitest';
+import { centralServerSchema } from '../../../src/config/schema.js';
 import type { ClientCredentialsOptions } from '../../../src/net/oauth/client-credentials.js';
 import { OAuthClientError } from '../../../src/net/oauth/errors.js';
 import type { AuthorizationServerOptions } from '../../helpers/authorization-server.js';
@@ -8,6 +9,30 @@ import { freeLoopbackPort } from '../../helpers/listen.js';
 /** Options for a test's token source: the test supplies the endpoint when left out. */
 export type SourceOptions = Partial<ClientCredentialsOptions> &
   Pick<ClientCredentialsOptions, 'clientId' | 'method'>;
+
+/**
+ * The schema's defaults for the options a config always gives a token source (a token
+ * source in code is handed them, as create-sources hands it the parsed config's).
+ */
+const SCHEMA_DEFAULTS = centralServerSchema.parse({
+  tokenEndpoint: 'https://as.example/token',
+  clientId: 'defaults',
+  method: 'tls_client_auth',
+  certFile: 'client.crt',
+  keyFile: 'client.key',
+});
+
+/** `options` with the schema's requestTimeoutMs and refreshSkewS where it sets none. */
+export function withConfigDefaults(
+  options: Omit<ClientCredentialsOptions, 'timeoutMs' | 'refreshSkewS'> &
+    Partial<Pick<ClientCredentialsOptions, 'timeoutMs' | 'refreshSkewS'>>,
+): ClientCredentialsOptions {
+  return {
+    ...options,
+    timeoutMs: options.timeoutMs ?? SCHEMA_DEFAULTS.requestTimeoutMs,
+    refreshSkewS: options.refreshSkewS ?? SCHEMA_DEFAULTS.refreshSkewS,
+  };
+}
 
 /** Awaits `promise`, which must reject with an OAuthClientError, and returns that error. */
 export async function rejection(promise: Promise<unknown>): Promise<OAuthClientError> {

@@ -15,6 +15,7 @@ import {
   rejection,
   thrown,
   type SourceOptions,
+  withConfigDefaults,
 } from './helpers.js';
 
 /*
@@ -67,11 +68,13 @@ function publicJwk(certPem: string): JsonWebKey {
 
 const sources: ClientCredentialsTokenSource[] = [];
 function source(options: SourceOptions): ClientCredentialsTokenSource {
-  const created = new ClientCredentialsTokenSource({
-    ...options,
-    tokenEndpoint: options.tokenEndpoint ?? provider.tokenEndpoint,
-    ca: options.ca ?? pki.ca.cert,
-  });
+  const created = new ClientCredentialsTokenSource(
+    withConfigDefaults({
+      ...options,
+      tokenEndpoint: options.tokenEndpoint ?? provider.tokenEndpoint,
+      ca: options.ca ?? pki.ca.cert,
+    }),
+  );
   sources.push(created);
   return created;
 }
@@ -107,14 +110,16 @@ describe('mutual TLS client authentication', () => {
   });
 
   it('discovers the token endpoint over https, trusting the configured CA', async () => {
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: provider.issuer,
-      clientId: TLS_CLIENT,
-      method: 'tls_client_auth',
-      cert: pki.client.cert,
-      key: pki.client.key,
-      ca: pki.ca.cert,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: provider.issuer,
+        clientId: TLS_CLIENT,
+        method: 'tls_client_auth',
+        cert: pki.client.cert,
+        key: pki.client.key,
+        ca: pki.ca.cert,
+      }),
+    );
     sources.push(tokens);
     expect(await provider.introspect(await tokens.getAccessToken())).toMatchObject({
       active: true,
@@ -208,14 +213,16 @@ describe('the provider refuses what it should', () => {
 
   it('a server certificate from an unknown CA is refused before anything is sent', async () => {
     const before = provider.hits('/token');
-    const tokens = new ClientCredentialsTokenSource({
-      tokenEndpoint: provider.tokenEndpoint,
-      clientId: POST_CLIENT.id,
-      method: 'client_secret_post',
-      secret: POST_CLIENT.secret,
-      // Trusts only the self-signed client certificate: not the server's issuer.
-      ca: pki.selfSigned.cert,
-    });
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        tokenEndpoint: provider.tokenEndpoint,
+        clientId: POST_CLIENT.id,
+        method: 'client_secret_post',
+        secret: POST_CLIENT.secret,
+        // Trusts only the self-signed client certificate: not the server's issuer.
+        ca: pki.selfSigned.cert,
+      }),
+    );
     sources.push(tokens);
     const error = await rejection(tokens.getAccessToken());
     // Node names the TLS verification failure (the server sends its CA along: "in chain").
@@ -227,23 +234,27 @@ describe('the provider refuses what it should', () => {
   it('tls_client_auth without a certificate, or with a key that does not match, is a config error', () => {
     const missing = thrown(
       () =>
-        new ClientCredentialsTokenSource({
-          tokenEndpoint: provider.tokenEndpoint,
-          clientId: TLS_CLIENT,
-          method: 'tls_client_auth',
-        }),
+        new ClientCredentialsTokenSource(
+          withConfigDefaults({
+            tokenEndpoint: provider.tokenEndpoint,
+            clientId: TLS_CLIENT,
+            method: 'tls_client_auth',
+          }),
+        ),
     );
     expect(missing.code).toBe('GH_OAUTH_CONFIG_INVALID');
     expect(missing.message).toMatch(/^cert: is required for tls_client_auth/);
     const mismatch = thrown(
       () =>
-        new ClientCredentialsTokenSource({
-          tokenEndpoint: provider.tokenEndpoint,
-          clientId: TLS_CLIENT,
-          method: 'tls_client_auth',
-          cert: pki.client.cert,
-          key: pki.otherClient.key,
-        }),
+        new ClientCredentialsTokenSource(
+          withConfigDefaults({
+            tokenEndpoint: provider.tokenEndpoint,
+            clientId: TLS_CLIENT,
+            method: 'tls_client_auth',
+            cert: pki.client.cert,
+            key: pki.otherClient.key,
+          }),
+        ),
     );
     expect(mismatch.message).toMatch(/^key: does not match the certificate/);
     expect(mismatch.message).not.toContain('PRIVATE KEY');

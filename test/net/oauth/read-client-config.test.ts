@@ -3,10 +3,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { centralServerSchema, type CentralServerConfig } from '../../../src/config/schema.js';
 import {
   clientCredentialsOptionsFromConfig,
   createClientCredentialsTokenSource,
-  type OAuthClientConfig,
 } from '../../../src/net/oauth/read-client-config.js';
 import { createTestPki, type TestPki } from './certificates.js';
 import {
@@ -19,6 +20,10 @@ import { BUNDLES_SERVER, everythingShown, rejection } from './helpers.js';
  * From the config file's shape to a working token source: secrets from the environment,
  * keys and certificates from files relative to the config directory.
  */
+
+/** The centralServer section as written, validated and defaulted by the one schema. */
+const parsed = (written: z.input<typeof centralServerSchema>): CentralServerConfig =>
+  centralServerSchema.parse(written);
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const SECRET = 'config-secret-0123456789abcdef';
@@ -70,12 +75,12 @@ afterAll(async () => {
 describe('createClientCredentialsTokenSource', () => {
   it('client_secret_basic with the secret from the environment, discovered from the issuer', async () => {
     const tokens = await createClientCredentialsTokenSource(
-      {
+      parsed({
         issuer: provider.issuer,
         clientId: 'from-config-basic',
         method: 'client_secret_basic',
         clientSecretEnv: 'GH_TEST_SECRET',
-      },
+      }),
       { env: { GH_TEST_SECRET: SECRET } },
     );
     try {
@@ -91,12 +96,12 @@ describe('createClientCredentialsTokenSource', () => {
     'private_key_jwt with the key from %s, relative to the config directory',
     async (privateKeyFile) => {
       const tokens = await createClientCredentialsTokenSource(
-        {
+        parsed({
           tokenEndpoint: provider.tokenEndpoint,
           clientId: 'from-config-jwt',
           method: 'private_key_jwt',
           privateKeyFile,
-        },
+        }),
         { env: {}, baseDir: dir },
       );
       try {
@@ -111,7 +116,7 @@ describe('createClientCredentialsTokenSource', () => {
   );
 
   it('tls_client_auth: certificate, key and CA files become the mutual TLS dispatcher', async () => {
-    const config: OAuthClientConfig = {
+    const config = parsed({
       tokenEndpoint: 'https://as.example/token',
       clientId: 'from-config-tls',
       method: 'tls_client_auth',
@@ -120,7 +125,7 @@ describe('createClientCredentialsTokenSource', () => {
       caFile: 'ca.crt',
       requestTimeoutMs: 2_000,
       refreshSkewS: 10,
-    };
+    });
     const options = await clientCredentialsOptionsFromConfig(config, { env: {}, baseDir: dir });
     expect(options).toMatchObject({ timeoutMs: 2_000, refreshSkewS: 10 });
     expect(options.cert?.toString()).toBe(pki.client.cert);
@@ -129,24 +134,20 @@ describe('createClientCredentialsTokenSource', () => {
     await tokens.close();
   });
 
-  it('a parsed config whose optional fields are present but undefined fits as it is', async () => {
-    // zod's output for `.optional()` fields is `T | undefined`; the interface takes that.
-    const parsed: OAuthClientConfig = {
-      issuer: undefined,
+  it("the schema's output fits as it is, its defaults included", async () => {
+    // zod's output for `.optional()` fields is `T | undefined`; net takes the schema's type.
+    const config = parsed({
       tokenEndpoint: provider.tokenEndpoint,
       clientId: 'from-config-basic',
       method: 'client_secret_basic',
       clientSecretEnv: 'GH_TEST_SECRET',
-      privateKeyFile: undefined,
-      privateKeyAlgorithm: undefined,
-      privateKeyId: undefined,
-      certFile: undefined,
-      keyFile: undefined,
-      caFile: undefined,
-      scope: undefined,
-      requestTimeoutMs: 10_000,
-    };
-    const tokens = await createClientCredentialsTokenSource(parsed, {
+    });
+    expect(config).toMatchObject({ requestTimeoutMs: 10_000, refreshSkewS: 30 });
+    const options = await clientCredentialsOptionsFromConfig(config, {
+      env: { GH_TEST_SECRET: SECRET },
+    });
+    expect(options).toMatchObject({ timeoutMs: 10_000, refreshSkewS: 30 });
+    const tokens = await createClientCredentialsTokenSource(config, {
       env: { GH_TEST_SECRET: SECRET },
     });
     await tokens.close();
@@ -154,7 +155,7 @@ describe('createClientCredentialsTokenSource', () => {
 });
 
 describe('config problems name the field and never show a secret', () => {
-  it.each<[string, OAuthClientConfig, RegExp]>([
+  it.each<[string, z.input<typeof centralServerSchema>, RegExp]>([
     [
       'an unset secret variable',
       {
@@ -186,13 +187,18 @@ describe('config problems name the field and never show a secret', () => {
       /^privateKeyFile: broken\.json starts with "\{" but is not valid JSON$/,
     ],
     [
-      'a method without its credential',
-      { tokenEndpoint: 'https://as.example/token', clientId: 'a', method: 'client_secret_basic' },
-      /^secret: is required for client_secret_basic$/,
+      'an empty secret variable',
+      {
+        tokenEndpoint: 'https://as.example/token',
+        clientId: 'a',
+        method: 'client_secret_basic',
+        clientSecretEnv: 'GH_EMPTY',
+      },
+      /^clientSecretEnv: environment variable GH_EMPTY is not set or empty$/,
     ],
   ])('%s', async (_name, config, message) => {
     const error = await rejection(
-      createClientCredentialsTokenSource(config, { env: { GH_EMPTY: '' }, baseDir: dir }),
+      createClientCredentialsTokenSource(parsed(config), { env: { GH_EMPTY: '' }, baseDir: dir }),
     );
     expect(error.code).toBe('GH_OAUTH_CONFIG_INVALID');
     expect(error.message).toMatch(message);

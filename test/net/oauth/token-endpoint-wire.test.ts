@@ -8,7 +8,7 @@ import {
   type ClientCredentialsOptions,
 } from '../../../src/net/oauth/client-credentials.js';
 import { discoverTokenEndpoint } from '../../../src/net/oidc-discovery.js';
-import { everythingShown, rejection, type SourceOptions } from './helpers.js';
+import { everythingShown, rejection, type SourceOptions, withConfigDefaults } from './helpers.js';
 
 /*
  * The wire format, against a scripted HTTP server: what each method sends (RFC 6749
@@ -83,10 +83,12 @@ afterAll(async () => {
 
 const sources: ClientCredentialsTokenSource[] = [];
 function source(options: SourceOptions): ClientCredentialsTokenSource {
-  const created = new ClientCredentialsTokenSource({
-    ...options,
-    tokenEndpoint: options.tokenEndpoint ?? `${base}/token`,
-  });
+  const created = new ClientCredentialsTokenSource(
+    withConfigDefaults({
+      ...options,
+      tokenEndpoint: options.tokenEndpoint ?? `${base}/token`,
+    }),
+  );
   sources.push(created);
   return created;
 }
@@ -328,6 +330,19 @@ describe('how answers are read', () => {
 });
 
 describe('discovery', () => {
+  /** A client_secret_post source that discovers its token endpoint from `base`. */
+  const discovering = (): ClientCredentialsTokenSource => {
+    const tokens = new ClientCredentialsTokenSource(
+      withConfigDefaults({
+        issuer: base,
+        clientId: 'app',
+        method: 'client_secret_post',
+        secret: SECRET,
+      }),
+    );
+    sources.push(tokens);
+    return tokens;
+  };
   const metadata = (extra: Record<string, unknown> = {}): Reply => ({
     body: JSON.stringify({ issuer: base, token_endpoint: `${base}/token`, ...extra }),
   });
@@ -345,13 +360,7 @@ describe('discovery', () => {
 
   it('a server that does not list the method: a clear error, and no token request', async () => {
     script = () => metadata({ token_endpoint_auth_methods_supported: ['private_key_jwt'] });
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: base,
-      clientId: 'app',
-      method: 'client_secret_post',
-      secret: SECRET,
-    });
-    sources.push(tokens);
+    const tokens = discovering();
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toBe(
       `${base} does not support client_secret_post (token_endpoint_auth_methods_supported: private_key_jwt)`,
@@ -374,13 +383,7 @@ describe('discovery', () => {
     ['not JSON', { body: '<html>', contentType: 'text/html' }, /not JSON/],
   ])('refuses a discovery answer with %s', async (_name, reply, message) => {
     script = () => ({ ...reply, body: reply.body.replace('ISSUER', base) });
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: base,
-      clientId: 'app',
-      method: 'client_secret_post',
-      secret: SECRET,
-    });
-    sources.push(tokens);
+    const tokens = discovering();
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toMatch(message);
     expect(error.message).toContain('/.well-known/openid-configuration');
@@ -388,13 +391,7 @@ describe('discovery', () => {
 
   it('is done once: later token requests reuse the endpoint', async () => {
     script = (request) => (request.url.startsWith('/.well-known/') ? metadata() : ok());
-    const tokens = new ClientCredentialsTokenSource({
-      issuer: base,
-      clientId: 'app',
-      method: 'client_secret_post',
-      secret: SECRET,
-    });
-    sources.push(tokens);
+    const tokens = discovering();
     await tokens.getAccessToken();
     tokens.invalidate();
     await tokens.getAccessToken();
