@@ -9,8 +9,7 @@ import { startObservability } from './observability/observability.js';
 import { findOpa, OpaNotFoundError, type OpaBinary } from './policy/opa-binary.js';
 import { LOG } from './observability/log-messages.js';
 import { SnapshotStore } from './snapshot/snapshot-store.js';
-import { ControlLoop, snapshotBuildConfig } from './sync/control-loop.js';
-import { issuerHmacSecrets } from './sync/issuer-secrets.js';
+import { controlLoopFor, type ControlLoop } from './sync/control-loop.js';
 import { createSources, type Sources } from './sync/create-sources.js';
 import { startGrpcServer } from './transport/grpc/grpc-server.js';
 import { startHttpServer } from './transport/http/http-server.js';
@@ -81,17 +80,7 @@ export async function startGatehouse(
   const sources = worker?.sources ?? (await createSources(config, logger, env, metrics));
   const replay = createReplayStore(config, logger, env, worker?.replay);
   const { policySource } = sources;
-  const controlLoop = new ControlLoop({
-    config: snapshotBuildConfig(config),
-    hmacSecrets: issuerHmacSecrets(config.issuers, env),
-    store,
-    opa,
-    logger,
-    metrics,
-    policySource,
-    keySources: sources.keySources,
-    lastKnownGood: sources.lastKnownGood,
-  });
+  const controlLoop = controlLoopFor(config, env, { store, opa, logger, metrics, sources });
   const observability = await startObservability({
     config,
     logger,

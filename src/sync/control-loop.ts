@@ -10,6 +10,7 @@ import type { OpaBinary } from '../policy/opa-binary.js';
 import { buildSnapshot, type PolicyInputs } from '../snapshot/build-snapshot.js';
 import type { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { LastKnownGoodStore } from './last-known-good.js';
+import { issuerHmacSecrets } from './issuer-secrets.js';
 import type { KeySource, PolicySource } from './sources.js';
 
 /** What a snapshot build takes from the config. */
@@ -47,6 +48,29 @@ export interface ControlLoopOptions {
   /** One per configured issuer with public keys, by issuer. */
   readonly keySources: ReadonlyMap<string, KeySource>;
   readonly lastKnownGood: LastKnownGoodStore | undefined;
+}
+
+/**
+ * The control loop of one Gatehouse from its config and sources: the single-process app
+ * and the workers' primary both build it this way (the workers then only receive
+ * snapshots).
+ */
+export function controlLoopFor(
+  config: GatehouseConfig,
+  env: NodeJS.ProcessEnv,
+  parts: Pick<ControlLoopOptions, 'store' | 'opa' | 'logger' | 'metrics'> & {
+    readonly sources: Pick<ControlLoopOptions, 'policySource' | 'keySources' | 'lastKnownGood'>;
+  },
+): ControlLoop {
+  const { sources, ...rest } = parts;
+  return new ControlLoop({
+    ...rest,
+    config: snapshotBuildConfig(config),
+    hmacSecrets: issuerHmacSecrets(config.issuers, env),
+    policySource: sources.policySource,
+    keySources: sources.keySources,
+    lastKnownGood: sources.lastKnownGood,
+  });
 }
 
 interface BuildRecord {

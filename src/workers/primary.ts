@@ -12,8 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { SnapshotStore } from '../snapshot/snapshot-store.js';
 import type { Snapshot } from '../snapshot/snapshot.js';
-import { ControlLoop, snapshotBuildConfig } from '../sync/control-loop.js';
-import { issuerHmacSecrets } from '../sync/issuer-secrets.js';
+import { controlLoopFor } from '../sync/control-loop.js';
 import { createSources } from '../sync/create-sources.js';
 import { startProbeServer } from '../transport/http/probe-server.js';
 import type {
@@ -92,17 +91,7 @@ export async function startCluster(
   const opa = await findOpaFor(config, logger);
   const store = new SnapshotStore();
   const sources = await createSources(config, logger, env, metrics);
-  const controlLoop = new ControlLoop({
-    config: snapshotBuildConfig(config),
-    hmacSecrets: issuerHmacSecrets(config.issuers, env),
-    store,
-    opa,
-    logger,
-    metrics,
-    policySource: sources.policySource,
-    keySources: sources.keySources,
-    lastKnownGood: sources.lastKnownGood,
-  });
+  const controlLoop = controlLoopFor(config, env, { store, opa, logger, metrics, sources });
   const replay = new DpopReplayCache({
     iatWindowS: config.tokens.dpop.iatWindowS,
     maxEntries: config.tokens.dpop.replayCacheMaxEntries,
