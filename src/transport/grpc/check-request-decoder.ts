@@ -754,7 +754,18 @@ function toCheckInput(attributes: Attributes | undefined): CheckInput {
     size: http !== undefined && http.size !== 0 ? http.size : undefined,
     rawBody: body === '' && rawBody !== '' ? true : undefined,
   };
-  const present = Object.values(envoyAttributes).some((value) => value !== undefined);
+  const present =
+    envoyAttributes.metadataContext !== undefined ||
+    envoyAttributes.routeMetadataContext !== undefined ||
+    envoyAttributes.tlsSni !== undefined ||
+    envoyAttributes.requestTime !== undefined ||
+    envoyAttributes.size !== undefined ||
+    envoyAttributes.rawBody !== undefined;
+  const authority = headers[':authority'];
+  const hostHeader = headers.host;
+  const otherHostValues: string[] = [];
+  if (authority !== undefined) otherHostValues.push(authority);
+  if (hostHeader !== undefined) otherHostValues.push(hostHeader);
   return {
     transport: 'grpc',
     // CheckInput promises an upper-case method; Envoy forwards it as the client sent it.
@@ -762,13 +773,11 @@ function toCheckInput(attributes: Attributes | undefined): CheckInput {
     // Envoy puts the whole request-target here, query included, undecoded; `query` and
     // `fragment` are always empty.
     path: (http?.path ?? '') || (headers[':path'] ?? ''),
-    host: (http?.host ?? '') || (headers[':authority'] ?? headers.host ?? ''),
+    host: (http?.host ?? '') || (authority ?? hostHeader ?? ''),
     // Envoy copies `:authority` into `host`; a headers map that names another authority
     // (an HTTP/2 `host` header beside `:authority`, RFC 9113 8.3.1) makes the request
     // ambiguous, which the route step refuses.
-    otherHostValues: [headers[':authority'], headers.host].filter(
-      (value): value is string => value !== undefined,
-    ),
+    otherHostValues,
     scheme: http?.scheme ?? '',
     protocol: http?.protocol ?? '',
     headers,
@@ -788,24 +797,26 @@ function toCheckInput(attributes: Attributes | undefined): CheckInput {
  * of key/raw_value pairs that is neither merged nor guaranteed lower-case.
  */
 function toHeaders(http: Http | undefined): Record<string, string> {
-  const merged = new Map<string, string>();
-  const add = (name: string, value: string): void => {
-    const key = name.toLowerCase();
-    const previous = merged.get(key);
-    merged.set(key, previous === undefined ? value : `${previous}${separator(key)}${value}`);
-  };
-  if (http?.headers !== undefined) {
-    for (const [name, value] of http.headers) add(name, value);
-  }
-  if (merged.size === 0 && http?.headerMap !== undefined) {
+  const headers: Record<string, string> = {};
+  if (http === undefined) return headers;
+  if (http.headers !== undefined && http.headers.size > 0) {
+    for (const [name, value] of http.headers) addHeader(headers, name, value);
+  } else if (http.headerMap !== undefined) {
     for (const entry of http.headerMap) {
-      if (entry.key === '') continue;
-      add(entry.key, entry.value || utf8(entry.rawValue));
+      if (entry.key !== '') addHeader(headers, entry.key, entry.value || utf8(entry.rawValue));
     }
   }
-  // Object.fromEntries defines own properties, so a header named "__proto__" stays a header
-  // instead of touching the prototype of the record the pipeline reads.
-  return Object.fromEntries(merged);
+  return headers;
+}
+
+function addHeader(headers: Record<string, string>, name: string, value: string): void {
+  const key = name.toLowerCase();
+  const previous = Object.hasOwn(headers, key) ? headers[key] : undefined;
+  const joined = previous === undefined ? value : `${previous}${separator(key)}${value}`;
+  // A header named "__proto__" stays a header instead of touching the prototype of the
+  // record the pipeline reads.
+  if (key === '__proto__') define(headers, key, joined);
+  else headers[key] = joined;
 }
 
 /**
