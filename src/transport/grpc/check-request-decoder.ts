@@ -1,8 +1,14 @@
-import protobufjs from 'protobufjs';
 import type { CheckInput, EnvoyAttributes, PeerInfo } from '../../check/check-input.js';
-
-const { Reader, util } = protobufjs;
-type WireReader = protobufjs.Reader;
+import {
+  enter,
+  int64,
+  leave,
+  readStringEntry,
+  skipString,
+  wireReader,
+  type WireReader,
+} from './wire-reader.js';
+import { POISON, define, readMetadata, type Metadata } from './wire-struct.js';
 
 /**
  * Envoy ext_authz v3 CheckRequest wire bytes -> CheckInput, in one pass.
@@ -15,7 +21,7 @@ type WireReader = protobufjs.Reader;
  *
  * It accepts and refuses exactly the bytes protobufjs's generated decoder + toObject (the
  * proto-loader options in load-protos.ts) accept and refuse, and maps them as the old
- * mapper did (test/transport/grpc/check-request-decoder.test.ts compares the two on
+ * mapper did (check-request-decoder.property.test.ts in test/transport/grpc/ compares the two on
  * generated and mutated messages). So it reads through protobufjs's own Reader, calls the
  * same read method for each field's declared type whatever its wire type (as protobufjs
  * does: a known field is never skipped by its wire type), skips unknown fields with
@@ -28,7 +34,7 @@ type WireReader = protobufjs.Reader;
  * deny.
  */
 export function decodeCheckRequest(bytes: Uint8Array): CheckInput {
-  const r = Reader.create(bytes);
+  const r = wireReader(bytes);
   let attributes: Attributes | undefined;
   // The top-level message runs to the end of the buffer (no length prefix, no end check).
   while (r.pos < r.len) {
@@ -85,88 +91,6 @@ interface Attributes {
   routeMetadataContext: Metadata | undefined;
   sni: string;
   poisoned: boolean;
-}
-
-/** Metadata.filter_metadata as protojson, or POISON (see readStruct). */
-type Metadata = Record<string, unknown> | typeof POISON;
-
-/**
- * A converted Struct (or a Value, list or Metadata holding one) whose map had an entry
- * without a value: protobufjs decodes it to null and toObject then throws on it. The throw
- * happens only if the poisoned message survives to the final message, so it travels up as a
- * value until decodeCheckRequest sees what is left.
- */
-const POISON: unique symbol = Symbol('poisoned');
-const MISSING: unique symbol = Symbol('missing');
-
-// ---- framing, as protobufjs's generated decoders do it ------------------------------------
-
-/**
- * Enters a length-delimited sub-message: refuses one nested too deep or longer than what is
- * left of its parent, and narrows the reader to it. Returns the parent's end, for leave().
- */
-function enter(r: WireReader, depth: number): number {
-  const length = r.uint32();
-  if (depth > Reader.recursionLimit) throw new Error('maximum nesting depth exceeded');
-  const end = r.pos + length;
-  if (end > r.len) throw new RangeError('index out of range');
-  const parentEnd = r.len;
-  r.len = end;
-  return parentEnd;
-}
-
-/** Leaves a sub-message or map entry: its last field must end exactly at its end. */
-function leave(r: WireReader, parentEnd: number): void {
-  if (r.pos !== r.len) throw new RangeError('index out of range');
-  r.len = parentEnd;
-}
-
-/** A map entry: like a sub-message, but without the nesting check. */
-function enterEntry(r: WireReader): number {
-  const end = r.uint32() + r.pos;
-  if (end > r.len) throw new RangeError('index out of range');
-  const parentEnd = r.len;
-  r.len = end;
-  return parentEnd;
-}
-
-/**
- * A string field that is not kept: BufferReader.string() clamps a length past the end to
- * the end instead of refusing it, so this moves exactly as far without building the string.
- */
-function skipString(r: WireReader): void {
-  const length = r.uint32();
-  r.pos = Math.min(r.pos + length, r.len);
-}
-
-/** int64 as proto-loader's `longs: Number` converts it (LongBits.toNumber, signed). */
-function int64(r: WireReader): number {
-  const value: { low: number; high: number } | number = r.int64();
-  return typeof value === 'number'
-    ? value
-    : new util.LongBits(value.low >>> 0, value.high >>> 0).toNumber();
-}
-
-/** map<string, string>: the last value of a repeated key wins, as in protobufjs. */
-function readStringEntry(r: WireReader, depth: number, into: Map<string, string>): void {
-  const parentEnd = enterEntry(r);
-  let key = '';
-  let value = '';
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
-        key = r.string();
-        break;
-      case 2:
-        value = r.string();
-        break;
-      default:
-        r.skipType(tag & 7, depth);
-    }
-  }
-  leave(r, parentEnd);
-  into.set(key, value);
 }
 
 // ---- envoy.service.auth.v3.AttributeContext ----------------------------------------------
@@ -510,221 +434,6 @@ function readInternalAddress(r: WireReader, depth: number): void {
     else r.skipType(tag & 7, depth);
   }
   leave(r, parentEnd);
-}
-
-// ---- envoy.config.core.v3.Metadata and google.protobuf.Struct ------------------------------
-
-/**
- * Metadata as protojson: `filterMetadata` holds each namespace's Struct as the JSON object
- * it stands for; {} when there is none. `typed_filter_metadata` (google.protobuf.Any) is read
- * and left out: its JSON form needs the packed type's descriptor, which Gatehouse lacks.
- */
-function readMetadata(r: WireReader, depth: number): Metadata {
-  const parentEnd = enter(r, depth);
-  let filters: Record<string, unknown> | undefined;
-  let poisoned = false;
-  let typed: Map<string, boolean> | undefined;
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1: {
-        const entryEnd = enterEntry(r);
-        let key = '';
-        let value: unknown = MISSING;
-        while (r.pos < r.len) {
-          const entryTag = r.uint32();
-          switch (entryTag >>> 3) {
-            case 1:
-              key = r.string();
-              break;
-            case 2:
-              value = readStruct(r, depth + 1);
-              break;
-            default:
-              r.skipType(entryTag & 7, depth);
-          }
-        }
-        leave(r, entryEnd);
-        filters ??= {};
-        define(filters, key, value);
-        if (value === MISSING || value === POISON) poisoned = true;
-        break;
-      }
-      case 2: {
-        // typed_filter_metadata: map<string, google.protobuf.Any>; only whether each final
-        // entry has a value matters (toObject throws on one without).
-        const entryEnd = enterEntry(r);
-        let key = '';
-        let present = false;
-        while (r.pos < r.len) {
-          const entryTag = r.uint32();
-          switch (entryTag >>> 3) {
-            case 1:
-              key = r.string();
-              break;
-            case 2:
-              readAny(r, depth + 1);
-              present = true;
-              break;
-            default:
-              r.skipType(entryTag & 7, depth);
-          }
-        }
-        leave(r, entryEnd);
-        (typed ??= new Map()).set(key, present);
-        break;
-      }
-      default:
-        r.skipType(tag & 7, depth);
-    }
-  }
-  leave(r, parentEnd);
-  if (poisoned && filters !== undefined && hasPoison(filters)) return POISON;
-  if (typed !== undefined && [...typed.values()].includes(false)) return POISON;
-  return filters === undefined ? {} : { filterMetadata: filters };
-}
-
-function readAny(r: WireReader, depth: number): void {
-  const parentEnd = enter(r, depth);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1: // type_url
-        skipString(r);
-        break;
-      case 2: // value (bytes): bounds-checked like bytes()
-        r.skip(r.uint32());
-        break;
-      default:
-        r.skipType(tag & 7, depth);
-    }
-  }
-  leave(r, parentEnd);
-}
-
-/** google.protobuf.Struct -> the JSON object it stands for (protojson), or POISON. */
-function readStruct(r: WireReader, depth: number): Record<string, unknown> | typeof POISON {
-  const parentEnd = enter(r, depth);
-  const result: Record<string, unknown> = {};
-  let poisoned = false;
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 !== 1) {
-      r.skipType(tag & 7, depth);
-      continue;
-    }
-    const entryEnd = enterEntry(r);
-    let key = '';
-    let value: unknown = MISSING;
-    while (r.pos < r.len) {
-      const entryTag = r.uint32();
-      switch (entryTag >>> 3) {
-        case 1:
-          key = r.string();
-          break;
-        case 2:
-          value = readValue(r, depth + 1);
-          break;
-        default:
-          r.skipType(entryTag & 7, depth);
-      }
-    }
-    leave(r, entryEnd);
-    define(result, key, value);
-    if (value === MISSING || value === POISON) poisoned = true;
-  }
-  leave(r, parentEnd);
-  // A repeated key replaces its value, so only the final values decide.
-  return poisoned && hasPoison(result) ? POISON : result;
-}
-
-const VALUE_NULL = 1;
-const VALUE_NUMBER = 2;
-const VALUE_STRING = 4;
-const VALUE_BOOL = 8;
-const VALUE_STRUCT = 16;
-const VALUE_LIST = 32;
-
-/**
- * google.protobuf.Value -> JSON. protobufjs's decoder does not clear the other members of the
- * `kind` oneof, and toObject names in `kind` the last set member in declaration order
- * (null, number, string, bool, struct, list), so that member is the value; every set member
- * is converted, so a poisoned one poisons the Value even when another is chosen.
- */
-function readValue(r: WireReader, depth: number): unknown {
-  const parentEnd = enter(r, depth);
-  let set = 0;
-  let number = 0;
-  let text = '';
-  let bool = false;
-  let struct: unknown;
-  let list: unknown;
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
-        r.int32();
-        set |= VALUE_NULL;
-        break;
-      case 2:
-        number = r.double();
-        set |= VALUE_NUMBER;
-        break;
-      case 3:
-        text = r.string();
-        set |= VALUE_STRING;
-        break;
-      case 4:
-        bool = r.bool();
-        set |= VALUE_BOOL;
-        break;
-      case 5:
-        struct = readStruct(r, depth + 1);
-        set |= VALUE_STRUCT;
-        break;
-      case 6:
-        list = readList(r, depth + 1);
-        set |= VALUE_LIST;
-        break;
-      default:
-        r.skipType(tag & 7, depth);
-    }
-  }
-  leave(r, parentEnd);
-  if ((set & VALUE_STRUCT) !== 0 && struct === POISON) return POISON;
-  if ((set & VALUE_LIST) !== 0 && list === POISON) return POISON;
-  if ((set & VALUE_LIST) !== 0) return list;
-  if ((set & VALUE_STRUCT) !== 0) return struct;
-  if ((set & VALUE_BOOL) !== 0) return bool;
-  if ((set & VALUE_STRING) !== 0) return text;
-  if ((set & VALUE_NUMBER) !== 0) return number;
-  return null;
-}
-
-function readList(r: WireReader, depth: number): unknown[] | typeof POISON {
-  const parentEnd = enter(r, depth);
-  const values: unknown[] = [];
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1) values.push(readValue(r, depth + 1));
-    else r.skipType(tag & 7, depth);
-  }
-  leave(r, parentEnd);
-  return values.includes(POISON) ? POISON : values;
-}
-
-function hasPoison(object: Record<string, unknown>): boolean {
-  return Object.values(object).some((value) => value === MISSING || value === POISON);
-}
-
-/** defineProperty: a key named "__proto__" stays a key (protobufjs keeps it one too). */
-function define(object: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(object, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
 }
 
 // ---- the mapping: what the pipeline reads ---------------------------------------------------
