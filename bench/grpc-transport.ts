@@ -3,23 +3,45 @@
  * fail-closed wrappers) on grpc-js with an authorizer that allows at once, so the CPU per
  * call is the transport's. Run on one core while ghz loads it from the other:
  *
- *   taskset -c 0 node --import tsx bench/grpc-transport.ts <port> [grpc-js server options JSON | lean]
+ *   taskset -c 0 node --import tsx bench/grpc-transport.ts <port> [grpc-js server options JSON | lean | old-codec]
  *
  * `lean` serves the same service on bench/lean-grpc/lean-server.ts instead of grpc-js.
+ * `old-codec` serves it on grpc-js (channelz off, as Gatehouse runs it) with the CheckRequest
+ * decoder Gatehouse used before decodeCheckRequest (proto-loader + the old mapper, kept in
+ * test/ as the oracle), to measure the direct decoder against it.
+ *
+ * With BENCH_PIPELINE=1 the authorizer is the real pipeline instead (Gatehouse's example
+ * catalog and policies in policies/, the dev issuer's RS256 key in .gatehouse/dev, the verified
+ * token cache on): the CPU per call is then the whole gRPC check, transport and pipeline.
+ * bench/pipeline-check-data.ts writes a CheckRequest it allows.
  *
  * SIGUSR2 starts the measurement (after a warm-up); SIGTERM prints the CPU per call since
  * as JSON and exits. bench/transport-ab.sh drives it.
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { startGatehouse } from '../src/app.js';
+import type { CheckPipeline } from '../src/check/pipeline.js';
+import { parseConfig } from '../src/config/load-config.js';
+import { DEV_AUDIENCE, DEV_ISSUER } from '../src/dev/dev-keys.js';
 import type { Decision } from '../src/decision/decision.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createExtAuthzService } from '../src/transport/grpc/ext-authz-service.js';
 import { LeanGrpcServer } from './lean-grpc/lean-server.js';
 import { loadProtos } from '../src/transport/grpc/load-protos.js';
+import type { DecodedCheckRequest } from '../src/transport/grpc/ext-authz-service.js';
+import { protoLoaderCheckInput } from '../test/transport/grpc/proto-loader-check-input.js';
 
 const port = Number(process.argv[2] ?? 0);
 const lean = process.argv[3] === 'lean';
-const serverOptions = lean ? {} : (JSON.parse(process.argv[3] ?? '{}') as Record<string, number>);
+const oldCodec = process.argv[3] === 'old-codec';
+const serverOptions: Record<string, number> = lean
+  ? {}
+  : oldCodec
+    ? { 'grpc.enable_channelz': 0 }
+    : (JSON.parse(process.argv[3] ?? '{}') as Record<string, number>);
+const maxRequestBytes = 4 * 1024 * 1024;
 const allowed: Decision = {
   allowed: true,
   code: 'GH_OK',
@@ -30,24 +52,41 @@ const allowed: Decision = {
   revision: 'transport',
 };
 let calls = 0;
+const pipeline = process.env.BENCH_PIPELINE === '1' ? await startPipeline() : undefined;
 const service = createExtAuthzService(loadProtos().authorization, {
   authorizer: {
-    check: () => {
+    check: (input) => {
       calls++;
-      return Promise.resolve(allowed);
+      return pipeline === undefined ? Promise.resolve(allowed) : pipeline.check(input);
     },
     isReady: () => true,
   },
   logger: silentLogger(),
-  maxRequestBytes: 4 * 1024 * 1024,
+  maxRequestBytes,
 });
+const definition = oldCodec
+  ? {
+      Check: {
+        ...service.definition.Check,
+        // The wrapper ext-authz-service.ts puts around its decoder, around the old decoder.
+        requestDeserialize: (bytes: Buffer): DecodedCheckRequest => {
+          try {
+            if (bytes.length > maxRequestBytes) throw new Error('too large');
+            return { input: protoLoaderCheckInput(bytes) };
+          } catch (error) {
+            return { error: error instanceof Error ? error : new Error(String(error)) };
+          }
+        },
+      },
+    }
+  : service.definition;
 if (lean) {
   const server = new LeanGrpcServer({ maxReceiveMessageBytes: 4 * 1024 * 1024 });
   server.addService(service.definition, service.implementation);
   void server.listen('127.0.0.1', port).then(() => process.stderr.write('ready\n'));
 } else {
   const server = new Server(serverOptions);
-  server.addService(service.definition, service.implementation);
+  server.addService(definition, service.implementation);
   server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error) => {
     if (error !== null) throw error;
     process.stderr.write('ready\n');
@@ -67,3 +106,29 @@ process.on('SIGTERM', () => {
   );
   process.exit(0);
 });
+
+/** The real pipeline, configured as bench/pipeline-latency.ts configures it (cache on). */
+async function startPipeline(): Promise<CheckPipeline> {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const config = parseConfig(
+    {
+      log: { level: 'silent' },
+      grpc: { enabled: false },
+      http: { enabled: false },
+      probes: { enabled: false },
+      policies: { dir: 'policies', watch: false, compileCacheDir: '.gatehouse/wasm-cache' },
+      issuers: [
+        {
+          issuer: DEV_ISSUER,
+          audiences: [DEV_AUDIENCE],
+          algorithms: ['RS256'],
+          jwksFile: '.gatehouse/dev/jwks.json',
+        },
+      ],
+    },
+    root,
+    {},
+  );
+  const gatehouse = await startGatehouse(config, { logger: silentLogger() });
+  return gatehouse.pipeline;
+}

@@ -11,7 +11,8 @@
  *   process, CPU time of all threads (process.cpuUsage) per call, so ratios survive a loaded
  *   machine;
  * - WASM evaluate: the bench policy on a realistic input document (encode included);
- * - CheckRequest decode (proto-loader + checkRequestToInput) and CheckResponse encode.
+ * - CheckRequest decode (decodeCheckRequest; proto-loader + the old mapper beside it) and
+ *   CheckResponse encode.
  *
  *   node --import tsx bench/micro.ts            (prints a markdown table)
  *   BENCH_MICRO_JSON=path node --import tsx bench/micro.ts   (also writes the figures)
@@ -37,9 +38,10 @@ import { entrypointFor, parseCatalog, type ApiDefinition } from '../src/routes/c
 import { normalizeHost } from '../src/routes/normalize-authority.js';
 import { normalizePath, parseQuery } from '../src/routes/normalize-path.js';
 import { RouteTable } from '../src/routes/route-table.js';
-import { checkRequestToInput } from '../src/transport/grpc/ext-authz-request.js';
+import { decodeCheckRequest } from '../src/transport/grpc/check-request-decoder.js';
 import { decisionToCheckResponse } from '../src/transport/grpc/ext-authz-response.js';
 import { loadProtos } from '../src/transport/grpc/load-protos.js';
+import { protoLoaderCheckInput } from '../test/transport/grpc/proto-loader-check-input.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -425,7 +427,7 @@ async function wasmAndCodecBenchmarks(): Promise<void> {
     const policy = await WasmPolicy.load(wasm.wasm, {}, 'micro');
     const protos = loadProtos();
     const bytes = protos.authorization.Check.requestSerialize(checkRequest);
-    const input = checkRequestToInput(protos.authorization.Check.requestDeserialize(bytes));
+    const input = decodeCheckRequest(bytes);
     const normalized = normalizePath(input.path);
     if (!normalized.ok) throw new Error('path');
     const catalog = parseCatalog(readFileSync(path.join(dir, 'catalog.yaml'), 'utf8'));
@@ -451,8 +453,11 @@ async function wasmAndCodecBenchmarks(): Promise<void> {
     await time('CheckRequest decode (proto-loader)', 100_000, () =>
       protos.authorization.Check.requestDeserialize(bytes),
     );
-    await time('CheckRequest decode + checkRequestToInput', 100_000, () =>
-      checkRequestToInput(protos.authorization.Check.requestDeserialize(bytes)),
+    await time('CheckRequest decode -> CheckInput (old: proto-loader + mapper)', 100_000, () =>
+      protoLoaderCheckInput(bytes),
+    );
+    await time('CheckRequest decode -> CheckInput (decodeCheckRequest)', 100_000, () =>
+      decodeCheckRequest(bytes),
     );
     const response = decisionToCheckResponse({
       allowed: true,

@@ -5,6 +5,10 @@
 # each server (/proc/<pid>/stat) over its slice divided by the calls ghz completed in it.
 # Slices under ~3 s are mostly ghz start-up on a loaded machine.
 #   SLICES=10 SLICE=3s bash bench/transport-ab-sliced.sh '{"grpc.enable_channelz":0}' lean
+# DATA_FILE=path loads the servers with that CheckRequest (ghz --data JSON) instead of the
+# bench's; with BENCH_PIPELINE=1 (passed on to the servers) the real pipeline answers:
+#   node --import tsx bench/pipeline-check-data.ts >/tmp/d.json
+#   BENCH_PIPELINE=1 DATA_FILE=/tmp/d.json bash bench/transport-ab-sliced.sh '{"grpc.enable_channelz":0}' old-codec
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -18,6 +22,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -n "${DATA_FILE:-}" ]; then cp "$DATA_FILE" "$work/data.json"; else
 node --import tsx -e '
 const t = "eyJhbGciOiJSUzI1NiJ9." + "x".repeat(400) + ".sig";
 process.stdout.write(JSON.stringify({ attributes: {
@@ -28,6 +33,7 @@ process.stdout.write(JSON.stringify({ attributes: {
     ":method": "GET", ":path": "/orders/42", ":scheme": "https", "user-agent": "bench",
     accept: "application/json", "x-request-id": "ab-1", authorization: "Bearer " + t } } } } }));
 ' >"$work/data.json"
+fi
 ports=()
 labels=("$@")
 i=0

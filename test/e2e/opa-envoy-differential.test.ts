@@ -9,7 +9,7 @@ import { buildOpaEnvoyInput } from '../../src/check/opa-envoy-input.js';
 import { compileWasm } from '../../src/policy/compile-wasm.js';
 import { findOpa } from '../../src/policy/opa-binary.js';
 import { WasmPolicy } from '../../src/policy/wasm-policy.js';
-import { checkRequestToInput } from '../../src/transport/grpc/ext-authz-request.js';
+import { decodeCheckRequest } from '../../src/transport/grpc/check-request-decoder.js';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import { structToJson } from '../../src/transport/grpc/struct-json.js';
 import type {
@@ -523,10 +523,8 @@ for (const subject of [people, orders, bench]) {
         const response = answer.response as CheckResponseMessage;
 
         // The document Gatehouse builds from the bytes it received.
-        const method = protos.authorization.Check;
-        const decoded = method.requestDeserialize(method.requestSerialize(message));
         const built = buildOpaEnvoyInput({
-          request: checkRequestToInput(decoded),
+          request: decodeCheckRequest(protos.authorization.Check.requestSerialize(message)),
           api: undefined,
           params: {},
           claims: undefined,

@@ -1,12 +1,13 @@
-import type { handleUnaryCall } from '@grpc/grpc-js';
+import type { handleUnaryCall, MethodDefinition } from '@grpc/grpc-js';
 import type { Authorizer } from '../../check/authorizer.js';
+import type { CheckInput } from '../../check/check-input.js';
 import { deny } from '../../decision/decision.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
-import { checkRequestToInput } from './ext-authz-request.js';
+import { decodeCheckRequest } from './check-request-decoder.js';
 import { decisionToCheckResponse } from './ext-authz-response.js';
 import type { AuthorizationServiceDefinition } from './load-protos.js';
-import type { CheckRequestMessage, CheckResponseMessage } from './wire-types.js';
+import type { CheckResponseMessage } from './wire-types.js';
 
 /**
  * GH_ERR_INTERNAL carries no WWW-Authenticate challenge, so this realm never reaches a
@@ -24,23 +25,41 @@ export interface ExtAuthzServiceOptions {
   readonly maxRequestBytes: number;
 }
 
+/**
+ * What the Check decoder hands the handler: the CheckInput decoded straight from the wire
+ * bytes, or why the bytes could not be decoded.
+ */
+export type DecodedCheckRequest =
+  | { readonly input: CheckInput; readonly error?: undefined }
+  | { readonly input?: undefined; readonly error: Error };
+
+// A type alias, not an interface: grpc-js's ServiceDefinition is an index-signature type.
+export type ExtAuthzServerDefinition = {
+  readonly Check: MethodDefinition<DecodedCheckRequest, CheckResponseMessage>;
+};
+
 export interface ExtAuthzService {
-  /** The Authorization service with its decoder and encoder wrapped to fail closed. */
-  readonly definition: AuthorizationServiceDefinition;
+  /**
+   * The Authorization service as served: Check decodes with decodeCheckRequest (not
+   * proto-loader) and its decoder and encoder are wrapped to fail closed.
+   */
+  readonly definition: ExtAuthzServerDefinition;
   readonly implementation: {
-    readonly Check: handleUnaryCall<CheckRequestMessage, CheckResponseMessage>;
+    readonly Check: handleUnaryCall<DecodedCheckRequest, CheckResponseMessage>;
   };
 }
 
 /**
- * envoy.service.auth.v3.Authorization/Check: CheckRequest -> CheckInput -> authorizer ->
- * CheckResponse.
+ * envoy.service.auth.v3.Authorization/Check: CheckRequest bytes -> CheckInput (one direct
+ * decoder, check-request-decoder.ts) -> authorizer -> CheckResponse. `authorization` (from
+ * proto-loader) supplies the method's path and the response encoder.
  *
  * It never answers with a gRPC error. Envoy counts an error status as a failed check, and
  * `failure_mode_allow: true` lets failed checks through (CVE-2023-27488, CVE-2024-23324).
  * So a throw at any step becomes an explicit denied_response, logged as LOG.checkFailed:
- * - decoding: grpc-js would answer INTERNAL, so the decoder is wrapped and marks the request;
- * - mapping and the authorizer: caught in the handler;
+ * - decoding: grpc-js would answer INTERNAL, so the decoder is wrapped and hands the handler
+ *   the error instead of a CheckInput;
+ * - the authorizer: caught in the handler;
  * - encoding: grpc-js would answer INTERNAL, so the encoder is wrapped and falls back to the
  *   encoded internal deny.
  */
@@ -58,22 +77,17 @@ export function createExtAuthzService(
   );
   const internalDenyBytes = check.responseSerialize(internalDeny);
 
-  // Requests the decoder could not decode, with why. The handler only sees the request
-  // object, so the mark travels with it.
-  const undecodable = new WeakMap<object, Error>();
-
   const failed = (stage: 'decode' | 'check' | 'encode', error: unknown): void => {
     logger.error({ err: error, code: 'GH_ERR_INTERNAL', stage }, LOG.checkFailed);
   };
 
-  const answer = async (request: CheckRequestMessage): Promise<CheckResponseMessage> => {
+  const answer = async (request: DecodedCheckRequest): Promise<CheckResponseMessage> => {
     try {
-      const decodeError = undecodable.get(request);
-      if (decodeError !== undefined) {
-        failed('decode', decodeError);
+      if (request.input === undefined) {
+        failed('decode', request.error);
         return internalDeny;
       }
-      const decision = await authorizer.check(checkRequestToInput(request));
+      const decision = await authorizer.check(request.input);
       return decisionToCheckResponse(decision);
     } catch (error) {
       failed('check', error);
@@ -81,21 +95,29 @@ export function createExtAuthzService(
     }
   };
 
-  const definition: AuthorizationServiceDefinition = {
+  const definition: ExtAuthzServerDefinition = {
     Check: {
-      ...check,
-      requestDeserialize: (bytes) => {
+      path: check.path,
+      requestStream: check.requestStream,
+      responseStream: check.responseStream,
+      // Only clients serialize requests and deserialize responses; grpc-js's server never
+      // calls these two, and they stay proto-loader's.
+      requestSerialize: (request) => {
+        throw new Error(
+          `the server's Check definition does not encode requests (${typeof request})`,
+        );
+      },
+      responseDeserialize: check.responseDeserialize,
+      requestDeserialize: (bytes): DecodedCheckRequest => {
         try {
           if (bytes.length > maxRequestBytes) {
             throw new Error(
               `CheckRequest of ${bytes.length} bytes exceeds the limit of ${maxRequestBytes}`,
             );
           }
-          return check.requestDeserialize(bytes);
+          return { input: decodeCheckRequest(bytes) };
         } catch (error) {
-          const marked = {};
-          undecodable.set(marked, error instanceof Error ? error : new Error(String(error)));
-          return marked;
+          return { error: error instanceof Error ? error : new Error(String(error)) };
         }
       },
       responseSerialize: (response) => {

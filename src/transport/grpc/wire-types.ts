@@ -22,6 +22,8 @@ export interface SocketAddressMessage {
   readonly address?: string;
   readonly port_value?: number;
   readonly named_port?: string;
+  readonly resolver_name?: string;
+  readonly ipv4_compat?: boolean;
 }
 
 export interface AddressMessage {
@@ -86,9 +88,12 @@ export interface AttributeContextMessage {
   readonly tls_session?: { readonly sni?: string } | null;
 }
 
-/** envoy.config.core.v3.Metadata: typed_filter_metadata (Any) is not read. */
+/** envoy.config.core.v3.Metadata: typed_filter_metadata (Any) is decoded but not mapped. */
 export interface MetadataMessage {
   readonly filter_metadata?: Readonly<Record<string, StructMessage>>;
+  readonly typed_filter_metadata?: Readonly<
+    Record<string, { readonly type_url?: string; readonly value?: Uint8Array }>
+  >;
 }
 
 /** google.protobuf.Struct as proto-loader holds it: protobufjs's built-in struct.proto names Value's fields in camelCase (keepCase keeps them so), the set member's name in `kind`. */

@@ -204,6 +204,33 @@ describe('gRPC ext_authz server', () => {
     );
   });
 
+  it.each([
+    // attributes { metadata_context { filter_metadata { key: "ns" } } }: an entry without its
+    // Struct, which protobufjs decoded as null and then failed to convert.
+    [
+      'a metadata entry without a value',
+      [0x0a, 0x08, 0x5a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0x6e, 0x73],
+    ],
+    // attributes { source { ... } } whose Peer claims one byte more than its parent holds.
+    ['a sub-message longer than its parent', [0x0a, 0x03, 0x0a, 0x03, 0x12, 0x00]],
+    // A group start (wire type 3) that never ends.
+    ['an unterminated group', [0x0a, 0x02, 0xa3, 0x01]],
+  ])(
+    'fail-open: %s (the direct decoder refuses it) yields an explicit 403 deny',
+    async (_name, wire) => {
+      const { response, error } = await rawUnary(client, Check, () => Buffer.from(wire), null);
+
+      expect(error).toBeUndefined();
+      expect(response?.status.code).toBe(7);
+      expect(response?.status.message).toBe('GH_ERR_INTERNAL');
+      expect(response?.denied_response?.status.code).toBe(403);
+      expect(authorizer.inputs).toHaveLength(0);
+      expect(logs.lines).toContainEqual(
+        expect.objectContaining({ msg: LOG.checkFailed, stage: 'decode' }),
+      );
+    },
+  );
+
   it('passes the CheckRequest fields to the authorizer as a CheckInput', async () => {
     await check({
       attributes: {

@@ -1,11 +1,21 @@
-import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 import { describe, expect, it } from 'vitest';
-import { checkRequestToInput } from '../../../src/transport/grpc/ext-authz-request.js';
+import type { CheckInput } from '../../../src/check/check-input.js';
+import { decodeCheckRequest } from '../../../src/transport/grpc/check-request-decoder.js';
+import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
+import type { CheckRequestMessage } from '../../../src/transport/grpc/wire-types.js';
+import { protoLoaderCheckInput } from './proto-loader-check-input.js';
 import { ENVOY_GET_REQUEST, ENVOY_RAW_HEADERS_POST, bytes } from './envoy-fixtures.js';
 
-describe('checkRequestToInput', () => {
+const method = loadProtos().authorization.Check;
+
+/** A CheckRequest as Envoy puts it on the wire (protobufjs's encoder), then decoded. */
+function decode(request: CheckRequestMessage): CheckInput {
+  return decodeCheckRequest(method.requestSerialize(request));
+}
+
+describe('decodeCheckRequest', () => {
   it('maps a CheckRequest as Envoy sends it', () => {
-    const input = checkRequestToInput(ENVOY_GET_REQUEST);
+    const input = decode(ENVOY_GET_REQUEST);
 
     expect(input).toEqual({
       transport: 'grpc',
@@ -38,40 +48,35 @@ describe('checkRequestToInput', () => {
   });
 
   it('carries what OPA-Envoy policies read beyond the request: metadata, TLS, peer service', () => {
-    const method = loadProtos().authorization.Check;
-    // Through the real encoder and decoder, so Struct values arrive as proto-loader decodes them.
-    const decoded = method.requestDeserialize(
-      method.requestSerialize({
-        attributes: {
-          source: { service: 'frontend', labels: { app: 'web' } },
-          request: {
-            time: { seconds: 1_767_225_600, nanos: 0 },
-            http: {
-              method: 'POST',
-              path: '/p',
-              host: 'h',
-              size: 11,
-              raw_body: Buffer.from('{"a":1}'),
-            },
+    const input = decode({
+      attributes: {
+        source: { service: 'frontend', labels: { app: 'web' } },
+        request: {
+          time: { seconds: 1_767_225_600, nanos: 0 },
+          http: {
+            method: 'POST',
+            path: '/p',
+            host: 'h',
+            size: 11,
+            raw_body: Buffer.from('{"a":1}'),
           },
-          metadata_context: {
-            filter_metadata: {
-              'envoy.filters.http.jwt_authn': {
-                fields: {
-                  sub: { stringValue: 'alice' },
-                  n: { numberValue: 2 },
-                  ok: { boolValue: true },
-                  list: { listValue: { values: [{ stringValue: 'x' }, { nullValue: 0 }] } },
-                },
+        },
+        metadata_context: {
+          filter_metadata: {
+            'envoy.filters.http.jwt_authn': {
+              fields: {
+                sub: { stringValue: 'alice' },
+                n: { numberValue: 2 },
+                ok: { boolValue: true },
+                list: { listValue: { values: [{ stringValue: 'x' }, { nullValue: 0 }] } },
               },
             },
           },
-          route_metadata_context: {},
-          tls_session: { sni: 'api.shop.example' },
         },
-      }),
-    );
-    const input = checkRequestToInput(decoded);
+        route_metadata_context: {},
+        tls_session: { sni: 'api.shop.example' },
+      },
+    });
     expect(input.source).toMatchObject({ service: 'frontend', labels: { app: 'web' } });
     expect(input.body).toBe('{"a":1}');
     expect(input.envoyAttributes).toEqual({
@@ -90,7 +95,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('uses header_map when headers is empty: raw values, repeated names joined', () => {
-    const input = checkRequestToInput(ENVOY_RAW_HEADERS_POST);
+    const input = decode(ENVOY_RAW_HEADERS_POST);
 
     expect(input.headers).toEqual({
       ':authority': 'api.shop.example',
@@ -107,18 +112,18 @@ describe('checkRequestToInput', () => {
   });
 
   it('takes the body from raw_body when body is empty (pack_as_bytes)', () => {
-    expect(checkRequestToInput(ENVOY_RAW_HEADERS_POST).body).toBe('{"item":"book","qty":1}');
+    expect(decode(ENVOY_RAW_HEADERS_POST).body).toBe('{"item":"book","qty":1}');
   });
 
   it('prefers body over raw_body', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: { request: { http: { body: 'text', raw_body: bytes('bytes') } } },
     });
     expect(input.body).toBe('text');
   });
 
   it('lower-cases header names and joins names that collide once lower-cased', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: { headers: { 'X-Tenant': 'acme', 'x-tenant': 'evil', Accept: '*/*' } },
@@ -129,7 +134,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('lower-cases header_map names and prefers value over raw_value', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: {
@@ -147,7 +152,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('ignores header_map when the headers map is set', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: {
@@ -161,13 +166,11 @@ describe('checkRequestToInput', () => {
   });
 
   it('upper-cases the method, as CheckInput promises', () => {
-    expect(
-      checkRequestToInput({ attributes: { request: { http: { method: 'get' } } } }).method,
-    ).toBe('GET');
+    expect(decode({ attributes: { request: { http: { method: 'get' } } } }).method).toBe('GET');
   });
 
   it('passes on every other place the request names its host, for the route step to compare', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: {
@@ -182,7 +185,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('falls back to pseudo-headers when method, path and host are empty', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: {
@@ -195,7 +198,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('maps a Unix socket peer to its path, and an internal listener to no address', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         source: { address: { pipe: { path: '/run/envoy.sock', mode: 0 } } },
         destination: { address: { envoy_internal_address: { server_listener_name: 'inner' } } },
@@ -211,7 +214,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('reports an empty principal or certificate as absent, not as ""', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         source: {
           address: { socket_address: { address: '10.0.0.1', port_value: 0 } },
@@ -228,33 +231,21 @@ describe('checkRequestToInput', () => {
     });
   });
 
+  // Wire forms of "Envoy sent nothing usable": what protobufjs would encode for an empty or
+  // partial message, and fields the decoder does not know.
   it.each([
-    ['undefined', undefined],
-    ['null', null],
-    ['a string', 'CheckRequest'],
-    ['an empty object', {}],
-    ['null attributes', { attributes: null }],
-    ['null http', { attributes: { request: { http: null } } }],
+    ['an empty message', Buffer.alloc(0)],
+    ['empty attributes', method.requestSerialize({ attributes: {} })],
+    ['an empty http request', method.requestSerialize({ attributes: { request: { http: {} } } })],
     [
-      'mistyped fields',
-      {
-        attributes: {
-          source: { address: { socket_address: 'nope' }, principal: 7 },
-          context_extensions: ['a'],
-          request: {
-            http: {
-              method: 5,
-              path: {},
-              headers: 'x',
-              header_map: { headers: 'nope' },
-              raw_body: 'x',
-            },
-          },
-        },
-      },
+      'only unknown fields (varint, fixed64, bytes, group, fixed32)',
+      Buffer.from([
+        0x10, 0x96, 0x01, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x22, 0x02, 0x61, 0x62, 0x2b, 0x08, 0x01,
+        0x2c, 0x35, 1, 2, 3, 4,
+      ]),
     ],
-  ])('never throws on %s: empty values instead', (_name, request) => {
-    expect(checkRequestToInput(request)).toEqual({
+  ])('maps %s to empty values, never a throw', (_name, wire) => {
+    expect(decodeCheckRequest(wire)).toEqual({
       transport: 'grpc',
       method: '',
       path: '',
@@ -276,19 +267,23 @@ describe('checkRequestToInput', () => {
     });
   });
 
-  it('drops header and context_extensions values that are not strings', () => {
-    const input = checkRequestToInput({
-      attributes: {
-        request: { http: { headers: { 'x-ok': 'yes', 'x-object': { toString: () => 'no' } } } },
-        context_extensions: { ok: 'yes', count: 3 },
-      },
-    });
-    expect(input.headers).toEqual({ 'x-ok': 'yes' });
-    expect(input.contextExtensions).toEqual({ ok: 'yes' });
+  it.each([
+    ['a truncated message', method.requestSerialize(ENVOY_GET_REQUEST).subarray(0, 40)],
+    ['a sub-message longer than its parent', Buffer.from([0x0a, 0x05, 0x0a, 0x10, 0x00])],
+    ['an invalid wire type', Buffer.from([0x0f])],
+    [
+      // attributes { metadata_context { filter_metadata { key: "ns" } } }: protobufjs decodes
+      // the missing Struct as null, and toObject then fails on it.
+      'a metadata entry without a value',
+      Buffer.from([0x0a, 0x08, 0x5a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0x6e, 0x73]),
+    ],
+  ])('refuses %s, as proto-loader did (the service answers GH_ERR_INTERNAL)', (_name, wire) => {
+    expect(() => protoLoaderCheckInput(wire)).toThrow();
+    expect(() => decodeCheckRequest(wire)).toThrow();
   });
 
   it('prototype pollution: a header named __proto__ stays a plain header', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: {
@@ -309,7 +304,7 @@ describe('checkRequestToInput', () => {
   });
 
   it('header smuggling: a second Authorization header stays visible to the pipeline', () => {
-    const input = checkRequestToInput({
+    const input = decode({
       attributes: {
         request: {
           http: {

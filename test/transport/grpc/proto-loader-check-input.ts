@@ -1,5 +1,20 @@
-import type { CheckInput, EnvoyAttributes, PeerInfo } from '../../check/check-input.js';
-import { structToJson } from './struct-json.js';
+import type { CheckInput, EnvoyAttributes, PeerInfo } from '../../../src/check/check-input.js';
+import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
+import { structToJson } from '../../../src/transport/grpc/struct-json.js';
+
+/**
+ * The old CheckRequest path, kept only as the oracle the direct decoder
+ * (src/transport/grpc/check-request-decoder.ts) is tested against: proto-loader decodes the
+ * bytes (protobufjs decode + toObject with the load-protos.ts options) and checkRequestToInput
+ * maps the object. Gatehouse served Check with exactly this until the direct decoder replaced
+ * it (issue 10).
+ */
+const check = loadProtos().authorization.Check;
+
+/** The old path end to end: wire bytes -> CheckInput, throwing where it refused the bytes. */
+export function protoLoaderCheckInput(bytes: Buffer): CheckInput {
+  return checkRequestToInput(check.requestDeserialize(bytes));
+}
 
 /**
  * Envoy ext_authz v3 CheckRequest (as proto-loader decodes it) -> CheckInput.
