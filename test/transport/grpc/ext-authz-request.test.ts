@@ -1,21 +1,27 @@
 import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 import { describe, expect, it } from 'vitest';
 import { checkRequestToInput } from '../../../src/transport/grpc/ext-authz-request.js';
-import { ENVOY_GET_REQUEST, ENVOY_RAW_HEADERS_POST, bytes } from './envoy-fixtures.js';
+import {
+  ENVOY_GET_REQUEST,
+  ENVOY_GET_REQUEST_FIELDS,
+  ENVOY_RAW_HEADERS_POST,
+  bytes,
+} from './envoy-fixtures.js';
+
+/** checkRequestToInput of a request whose only headers are this header_map. */
+function fromHeaderMap(
+  headers: readonly { key: string; value?: string; raw_value?: Uint8Array }[],
+): ReturnType<typeof checkRequestToInput> {
+  return checkRequestToInput({ attributes: { request: { http: { header_map: { headers } } } } });
+}
 
 describe('checkRequestToInput', () => {
   it('maps a CheckRequest as Envoy sends it', () => {
     const input = checkRequestToInput(ENVOY_GET_REQUEST);
 
     expect(input).toEqual({
-      transport: 'grpc',
-      method: 'GET',
-      path: '/orders/42?expand=items&page=2',
-      host: 'api.shop.example',
-      scheme: 'https',
-      protocol: 'HTTP/1.1',
+      ...ENVOY_GET_REQUEST_FIELDS,
       headers: ENVOY_GET_REQUEST.attributes.request.http.headers,
-      requestId: '5f1c2a7e-8d43-4f0e-9b0a-3c1d2e4f5a6b',
       body: '',
       source: {
         address: '10.244.1.17',
@@ -29,7 +35,6 @@ describe('checkRequestToInput', () => {
         principal: 'spiffe://cluster.local/ns/shop/sa/orders',
         certificate: undefined,
       },
-      contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
       // The headers map's :authority, which the route step checks against `host`.
       otherHostValues: ['api.shop.example'],
       // Request.time, as protojson writes a Timestamp (for the OPA-Envoy input document).
@@ -129,20 +134,10 @@ describe('checkRequestToInput', () => {
   });
 
   it('lower-cases header_map names and prefers value over raw_value', () => {
-    const input = checkRequestToInput({
-      attributes: {
-        request: {
-          http: {
-            header_map: {
-              headers: [
-                { key: 'Authorization', value: 'Bearer a', raw_value: bytes('ignored') },
-                { key: '', raw_value: bytes('nameless, skipped') },
-              ],
-            },
-          },
-        },
-      },
-    });
+    const input = fromHeaderMap([
+      { key: 'Authorization', value: 'Bearer a', raw_value: bytes('ignored') },
+      { key: '', raw_value: bytes('nameless, skipped') },
+    ]);
     expect(input.headers).toEqual({ authorization: 'Bearer a' });
   });
 
@@ -288,20 +283,10 @@ describe('checkRequestToInput', () => {
   });
 
   it('prototype pollution: a header named __proto__ stays a plain header', () => {
-    const input = checkRequestToInput({
-      attributes: {
-        request: {
-          http: {
-            header_map: {
-              headers: [
-                { key: '__proto__', raw_value: bytes('polluted') },
-                { key: 'authorization', raw_value: bytes('Bearer x') },
-              ],
-            },
-          },
-        },
-      },
-    });
+    const input = fromHeaderMap([
+      { key: '__proto__', raw_value: bytes('polluted') },
+      { key: 'authorization', raw_value: bytes('Bearer x') },
+    ]);
     expect(Object.getPrototypeOf(input.headers)).toBe(Object.prototype);
     expect(Object.hasOwn(input.headers, '__proto__')).toBe(true);
     expect(Object.keys(input.headers)).toEqual(['__proto__', 'authorization']);
@@ -309,20 +294,10 @@ describe('checkRequestToInput', () => {
   });
 
   it('header smuggling: a second Authorization header stays visible to the pipeline', () => {
-    const input = checkRequestToInput({
-      attributes: {
-        request: {
-          http: {
-            header_map: {
-              headers: [
-                { key: 'authorization', raw_value: bytes('Bearer first') },
-                { key: 'Authorization', raw_value: bytes('Bearer second') },
-              ],
-            },
-          },
-        },
-      },
-    });
+    const input = fromHeaderMap([
+      { key: 'authorization', raw_value: bytes('Bearer first') },
+      { key: 'Authorization', raw_value: bytes('Bearer second') },
+    ]);
     expect(input.headers.authorization).toBe('Bearer first,Bearer second');
   });
 });
