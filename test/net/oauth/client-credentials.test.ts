@@ -2,6 +2,7 @@ import { generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypt
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  clientCredentialsClient,
   startAuthorizationServer,
   type AuthorizationServer,
   type ClientMetadata,
@@ -14,7 +15,6 @@ import {
   everythingShown,
   rejection,
   type SourceOptions,
-  clientCredentialsClient,
   tokenSources,
 } from './helpers.js';
 

@@ -6,10 +6,7 @@ import {
   type ClientCredentialsOptions,
 } from '../../../src/net/oauth/client-credentials.js';
 import { OAuthClientError } from '../../../src/net/oauth/errors.js';
-import type {
-  AuthorizationServerOptions,
-  ClientMetadata,
-} from '../../helpers/authorization-server.js';
+import type { AuthorizationServerOptions } from '../../helpers/authorization-server.js';
 import { freeLoopbackPort } from '../../helpers/listen.js';
 
 /** Options for a test's token source: the test supplies the endpoint when left out. */
@@ -37,22 +34,6 @@ export function withConfigDefaults(
     ...options,
     timeoutMs: options.timeoutMs ?? SCHEMA_DEFAULTS.requestTimeoutMs,
     refreshSkewS: options.refreshSkewS ?? SCHEMA_DEFAULTS.refreshSkewS,
-  };
-}
-
-/** A client registered for the client_credentials grant (RFC 6749 section 4.4) only. */
-export function clientCredentialsClient(
-  id: string,
-  method: string,
-  extra: Record<string, unknown> = {},
-): ClientMetadata {
-  return {
-    client_id: id,
-    grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
-    token_endpoint_auth_method: method,
-    ...extra,
   };
 }
 

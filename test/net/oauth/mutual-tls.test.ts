@@ -5,6 +5,7 @@ import { fetchBytes } from '../../../src/net/http-fetch.js';
 import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
 import { CLIENT_SUBJECT_DN, createTestPki, x5c, type TestPki } from './certificates.js';
 import {
+  clientCredentialsClient,
   startAuthorizationServer,
   type AuthorizationServer,
 } from '../../helpers/authorization-server.js';
@@ -14,7 +15,6 @@ import {
   rejection,
   thrown,
   withConfigDefaults,
-  clientCredentialsClient,
   tokenSources,
 } from './helpers.js';
 
