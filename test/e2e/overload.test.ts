@@ -2,6 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@grpc/grpc-js';
 import { request } from 'undici';
+import { requestText } from '../helpers/request-text.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import type { CheckRequestMessage } from '../../src/transport/grpc/wire-types.js';
@@ -128,13 +129,8 @@ async function grpcCheck(token: string) {
   return result.response;
 }
 
-async function httpCheck(path: string, headers: Record<string, string>, method = 'GET') {
-  const response = await request(`${t.httpBase}${path}`, { method, headers });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: await response.body.text(),
-  };
+function httpCheck(path: string, headers: Record<string, string>, method = 'GET') {
+  return requestText(`${t.httpBase}${path}`, { method, headers });
 }
 
 /** gatehouse_checks_rejected_total for one transport, read from the probe port. */

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
+import { requestText } from '../../../helpers/request-text.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   athOf,
@@ -82,14 +82,9 @@ async function viaNginx(nonce: string | undefined) {
       ...(nonce === undefined ? {} : { nonce }),
     },
   });
-  const response = await request(`${nginx.baseUrl}${PATH}`, {
+  return requestText(`${nginx.baseUrl}${PATH}`, {
     headers: { authorization: `DPoP ${token}`, dpop: proof },
   });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: await response.body.text(),
-  };
 }
 
 describe('DPoP-Nonce behind NGINX auth_request', () => {
