@@ -209,30 +209,20 @@ describe('the provider refuses what it should', () => {
   });
 
   it('tls_client_auth without a certificate, or with a key that does not match, is a config error', () => {
-    const missing = thrown(
-      () =>
-        new ClientCredentialsTokenSource(
-          withConfigDefaults({
-            tokenEndpoint: provider.tokenEndpoint,
-            clientId: TLS_CLIENT,
-            method: 'tls_client_auth',
-          }),
-        ),
-    );
+    // The constructor refuses these: nothing is created, so nothing to close.
+    const tlsClient = (certificate: { cert?: string; key?: string }) => () =>
+      new ClientCredentialsTokenSource(
+        withConfigDefaults({
+          tokenEndpoint: provider.tokenEndpoint,
+          clientId: TLS_CLIENT,
+          method: 'tls_client_auth',
+          ...certificate,
+        }),
+      );
+    const missing = thrown(tlsClient({}));
     expect(missing.code).toBe('GH_OAUTH_CONFIG_INVALID');
     expect(missing.message).toMatch(/^cert: is required for tls_client_auth/);
-    const mismatch = thrown(
-      () =>
-        new ClientCredentialsTokenSource(
-          withConfigDefaults({
-            tokenEndpoint: provider.tokenEndpoint,
-            clientId: TLS_CLIENT,
-            method: 'tls_client_auth',
-            cert: pki.client.cert,
-            key: pki.otherClient.key,
-          }),
-        ),
-    );
+    const mismatch = thrown(tlsClient({ cert: pki.client.cert, key: pki.otherClient.key }));
     expect(mismatch.message).toMatch(/^key: does not match the certificate/);
     expect(mismatch.message).not.toContain('PRIVATE KEY');
   });
