@@ -1,6 +1,5 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Client } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatehouse } from '../../src/app.js';
@@ -8,12 +7,9 @@ import { DpopNonces } from '../../src/auth/dpop/nonce.js';
 import { ConfigError, parseConfig } from '../../src/config/load-config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { athOf, createProofKey, signProof, type ProofKey } from '../auth/dpop/dpop-fixtures.js';
+import { writeNonceCatalog } from '../helpers/nonce-catalog.js';
 import { askDoor, DOORS, type Door, type DoorRequest } from '../helpers/check-doors.js';
-import {
-  FIXTURE_POLICIES,
-  startTestGatehouse,
-  type TestGatehouse,
-} from '../helpers/test-gatehouse.js';
+import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { connect } from '../transport/grpc/grpc-test-client.js';
 
 // DPoP server nonces (RFC 9449 sections 8 and 9) on an API with `auth.dpopNonce: required`,
@@ -43,22 +39,7 @@ async function start(): Promise<TestGatehouse> {
 }
 
 beforeAll(async () => {
-  // The fixture policies plus one API that requires nonces.
-  policies = await mkdtemp(path.join(tmpdir(), 'gatehouse-nonce-policies-'));
-  await cp(FIXTURE_POLICIES, policies, { recursive: true });
-  const catalog = await readFile(path.join(policies, 'catalog.yaml'), 'utf8');
-  await writeFile(
-    path.join(policies, 'catalog.yaml'),
-    `${catalog}
-  - name: secure
-    apis:
-      - id: secure.get
-        method: GET
-        path: /secure/{id}
-        auth:
-          dpopNonce: required
-`,
-  );
+  policies = await writeNonceCatalog('gatehouse-nonce-policies-');
   [a, b] = await Promise.all([start(), start()]);
   grpcA = connect(a.gatehouse.grpcPort ?? 0);
   grpcB = connect(b.gatehouse.grpcPort ?? 0);

@@ -145,6 +145,17 @@ describe('answers a client can act on', () => {
 });
 
 describe('token attacks are denied with 401 invalid_token', () => {
+  /** Claims that would make alice an admin of the test issuer for ten minutes. */
+  function adminClaims(): Record<string, unknown> {
+    return {
+      iss: t.issuer.issuer,
+      aud: TEST_AUDIENCE,
+      sub: 'alice',
+      roles: ['admin'],
+      exp: Math.floor(Date.now() / 1000) + 600,
+    };
+  }
+
   async function expectInvalidToken(
     token: string,
     code: string,
@@ -159,16 +170,8 @@ describe('token attacks are denied with 401 invalid_token', () => {
   }
 
   it('alg none', async () => {
-    const now = Math.floor(Date.now() / 1000);
-    const payload = {
-      iss: t.issuer.issuer,
-      aud: TEST_AUDIENCE,
-      sub: 'alice',
-      roles: ['admin'],
-      exp: now + 600,
-    };
     await expectInvalidToken(
-      `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(payload)}.`,
+      `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(adminClaims())}.`,
       'GH_ERR_TOKEN_ALG',
     );
   });
@@ -240,14 +243,7 @@ describe('token attacks are denied with 401 invalid_token', () => {
 
   it('tampered payload (signature no longer matches)', async () => {
     const [h, , s] = (await t.issuer.sign()).split('.');
-    const now = Math.floor(Date.now() / 1000);
-    const forgedPayload = b64url({
-      iss: t.issuer.issuer,
-      aud: TEST_AUDIENCE,
-      sub: 'alice',
-      roles: ['admin'],
-      exp: now + 600,
-    });
+    const forgedPayload = b64url(adminClaims());
     await expectInvalidToken(
       `${h ?? ''}.${forgedPayload}.${s ?? ''}`,
       'GH_ERR_TOKEN_SIGNATURE',

@@ -61,6 +61,20 @@ async function writeConfig(extra = ''): Promise<string> {
   return file;
 }
 
+/** A copy of the fixture policy folder at `name` in the test folder, for a test to change. */
+async function policyCopy(name: string): Promise<string> {
+  const copy = path.join(dir, name);
+  await cp(path.join(dir, 'policies'), copy, { recursive: true });
+  return copy;
+}
+
+/** `gatehouse validate` on a fresh config, with GATEHOUSE_POLICY_DIR naming `policyDir`. */
+async function validateWithPolicies(policyDir: string): Promise<Result> {
+  return gatehouse(['validate', '--config', await writeConfig()], {
+    GATEHOUSE_POLICY_DIR: policyDir,
+  });
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-cli-'));
   await cp(path.join(ROOT, 'policies'), path.join(dir, 'policies'), { recursive: true });
@@ -161,24 +175,18 @@ describe('validate', () => {
   });
 
   it('a declarative policy with a bad condition is a problem naming the file, policy and field', async () => {
-    const file = await writeConfig();
-    const broken = path.join(dir, 'broken-declarative');
-    await cp(path.join(dir, 'policies'), broken, { recursive: true });
+    const broken = await policyCopy('broken-declarative');
     await writeFile(
       path.join(broken, 'users', 'profile.policy.yaml'),
       'package: users.profile\nallow:\n  claim: sub\n  equal: { param: user }\n',
     );
-    const result = await gatehouse(['validate', '--config', file], {
-      GATEHOUSE_POLICY_DIR: broken,
-    });
+    const result = await validateWithPolicies(broken);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('users/profile.policy.yaml (policy users.profile): allow');
   });
 
   it('an OpenAPI document beside the catalog adds its APIs; a bad one is a problem naming the file, exit 1', async () => {
-    const file = await writeConfig();
-    const withDocument = path.join(dir, 'openapi-policies');
-    await cp(path.join(dir, 'policies'), withDocument, { recursive: true });
+    const withDocument = await policyCopy('openapi-policies');
     const shop = (ref: string) =>
       [
         'openapi: 3.1.0',
@@ -196,9 +204,7 @@ describe('validate', () => {
       path.join(withDocument, 'shop.openapi.yaml'),
       shop('#/components/parameters/item'),
     );
-    const good = await gatehouse(['validate', '--config', file], {
-      GATEHOUSE_POLICY_DIR: withDocument,
-    });
+    const good = await validateWithPolicies(withDocument);
     expect(good.stderr).toBe('');
     expect(good.code).toBe(0);
     expect(good.stdout).toMatch(/ok: policies .*: 8 API\(s\)/);
@@ -207,9 +213,7 @@ describe('validate', () => {
       path.join(withDocument, 'shop.openapi.yaml'),
       shop('https://schemas.example/item.json'),
     );
-    const bad = await gatehouse(['validate', '--config', file], {
-      GATEHOUSE_POLICY_DIR: withDocument,
-    });
+    const bad = await validateWithPolicies(withDocument);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(
       'shop.openapi.yaml: #/paths/~1shop~1{item}/get/parameters/0: $ref',
@@ -218,22 +222,15 @@ describe('validate', () => {
   });
 
   it('Rego that does not compile is a problem naming the file, exit 1', async () => {
-    const file = await writeConfig();
-    const broken = path.join(dir, 'broken-policies');
-    await cp(path.join(dir, 'policies'), broken, { recursive: true });
+    const broken = await policyCopy('broken-policies');
     await writeFile(path.join(broken, 'admin.rego'), 'package admin.api\n\nallow if {\n');
-    const result = await gatehouse(['validate', '--config', file], {
-      GATEHOUSE_POLICY_DIR: broken,
-    });
+    const result = await validateWithPolicies(broken);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('admin.rego');
   });
 
   it('a missing policy folder is named with its option, exit 1', async () => {
-    const file = await writeConfig();
-    const result = await gatehouse(['validate', '--config', file], {
-      GATEHOUSE_POLICY_DIR: path.join(dir, 'no-such-folder'),
-    });
+    const result = await validateWithPolicies(path.join(dir, 'no-such-folder'));
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('policies.dir');
     expect(result.stderr).toContain('no-such-folder');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, checkInput } from '../check/check-input-factory.js';
-import { fixtureBundle } from '../helpers/policy-bundles.js';
+import { bundleOnlyConfig, fixtureBundle } from '../helpers/policy-bundles.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { startBundleServer, type BundleServer } from '../sync/bundle/helpers/bundle-server.js';
 import { pemKeyPair } from '../sync/bundle/helpers/keys.js';
@@ -36,14 +36,11 @@ beforeAll(async () => {
   server.reply(() => ({ status: 200, headers: { etag: '"signed-1"' }, body: signed }));
   t = await startTestGatehouse({
     config: {
-      policies: { dir: '/nonexistent', watch: false },
-      persistence: { enabled: false },
-      bundle: {
-        url: server.url,
-        pollMinDelayS: 3600,
-        pollMaxDelayS: 3600,
-        signing: { publicKeyFile, algorithm: 'RS256' },
-      },
+      ...bundleOnlyConfig(
+        server.url,
+        { enabled: false },
+        { signing: { publicKeyFile, algorithm: 'RS256' } },
+      ),
     },
   });
 });

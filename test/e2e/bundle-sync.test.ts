@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, checkInput } from '../check/check-input-factory.js';
-import { fixtureBundle } from '../helpers/policy-bundles.js';
+import { bundleOnlyConfig, fixtureBundle } from '../helpers/policy-bundles.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { startBundleServer, type BundleServer } from '../sync/bundle/helpers/bundle-server.js';
 import { tarGz } from '../sync/bundle/helpers/tar-writer.js';
@@ -37,15 +37,11 @@ function serve(body: Buffer, etag = '"good"'): void {
 async function startWithBundle(extra: Record<string, unknown> = {}): Promise<TestGatehouse> {
   const t = await startTestGatehouse({
     config: {
-      policies: { dir: '/nonexistent', watch: false },
-      persistence: { dir: await mkdtemp(path.join(tmpdir(), 'gatehouse-state-')) },
-      bundle: {
-        url: server.url,
-        pollMinDelayS: 3600,
-        pollMaxDelayS: 3600,
-        requestTimeoutMs: 1000,
-        ...extra,
-      },
+      ...bundleOnlyConfig(
+        server.url,
+        { dir: await mkdtemp(path.join(tmpdir(), 'gatehouse-state-')) },
+        { requestTimeoutMs: 1000, ...extra },
+      ),
     },
   });
   running.push(t);
@@ -162,9 +158,7 @@ describe('policies from an OPA bundle server', () => {
     own.reply(() => ({ status: 200, headers: { etag: '"own"' }, body: good }));
     const t = await startTestGatehouse({
       config: {
-        policies: { dir: '/nonexistent', watch: false },
-        persistence: { enabled: false },
-        bundle: { url: own.url, pollMinDelayS: 3600, pollMaxDelayS: 3600, requestTimeoutMs: 500 },
+        ...bundleOnlyConfig(own.url, { enabled: false }, { requestTimeoutMs: 500 }),
       },
     });
     running.push(t);
@@ -177,9 +171,7 @@ describe('policies from an OPA bundle server', () => {
     // A fresh Gatehouse that never reached the server has nothing to serve: explicit denies.
     const offline = await startTestGatehouse({
       config: {
-        policies: { dir: '/nonexistent', watch: false },
-        persistence: { enabled: false },
-        bundle: { url: own.url, pollMinDelayS: 3600, pollMaxDelayS: 3600, requestTimeoutMs: 500 },
+        ...bundleOnlyConfig(own.url, { enabled: false }, { requestTimeoutMs: 500 }),
       },
     });
     running.push(offline);
@@ -195,14 +187,7 @@ describe('policies from an OPA bundle server', () => {
     const stateDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-state-'));
     const first = await startTestGatehouse({
       config: {
-        policies: { dir: '/nonexistent', watch: false },
-        persistence: { dir: stateDir },
-        bundle: {
-          url: server.url,
-          pollMinDelayS: 3600,
-          pollMaxDelayS: 3600,
-          requestTimeoutMs: 1000,
-        },
+        ...bundleOnlyConfig(server.url, { dir: stateDir }, { requestTimeoutMs: 1000 }),
       },
     });
     const token = await first.issuer.sign();
@@ -212,15 +197,8 @@ describe('policies from an OPA bundle server', () => {
     server.reply(() => ({ status: 503 }));
     const second = await startTestGatehouse({
       config: {
-        policies: { dir: '/nonexistent', watch: false },
-        persistence: { dir: stateDir },
+        ...bundleOnlyConfig(server.url, { dir: stateDir }, { requestTimeoutMs: 1000 }),
         issuers: first.config.issuers,
-        bundle: {
-          url: server.url,
-          pollMinDelayS: 3600,
-          pollMaxDelayS: 3600,
-          requestTimeoutMs: 1000,
-        },
       },
     });
     running.push(second);
@@ -255,9 +233,7 @@ describe('policies from an OPA bundle server', () => {
     const t = await startTestGatehouse({
       config: {
         opa: { binary: '/nonexistent/opa' },
-        policies: { dir: '/nonexistent', watch: false },
-        persistence: { enabled: false },
-        bundle: { url: server.url, pollMinDelayS: 3600, pollMaxDelayS: 3600 },
+        ...bundleOnlyConfig(server.url, { enabled: false }),
       },
     });
     running.push(t);

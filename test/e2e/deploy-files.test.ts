@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { DEFAULT_IDENTITY_HEADERS } from '../../src/config/identity-headers.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../src/check/method-override.js';
 import { parseConfig } from '../../src/config/load-config.js';
-import { findNginx } from '../helpers/nginx.js';
+import { findNginx, writableHttpPaths } from '../helpers/nginx.js';
 import { startTestGatehouse } from '../helpers/test-gatehouse.js';
 
 // The deploy/ files other than Envoy's (those run in envoy-grpc/envoy-http.test.ts): each is
@@ -37,12 +37,7 @@ describe('deploy/nginx/gatehouse.conf', () => {
 error_log ${file('error.log')};
 events {}
 http {
-    access_log ${file('access.log')};
-    client_body_temp_path ${file('client_body')};
-    proxy_temp_path ${file('proxy')};
-    fastcgi_temp_path ${file('fastcgi')};
-    uwsgi_temp_path ${file('uwsgi')};
-    scgi_temp_path ${file('scgi')};
+${writableHttpPaths(dir)}
     include ${path.join(DEPLOY, 'nginx', 'gatehouse.conf')};
 }
 `,

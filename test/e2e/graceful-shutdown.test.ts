@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { Client } from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import { ServingStatus } from '../../src/transport/grpc/wire-types.js';
 import { startScriptedServer, type ScriptedServer } from '../auth/introspection/scripted-server.js';
 import { COMPILE_CACHE, FIXTURE_POLICIES } from '../helpers/test-gatehouse.js';
-import { connect, unary } from '../transport/grpc/grpc-test-client.js';
+import { bearerUsersMeCheck, connect, unary } from '../transport/grpc/grpc-test-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // SIGTERM to the real command line while checks are in flight on both transports: a slow
@@ -124,20 +123,7 @@ async function status(url: string): Promise<number | 'refused'> {
   }
 }
 
-function grpcCheck(client: Client, token: string) {
-  return unary(client, protos.authorization.Check, {
-    attributes: {
-      request: {
-        http: {
-          method: 'GET',
-          path: '/users/me',
-          host: 'h',
-          headers: { authorization: `Bearer ${token}` },
-        },
-      },
-    },
-  });
-}
+const grpcCheck = bearerUsersMeCheck;
 
 describe('SIGTERM drains: readiness first, no new connections, in-flight checks answered', () => {
   it('in-flight HTTP and gRPC checks waiting on introspection complete with their allow; exit 0', async () => {

@@ -1,53 +1,34 @@
 import { writeFile } from 'node:fs/promises';
-import type { Client } from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { askEveryDoor, bearerRequest } from '../helpers/check-doors.js';
-import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
+import type { JwksServer } from '../helpers/jwks-server.js';
+import {
+  cleanupsAfterEach,
+  startHouse as startSharedHouse,
+  startKeyServer,
+  type House,
+} from '../helpers/key-server-house.js';
 import {
   issuerStatus as readIssuerStatus,
   metricValue,
   type IssuerStatus,
 } from '../helpers/status-and-metrics.js';
-import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { createTestIssuer, TEST_ISSUER, type TestIssuer } from '../helpers/token-factory.js';
-import { connect } from '../transport/grpc/grpc-test-client.js';
 
 // A provider that publishes a key set no token can be verified with (an outage of a
 // different kind: a broken deployment, a misconfigured rotation, a tampered file) must not
 // take every valid token of the issuer down with it. Real key servers on loopback, a real
 // JWKS file, a real Gatehouse asked through gRPC and every HTTP door.
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
-interface House {
-  readonly t: TestGatehouse;
-  readonly grpc: Client;
+function startHouse(issuerFields: Record<string, unknown>): Promise<House> {
+  return startSharedHouse(cleanups, { issuer: { unknownKidCooldownS: 1, ...issuerFields } });
 }
 
-/** /nginx and /traefik answer only trusted proxies: the test is one. */
-const HTTP = { host: '127.0.0.1', port: 0, trustedProxies: ['127.0.0.1/32'] };
-
-async function startHouse(issuerFields: Record<string, unknown>): Promise<House> {
-  const t = await startTestGatehouse({
-    issuer: { unknownKidCooldownS: 1, ...issuerFields },
-    config: { http: HTTP },
-  });
-  const grpc = connect(t.gatehouse.grpcPort ?? 0);
-  cleanups.push(() => t.close());
-  cleanups.push(() => {
-    grpc.close();
-  });
-  return { t, grpc };
-}
-
-async function startServer(jwks: JSONWebKeySet): Promise<JwksServer> {
-  const server = await startJwksServer(jwks);
-  cleanups.push(() => server.close());
-  return server;
+function startServer(jwks: JSONWebKeySet): Promise<JwksServer> {
+  return startKeyServer(cleanups, jwks);
 }
 
 /** The issuer the house is configured for, with a key the test publishes itself. */

@@ -1,57 +1,62 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Client } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
 import { LastKnownGoodStore } from '../../src/sync/last-known-good.js';
 import { askEveryDoor, bearerRequest, type DoorAnswer } from '../helpers/check-doors.js';
-import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
+import type { JwksServer } from '../helpers/jwks-server.js';
+import {
+  cleanupsAfterEach,
+  startHouse as startSharedHouse,
+  startKeyServer,
+  stopHouse,
+  type House,
+} from '../helpers/key-server-house.js';
 import { issuerStatus, metricValue } from '../helpers/status-and-metrics.js';
-import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { createTestIssuer, TEST_ISSUER, type TestIssuer } from '../helpers/token-factory.js';
-import { connect } from '../transport/grpc/grpc-test-client.js';
 
 // issuers[].maxKeyStalenessS: an operator who prefers fail-closed over serving keys of any
 // age. Real key server on loopback, real Gatehouse, every door; short limits (3-4 s, so the
 // key source refreshes every 1.5-2 s) keep the suite quick.
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
-interface House {
-  readonly t: TestGatehouse;
-  readonly grpc: Client;
-}
-
-const HTTP = { host: '127.0.0.1', port: 0, trustedProxies: ['127.0.0.1/32'] };
-
-async function startHouse(
+function startHouse(
   server: JwksServer,
   issuerFields: Record<string, unknown>,
   config: Record<string, unknown> = {},
 ): Promise<House> {
-  const t = await startTestGatehouse({
+  return startSharedHouse(cleanups, {
     issuer: { jwksFile: undefined, jwksUrl: server.jwksUrl, ...issuerFields },
-    config: { http: HTTP, ...config },
+    config,
   });
-  const grpc = connect(t.gatehouse.grpcPort ?? 0);
-  const house = { t, grpc };
-  cleanups.push(() => stopHouse(house));
-  return house;
 }
 
-async function stopHouse(house: House): Promise<void> {
-  house.grpc.close();
-  await house.t.close();
+function startServer(signer: TestIssuer): Promise<JwksServer> {
+  return startKeyServer(cleanups, signer.jwks);
 }
 
-async function startServer(signer: TestIssuer): Promise<JwksServer> {
-  const server = await startJwksServer(signer.jwks);
-  cleanups.push(() => server.close());
-  return server;
+/**
+ * A fresh last-known-good folder (removed after the test), the persistence config naming
+ * it, a key server for a new signer, and a token of that signer.
+ */
+async function withSavedState(): Promise<{
+  stateDir: string;
+  persistence: { persistence: { dir: string } };
+  server: JwksServer;
+  token: string;
+}> {
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-state-'));
+  cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+  const signer = await createTestIssuer();
+  const server = await startServer(signer);
+  return {
+    stateDir,
+    persistence: { persistence: { dir: stateDir } },
+    server,
+    token: await signer.sign(),
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -172,12 +177,7 @@ describe('issuers[].maxKeyStalenessS', () => {
   });
 
   it('restart from last-known-good does not reset staleness', async () => {
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-state-'));
-    cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
-    const persistence = { persistence: { dir: stateDir } };
-    const signer = await createTestIssuer();
-    const server = await startServer(signer);
-    const token = await signer.sign();
+    const { persistence, server, token } = await withSavedState();
 
     const first = await startHouse(server, { maxKeyStalenessS: 3 }, persistence);
     await expectAllowedEverywhere(first, token);
@@ -208,12 +208,7 @@ describe('issuers[].maxKeyStalenessS', () => {
   });
 
   it('keys restored from a last-known-good file that does not record their load time count as stale', async () => {
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-state-'));
-    cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
-    const persistence = { persistence: { dir: stateDir } };
-    const signer = await createTestIssuer();
-    const server = await startServer(signer);
-    const token = await signer.sign();
+    const { stateDir, persistence, server, token } = await withSavedState();
     await stopHouse(await startHouse(server, {}, persistence));
 
     // A file as an earlier version wrote it: the same keys, no keysLoadedAt.

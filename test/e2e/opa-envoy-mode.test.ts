@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import { structToJson } from '../../src/transport/grpc/struct-json.js';
 import { askDoor, DOORS, type DoorRequest } from '../helpers/check-doors.js';
+import { startDoorGatehouse, type DoorGatehouse } from '../helpers/door-gatehouse.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
 import { startBundleServer, type BundleServer } from '../sync/bundle/helpers/bundle-server.js';
 import { opaBuild } from '../sync/bundle/helpers/opa-cli.js';
@@ -62,22 +63,38 @@ async function folderWith(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-describe('OPA-Envoy mode from a policy folder without a catalog', () => {
+/**
+ * A real Gatehouse (with a gRPC client) on a fresh policy folder holding `files`, for the
+ * describe it is called in: started before its tests, stopped and the folder removed after.
+ */
+function gatehouseOnFolder(
+  files: Record<string, string>,
+  opaEnvoy: Record<string, unknown>,
+): () => { t: TestGatehouse; grpc: Client } {
   let dir: string;
-  let t: TestGatehouse;
-  let grpc: Client;
+  let door: DoorGatehouse;
   beforeAll(async () => {
-    dir = await folderWith({ 'authz.rego': POLICY });
-    t = await startTestGatehouse({
-      policySource: dir,
-      config: { opaEnvoy: { path: 'envoy/authz/result' } },
-    });
-    grpc = connect(t.gatehouse.grpcPort ?? 0);
+    dir = await folderWith(files);
+    door = await startDoorGatehouse({ policySource: dir, config: { opaEnvoy } });
   }, 60_000);
   afterAll(async () => {
-    grpc.close();
-    await t.close();
+    await door.close();
     await rm(dir, { recursive: true, force: true });
+  });
+  return () => ({ t: door.t, grpc: door.target.grpc });
+}
+
+describe('OPA-Envoy mode from a policy folder without a catalog', () => {
+  const started = gatehouseOnFolder(
+    { 'authz.rego': POLICY },
+    {
+      path: 'envoy/authz/result',
+    },
+  );
+  let t: TestGatehouse;
+  let grpc: Client;
+  beforeAll(() => {
+    ({ t, grpc } = started());
   });
 
   it.each(DOORS)('%s: the decision path allows, with its response headers', async (door) => {
@@ -165,21 +182,17 @@ describe('OPA-Envoy mode from a policy folder without a catalog', () => {
 });
 
 describe('OPA-Envoy dry run', () => {
-  let dir: string;
+  const started = gatehouseOnFolder(
+    { 'authz.rego': POLICY },
+    {
+      path: 'envoy/authz/result',
+      dryRun: true,
+    },
+  );
   let t: TestGatehouse;
   let grpc: Client;
-  beforeAll(async () => {
-    dir = await folderWith({ 'authz.rego': POLICY });
-    t = await startTestGatehouse({
-      policySource: dir,
-      config: { opaEnvoy: { path: 'envoy/authz/result', dryRun: true } },
-    });
-    grpc = connect(t.gatehouse.grpcPort ?? 0);
-  }, 60_000);
-  afterAll(async () => {
-    grpc.close();
-    await t.close();
-    await rm(dir, { recursive: true, force: true });
+  beforeAll(() => {
+    ({ t, grpc } = started());
   });
 
   it.each(DOORS)('%s: a denied check is allowed, and counted under its deny code', async (door) => {
@@ -200,11 +213,8 @@ describe('OPA-Envoy dry run', () => {
 });
 
 describe('OPA-Envoy mode with a catalog layered on top', () => {
-  let dir: string;
-  let t: TestGatehouse;
-  let grpc: Client;
-  beforeAll(async () => {
-    dir = await folderWith({
+  const started = gatehouseOnFolder(
+    {
       'authz.rego': `package envoy.authz\n\nimport rego.v1\n\ndefault allow := true\n`,
       'orders.rego': `package orders\n\nimport rego.v1\n\nallow if "reader" in input.token.roles\n`,
       'catalog.yaml': [
@@ -218,14 +228,13 @@ describe('OPA-Envoy mode with a catalog layered on top', () => {
         '        auth: { mode: required }',
         '',
       ].join('\n'),
-    });
-    t = await startTestGatehouse({ policySource: dir, config: { opaEnvoy: {} } });
-    grpc = connect(t.gatehouse.grpcPort ?? 0);
-  }, 60_000);
-  afterAll(async () => {
-    grpc.close();
-    await t.close();
-    await rm(dir, { recursive: true, force: true });
+    },
+    {},
+  );
+  let t: TestGatehouse;
+  let grpc: Client;
+  beforeAll(() => {
+    ({ t, grpc } = started());
   });
 
   it('a catalog API still authenticates first: no token is 401 GH_ERR_NO_CREDENTIAL', async () => {

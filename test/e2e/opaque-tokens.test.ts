@@ -1,7 +1,6 @@
 import type { Client } from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import {
   resourceServerClient,
   startAuthorizationServer,
@@ -9,14 +8,13 @@ import {
 } from '../helpers/authorization-server.js';
 import { startScriptedServer, type ScriptedServer } from '../auth/introspection/scripted-server.js';
 import { startTestGatehouse, type TestGatehouse } from '../helpers/test-gatehouse.js';
-import { connect, unary } from '../transport/grpc/grpc-test-client.js';
+import { bearerUsersMeCheck, connect } from '../transport/grpc/grpc-test-client.js';
 
 // Opaque tokens end to end: the real oidc-provider issues them and answers RFC 7662
 // introspection; Gatehouse introspects as its own registered client, over HTTP and gRPC.
 // A scripted server plays the broken introspection endpoints.
 
 const RS = { id: 'gatehouse-rs', secret: 'gatehouse-rs-secret-0123456789abcdef' };
-const protos = loadProtos();
 let provider: AuthorizationServer;
 let t: TestGatehouse;
 let client: Client;
@@ -68,18 +66,7 @@ describe('opaque tokens by introspection (RFC 7662)', () => {
   it('an active token from the provider is allowed, over HTTP and gRPC', async () => {
     const token = await provider.issueToken({ scope: 'orders:read' });
     expect((await httpCheck(t, token)).status).toBe(200);
-    const { response } = await unary(client, protos.authorization.Check, {
-      attributes: {
-        request: {
-          http: {
-            method: 'GET',
-            path: '/users/me',
-            host: 'h',
-            headers: { authorization: `Bearer ${token}` },
-          },
-        },
-      },
-    });
+    const { response } = await bearerUsersMeCheck(client, token);
     expect(response?.status.code).toBe(0);
   });
 

@@ -2,6 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@grpc/grpc-js';
 import { request } from 'undici';
+import { requestText } from '../helpers/request-text.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import type { CheckRequestMessage } from '../../src/transport/grpc/wire-types.js';
@@ -128,13 +129,8 @@ async function grpcCheck(token: string) {
   return result.response;
 }
 
-async function httpCheck(path: string, headers: Record<string, string>, method = 'GET') {
-  const response = await request(`${t.httpBase}${path}`, { method, headers });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: await response.body.text(),
-  };
+function httpCheck(path: string, headers: Record<string, string>, method = 'GET') {
+  return requestText(`${t.httpBase}${path}`, { method, headers });
 }
 
 /** gatehouse_checks_rejected_total for one transport, read from the probe port. */
@@ -181,6 +177,21 @@ async function endFlood(flood: RunningFlood): Promise<FloodResult> {
   return result;
 }
 
+/**
+ * Floods with `spec` and, halfway through the flood, asks `probe` what a client sees;
+ * returns that and the flood's outcomes once it has ended.
+ */
+async function duringFlood<T>(
+  spec: Parameters<typeof startFlood>[0],
+  probe: () => Promise<T>,
+): Promise<{ seen: T; result: FloodResult }> {
+  const flood = await startFlood(spec);
+  await sleep(FLOOD_MS / 2);
+  const seen = await probe();
+  await sleep(FLOOD_MS / 2);
+  return { seen, result: await endFlood(flood) };
+}
+
 function outcomesOf(result: FloodResult): Record<string, number> {
   return Object.fromEntries(Object.entries(result.outcomes).map(([k, v]) => [k, v.count]));
 }
@@ -188,18 +199,17 @@ function outcomesOf(result: FloodResult): Record<string, number> {
 describe('overload: checks beyond limits.maxInflightChecks', () => {
   it('gRPC flood beyond maxInflightChecks gets GH_ERR_OVERLOADED denies, never errors or allows', async () => {
     const before = await rejectedCount('grpc');
-    const flood = await startFlood({
-      kind: 'grpc',
-      target: t.grpcAddress,
-      concurrency: GRPC_IN_FLIGHT,
-      path: '/users/me',
-      token: OPAQUE,
-    });
-    await sleep(FLOOD_MS / 2);
     // What Envoy sees for one rejected check: an explicit denied_response, not an error.
-    const seen = await grpcCheck(OPAQUE);
-    await sleep(FLOOD_MS / 2);
-    const result = await endFlood(flood);
+    const { seen, result } = await duringFlood(
+      {
+        kind: 'grpc',
+        target: t.grpcAddress,
+        concurrency: GRPC_IN_FLIGHT,
+        path: '/users/me',
+        token: OPAQUE,
+      },
+      () => grpcCheck(OPAQUE),
+    );
 
     expect(seen.status.code).toBe(7);
     expect(seen.status.message).toBe(OVERLOADED);
@@ -225,45 +235,45 @@ describe('overload: checks beyond limits.maxInflightChecks', () => {
 
   it('HTTP flood beyond the bound gets the overload deny on /envoy (and on every HTTP door)', async () => {
     const before = await rejectedCount('http-envoy');
-    const flood = await startFlood({
-      kind: 'http',
-      target: t.httpBase,
-      concurrency: HTTP_CONNECTIONS,
-      path: '/envoy/users/me',
-      token: OPAQUE,
-    });
-    await sleep(FLOOD_MS / 2);
     const bearer = { authorization: `Bearer ${OPAQUE}` };
     const forwarded = { 'x-forwarded-host': 'api.example.com', 'x-forwarded-proto': 'https' };
-    const [envoy, nginx, traefik, json] = await Promise.all([
-      httpCheck('/envoy/users/me', { ...bearer, host: 'api.example.com' }),
-      httpCheck('/nginx', {
-        ...bearer,
-        'x-original-uri': '/users/me',
-        'x-original-method': 'GET',
-        'x-original-host': 'api.example.com',
-      }),
-      httpCheck('/traefik', {
-        ...bearer,
-        ...forwarded,
-        'x-forwarded-uri': '/users/me',
-        'x-forwarded-method': 'GET',
-      }),
-      (async () => {
-        const response = await request(`${t.httpBase}/v1/check`, {
-          method: 'POST',
-          body: JSON.stringify({
-            method: 'GET',
-            path: '/users/me',
-            host: 'api.example.com',
-            headers: bearer,
+    const {
+      seen: [envoy, nginx, traefik, json],
+      result,
+    } = await duringFlood(
+      {
+        kind: 'http',
+        target: t.httpBase,
+        concurrency: HTTP_CONNECTIONS,
+        path: '/envoy/users/me',
+        token: OPAQUE,
+      },
+      () =>
+        Promise.all([
+          httpCheck('/envoy/users/me', { ...bearer, host: 'api.example.com' }),
+          httpCheck('/nginx', {
+            ...bearer,
+            'x-original-uri': '/users/me',
+            'x-original-method': 'GET',
+            'x-original-host': 'api.example.com',
           }),
-        });
-        return { status: response.statusCode, body: await response.body.text() };
-      })(),
-    ]);
-    await sleep(FLOOD_MS / 2);
-    const result = await endFlood(flood);
+          httpCheck('/traefik', {
+            ...bearer,
+            ...forwarded,
+            'x-forwarded-uri': '/users/me',
+            'x-forwarded-method': 'GET',
+          }),
+          requestText(`${t.httpBase}/v1/check`, {
+            method: 'POST',
+            body: JSON.stringify({
+              method: 'GET',
+              path: '/users/me',
+              host: 'api.example.com',
+              headers: bearer,
+            }),
+          }),
+        ]),
+    );
 
     // RFC 6585 section 4: 429 with Retry-After, the code in the body.
     expect(envoy.status).toBe(429);

@@ -169,6 +169,15 @@ export function resourceServerClient(
   };
 }
 
+/** A registration for a client of the client_credentials grant only (RFC 6749 section 4.4). */
+export function clientCredentialsClient(
+  id: string,
+  method: string,
+  extra: Record<string, unknown> = {},
+): ClientMetadata {
+  return resourceServerClient(id, method, { grant_types: ['client_credentials'], ...extra });
+}
+
 export async function startAuthorizationServer(
   options: AuthorizationServerOptions = {},
 ): Promise<AuthorizationServer> {
@@ -339,14 +348,7 @@ function configuration(options: AuthorizationServerOptions, keys: readonly JWK[]
   return {
     jwks: { keys },
     clients: [
-      {
-        client_id: APP.id,
-        client_secret: APP.secret,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
+      clientCredentialsClient(APP.id, 'client_secret_basic', { client_secret: APP.secret }),
       resourceServerClient(INTROSPECTOR.id, 'client_secret_basic', {
         client_secret: INTROSPECTOR.secret,
       }),

@@ -2,6 +2,7 @@ import type { Client } from '@grpc/grpc-js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { request } from 'undici';
+import { requestText } from './request-text.js';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import type {
   CheckRequestMessage,
@@ -304,22 +305,13 @@ interface HttpResponse {
   readonly body: string;
 }
 
-async function viaUndici(
+function viaUndici(
   url: string,
   method: string,
   lines: ReadonlyArray<readonly [string, string]>,
   body: string | undefined,
 ): Promise<HttpResponse> {
-  const response = await request(url, {
-    method,
-    headers: Object.fromEntries(lines),
-    ...(body === undefined ? {} : { body }),
-  });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: await response.body.text(),
-  };
+  return requestText(url, { method, headers: Object.fromEntries(lines), body });
 }
 
 /** One HTTP/1.1 request written byte for byte: undici would not send two Host headers. */

@@ -115,6 +115,22 @@ function upstreamHeaderLines(): string {
   }).join('\n');
 }
 
+/**
+ * The http {} lines that send nginx's access log and temp files under `dir` (its compiled-in
+ * defaults need root), indented for the http block.
+ */
+export function writableHttpPaths(dir: string): string {
+  const file = (name: string): string => path.join(dir, name);
+  return [
+    `    access_log ${file('access.log')};`,
+    `    client_body_temp_path ${file('client_body')};`,
+    `    proxy_temp_path ${file('proxy')};`,
+    `    fastcgi_temp_path ${file('fastcgi')};`,
+    `    uwsgi_temp_path ${file('uwsgi')};`,
+    `    scgi_temp_path ${file('scgi')};`,
+  ].join('\n');
+}
+
 /** The whole nginx.conf: a foreground, single-process nginx that writes only under `dir`. */
 export function nginxConfig(
   options: StartNginxOptions & { readonly port: number; readonly dir: string },
@@ -139,12 +155,7 @@ events {
 }
 
 http {
-    access_log ${file('access.log')};
-    client_body_temp_path ${file('client_body')};
-    proxy_temp_path ${file('proxy')};
-    fastcgi_temp_path ${file('fastcgi')};
-    uwsgi_temp_path ${file('uwsgi')};
-    scgi_temp_path ${file('scgi')};
+${writableHttpPaths(options.dir)}
 
 ${server}
 }

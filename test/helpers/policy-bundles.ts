@@ -32,3 +32,19 @@ export async function fixtureBundle(
 ): Promise<Buffer> {
   return opaBuild(await fixtureBundleTree(edit), ['--revision', revision, ...args]);
 }
+
+/**
+ * The config keys of a Gatehouse whose only policy source is the bundle at `url`: no policy
+ * folder, polled hourly (a test asks for reloads itself), `bundle` merged over that.
+ */
+export function bundleOnlyConfig(
+  url: string,
+  persistence: Record<string, unknown>,
+  bundle: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    policies: { dir: '/nonexistent', watch: false },
+    persistence,
+    bundle: { url, pollMinDelayS: 3600, pollMaxDelayS: 3600, ...bundle },
+  };
+}

@@ -138,69 +138,58 @@ describe('normalizePath properties', () => {
     );
   });
 
+  /** Decoded segments with one to four spellings of the path they make. */
+  const decodedWithSpellings = segments.chain((decoded) =>
+    fc.tuple(fc.constant(decoded), fc.array(pathSpelling(decoded), { minLength: 1, maxLength: 4 })),
+  );
+
   it('every spelling of a path yields the same segments and canonical path', () => {
     fc.assert(
-      fc.property(
-        segments.chain((decoded) =>
-          fc.tuple(
-            fc.constant(decoded),
-            fc.array(pathSpelling(decoded), { minLength: 1, maxLength: 4 }),
-          ),
-        ),
-        ([decoded, spellings]) => {
-          const plain = normalizePath(`/${decoded.map((s) => encodeURIComponent(s)).join('/')}`);
-          if (!plain.ok) throw new Error(plain.reason);
-          for (const { target, trailingSlash } of spellings) {
-            const result = normalizePath(target);
-            if (!result.ok) throw new Error(`${target}: ${result.reason}`);
-            expect(result.segments).toEqual(decoded);
-            const expected = trailingSlash && decoded.length > 0 ? `${plain.path}/` : plain.path;
-            expect(result.path).toBe(expected);
-          }
-        },
-      ),
+      fc.property(decodedWithSpellings, ([decoded, spellings]) => {
+        const plain = normalizePath(`/${decoded.map((s) => encodeURIComponent(s)).join('/')}`);
+        if (!plain.ok) throw new Error(plain.reason);
+        for (const { target, trailingSlash } of spellings) {
+          const result = normalizePath(target);
+          if (!result.ok) throw new Error(`${target}: ${result.reason}`);
+          expect(result.segments).toEqual(decoded);
+          const expected = trailingSlash && decoded.length > 0 ? `${plain.path}/` : plain.path;
+          expect(result.path).toBe(expected);
+        }
+      }),
       { numRuns: 1000 },
     );
   });
 
   it('every spelling reaches the same route with the same parameters', () => {
     fc.assert(
-      fc.property(
-        segments.chain((decoded) =>
-          fc.tuple(
-            fc.constant(decoded),
-            fc.array(pathSpelling(decoded), { minLength: 1, maxLength: 4 }),
-          ),
-        ),
-        ([decoded, spellings]) => {
-          // The segments a template can spell as literals stay literals; the others become
-          // parameters, whose values must come back decoded.
-          const params: Record<string, string> = {};
-          const template = `/${decoded
-            .map((s, i) => {
-              if (!NOT_IN_TEMPLATES.test(s)) return s;
-              params[`p${i}`] = s;
-              return `{p${i}}`;
-            })
-            .join('/')}`;
-          const allParams = `/${decoded.map((_s, i) => `{q${i}}`).join('/')}`;
-          const routes: Array<RouteSpec<string>> = [
-            { value: 'exact', template, methods: ['GET'], hosts: [] },
-          ];
-          // A route of the same length with only parameters: literals must beat it.
-          if (Object.keys(params).length < decoded.length) {
-            routes.push({ value: 'params-only', template: allParams, methods: ['GET'], hosts: [] });
-          }
-          const table = RouteTable.build(routes);
-          for (const { target } of spellings) {
-            const result = normalizePath(target);
-            if (!result.ok) throw new Error(`${target}: ${result.reason}`);
-            const found = table.match(HOST, 'GET', result.segments);
-            expect(found?.value, target).toBe('exact');
-            expect({ ...found?.params }).toEqual(params);
-          }
-        },
-      ),
+      fc.property(decodedWithSpellings, ([decoded, spellings]) => {
+        // The segments a template can spell as literals stay literals; the others become
+        // parameters, whose values must come back decoded.
+        const params: Record<string, string> = {};
+        const template = `/${decoded
+          .map((s, i) => {
+            if (!NOT_IN_TEMPLATES.test(s)) return s;
+            params[`p${i}`] = s;
+            return `{p${i}}`;
+          })
+          .join('/')}`;
+        const allParams = `/${decoded.map((_s, i) => `{q${i}}`).join('/')}`;
+        const routes: Array<RouteSpec<string>> = [
+          { value: 'exact', template, methods: ['GET'], hosts: [] },
+        ];
+        // A route of the same length with only parameters: literals must beat it.
+        if (Object.keys(params).length < decoded.length) {
+          routes.push({ value: 'params-only', template: allParams, methods: ['GET'], hosts: [] });
+        }
+        const table = RouteTable.build(routes);
+        for (const { target } of spellings) {
+          const result = normalizePath(target);
+          if (!result.ok) throw new Error(`${target}: ${result.reason}`);
+          const found = table.match(HOST, 'GET', result.segments);
+          expect(found?.value, target).toBe('exact');
+          expect({ ...found?.params }).toEqual(params);
+        }
+      }),
       { numRuns: 1000 },
     );
   });

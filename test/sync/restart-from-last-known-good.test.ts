@@ -70,20 +70,28 @@ describe('last-known-good on disk', () => {
   });
 });
 
+/**
+ * The issuer rotates: publishes a new ES256 key (kid rotated-in) beside its keys in the
+ * Gatehouse's JWKS file, and returns a reader token signed by it.
+ */
+async function rotateInEs256Key(t: TestGatehouse): Promise<string> {
+  const jwksFile = t.config.issuers[0]?.jwksFile ?? '';
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const newJwk = { ...(await exportJWK(publicKey)), kid: 'rotated-in', alg: 'ES256' };
+  await writeFile(jwksFile, JSON.stringify({ keys: [...t.issuer.jwks.keys, newJwk] }));
+  return new SignJWT({ sub: 'alice', roles: ['reader'], scope: 'orders:read' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'rotated-in' })
+    .setIssuer(t.issuer.issuer)
+    .setAudience(TEST_AUDIENCE)
+    .setExpirationTime('5m')
+    .sign(privateKey);
+}
+
 describe('unknown kid', () => {
   it('a token signed by a newly published key is accepted at once, without waiting for the refresh interval', async () => {
     const t = await start({});
-    const jwksFile = t.config.issuers[0]?.jwksFile ?? '';
     // The issuer rotates: a new key is published next to the old one.
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    const newJwk = { ...(await exportJWK(publicKey)), kid: 'rotated-in', alg: 'ES256' };
-    await writeFile(jwksFile, JSON.stringify({ keys: [...t.issuer.jwks.keys, newJwk] }));
-    const token = await new SignJWT({ sub: 'alice', roles: ['reader'], scope: 'orders:read' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'rotated-in' })
-      .setIssuer(t.issuer.issuer)
-      .setAudience(TEST_AUDIENCE)
-      .setExpirationTime('5m')
-      .sign(privateKey);
+    const token = await rotateInEs256Key(t);
     // ES256 must be allowed for the issuer: the test config allows RS256 only, so expect
     // the algorithm deny first, proving the refresh path is not a way around the alg list.
     const decision = await t.gatehouse.pipeline.check(checkInput({ headers: bearer(token) }));
@@ -95,16 +103,7 @@ describe('unknown kid', () => {
     // The start-up load counts as a refresh: wait out the cooldown, as a long-running
     // Gatehouse would have.
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const ownJwksFile = t.config.issuers[0]?.jwksFile ?? '';
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    const newJwk = { ...(await exportJWK(publicKey)), kid: 'rotated-in', alg: 'ES256' };
-    await writeFile(ownJwksFile, JSON.stringify({ keys: [...t.issuer.jwks.keys, newJwk] }));
-    const token = await new SignJWT({ sub: 'alice', roles: ['reader'], scope: 'orders:read' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'rotated-in' })
-      .setIssuer(t.issuer.issuer)
-      .setAudience(TEST_AUDIENCE)
-      .setExpirationTime('5m')
-      .sign(privateKey);
+    const token = await rotateInEs256Key(t);
     const decision = await t.gatehouse.pipeline.check(checkInput({ headers: bearer(token) }));
     expect(decision.allowed).toBe(true);
     // ...and the snapshot catches up with the new key in the background.

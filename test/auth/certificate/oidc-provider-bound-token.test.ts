@@ -11,6 +11,7 @@ import { presentedCertificate } from '../../../src/auth/certificate/presented-ce
 import { x5tS256 } from '../../../src/auth/certificate/thumbprint.js';
 import { CLIENT_SUBJECT_DN, createTestPki, type TestPki } from '../../net/oauth/certificates.js';
 import {
+  clientCredentialsClient,
   startAuthorizationServer,
   type AuthorizationServer,
 } from '../../helpers/authorization-server.js';
@@ -43,17 +44,12 @@ beforeAll(async () => {
   const started = await startAuthorizationServer({
     tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca.cert },
     clients: [
-      {
-        client_id: CLIENT_ID,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        // RFC 8705 section 2.1: PKI mutual TLS client authentication...
-        token_endpoint_auth_method: 'tls_client_auth',
+      // RFC 8705 section 2.1: PKI mutual TLS client authentication...
+      clientCredentialsClient(CLIENT_ID, 'tls_client_auth', {
         tls_client_auth_subject_dn: CLIENT_SUBJECT_DN,
         // ...and section 3.4: this client's access tokens are bound to its certificate.
         tls_client_certificate_bound_access_tokens: true,
-      },
+      }),
     ],
     resources: { [RESOURCE]: { scope: SCOPE, audience: RESOURCE } },
   });

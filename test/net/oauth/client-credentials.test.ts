@@ -1,8 +1,8 @@
 import { generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
 import {
+  clientCredentialsClient,
   startAuthorizationServer,
   type AuthorizationServer,
   type ClientMetadata,
@@ -15,7 +15,7 @@ import {
   everythingShown,
   rejection,
   type SourceOptions,
-  withConfigDefaults,
+  tokenSources,
 } from './helpers.js';
 
 /*
@@ -24,19 +24,8 @@ import {
  * introspection (RFC 7662) for opaque tokens, its JWKS for JWT access tokens.
  */
 
-const client = (
-  id: string,
-  method: string,
-  extra: Record<string, unknown> = {},
-): ClientMetadata => ({
-  client_id: id,
-  grant_types: ['client_credentials'],
-  response_types: [],
-  redirect_uris: [],
-  token_endpoint_auth_method: method,
-  scope: `${BUNDLES_SCOPE} keys:read`,
-  ...extra,
-});
+const client = (id: string, method: string, extra: Record<string, unknown> = {}): ClientMetadata =>
+  clientCredentialsClient(id, method, { scope: `${BUNDLES_SCOPE} keys:read`, ...extra });
 
 // A client_id with ":" and a secret with every character form-encoding changes: without
 // RFC 6749 section 2.3.1's encoding step, Basic authentication fails for this client.
@@ -86,22 +75,13 @@ afterAll(async () => {
   await provider.stop();
 });
 
-const sources: ClientCredentialsTokenSource[] = [];
-/** A token source closed after the test. */
-function source(options: SourceOptions): ClientCredentialsTokenSource {
-  const created = new ClientCredentialsTokenSource(
-    withConfigDefaults({
-      ...options,
-      tokenEndpoint: options.tokenEndpoint ?? provider.tokenEndpoint,
-    }),
-  );
-  sources.push(created);
-  return created;
-}
+/** Token sources closed after the test; `source` defaults to the provider's endpoint. */
+const sources = tokenSources(() => ({ tokenEndpoint: provider.tokenEndpoint }));
+const source = sources.source;
 
 afterEach(async () => {
   vi.useRealTimers();
-  await Promise.all(sources.splice(0).map((s) => s.close()));
+  await sources.closeAll();
 });
 
 describe('each client authentication method gets a token the provider accepts', () => {
@@ -182,15 +162,12 @@ describe('each client authentication method gets a token the provider accepts', 
   });
 
   it('finds the token endpoint through the issuer discovery document', async () => {
-    const tokens = new ClientCredentialsTokenSource(
-      withConfigDefaults({
-        issuer: provider.issuer,
-        clientId: POST.id,
-        method: 'client_secret_post',
-        secret: POST.secret,
-      }),
-    );
-    sources.push(tokens);
+    const tokens = sources.exact({
+      issuer: provider.issuer,
+      clientId: POST.id,
+      method: 'client_secret_post',
+      secret: POST.secret,
+    });
     const token = await tokens.getAccessToken();
     expect(await provider.introspect(token)).toMatchObject({ active: true, client_id: POST.id });
   });
@@ -276,15 +253,12 @@ describe('failures', () => {
 
   it('issuer down: the discovery failure, named as such', async () => {
     const issuer = `http://127.0.0.1:${await closedPort()}`;
-    const tokens = new ClientCredentialsTokenSource(
-      withConfigDefaults({
-        issuer,
-        clientId: POST.id,
-        method: 'client_secret_post',
-        secret: POST.secret,
-      }),
-    );
-    sources.push(tokens);
+    const tokens = sources.exact({
+      issuer,
+      clientId: POST.id,
+      method: 'client_secret_post',
+      secret: POST.secret,
+    });
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toMatch(
       /^discovery http:\/\/127\.0\.0\.1:\d+\/\.well-known\/openid-configuration failed: .*ECONNREFUSED/,
@@ -295,15 +269,12 @@ describe('failures', () => {
     // Same document (the trailing "/" is dropped to build the URL), but the configured
     // issuer string differs from the one it names: no credentials are sent.
     const before = provider.hits('/token');
-    const tokens = new ClientCredentialsTokenSource(
-      withConfigDefaults({
-        issuer: `${provider.issuer}/`,
-        clientId: POST.id,
-        method: 'client_secret_post',
-        secret: POST.secret,
-      }),
-    );
-    sources.push(tokens);
+    const tokens = sources.exact({
+      issuer: `${provider.issuer}/`,
+      clientId: POST.id,
+      method: 'client_secret_post',
+      secret: POST.secret,
+    });
     const error = await rejection(tokens.getAccessToken());
     expect(error.message).toContain(`names issuer "${provider.issuer}"`);
     expect(provider.hits('/token')).toBe(before);

@@ -1,7 +1,10 @@
 import { inspect } from 'node:util';
 import { expect } from 'vitest';
 import { centralServerSchema } from '../../../src/config/schema.js';
-import type { ClientCredentialsOptions } from '../../../src/net/oauth/client-credentials.js';
+import {
+  ClientCredentialsTokenSource,
+  type ClientCredentialsOptions,
+} from '../../../src/net/oauth/client-credentials.js';
 import { OAuthClientError } from '../../../src/net/oauth/errors.js';
 import type { AuthorizationServerOptions } from '../../helpers/authorization-server.js';
 import { freeLoopbackPort } from '../../helpers/listen.js';
@@ -31,6 +34,50 @@ export function withConfigDefaults(
     ...options,
     timeoutMs: options.timeoutMs ?? SCHEMA_DEFAULTS.requestTimeoutMs,
     refreshSkewS: options.refreshSkewS ?? SCHEMA_DEFAULTS.refreshSkewS,
+  };
+}
+
+/** What a suite's token sources use where a test names none. */
+export interface SourceDefaults {
+  readonly tokenEndpoint: string;
+  readonly ca?: string;
+}
+
+/**
+ * The token sources a test creates, each closed by closeAll() (the suite's afterEach).
+ * `defaults` is read per source, after the suite's beforeAll started the provider.
+ */
+export function tokenSources(defaults: () => SourceDefaults): {
+  /** A source with the suite's endpoint (and CA) where `options` names none. */
+  readonly source: (options: SourceOptions) => ClientCredentialsTokenSource;
+  /** A source built from `options` as given, closed after the test like the others. */
+  readonly exact: (
+    options: Parameters<typeof withConfigDefaults>[0],
+  ) => ClientCredentialsTokenSource;
+  readonly closeAll: () => Promise<void>;
+} {
+  const open: ClientCredentialsTokenSource[] = [];
+  const exact = (
+    options: Parameters<typeof withConfigDefaults>[0],
+  ): ClientCredentialsTokenSource => {
+    const created = new ClientCredentialsTokenSource(withConfigDefaults(options));
+    open.push(created);
+    return created;
+  };
+  return {
+    source: (options) => {
+      const { tokenEndpoint, ca } = defaults();
+      const withCa = options.ca ?? ca;
+      return exact({
+        ...options,
+        tokenEndpoint: options.tokenEndpoint ?? tokenEndpoint,
+        ...(withCa === undefined ? {} : { ca: withCa }),
+      });
+    },
+    exact,
+    closeAll: async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    },
   };
 }
 

@@ -5,17 +5,17 @@ import { fetchBytes } from '../../../src/net/http-fetch.js';
 import { ClientCredentialsTokenSource } from '../../../src/net/oauth/client-credentials.js';
 import { CLIENT_SUBJECT_DN, createTestPki, x5c, type TestPki } from './certificates.js';
 import {
+  clientCredentialsClient,
   startAuthorizationServer,
   type AuthorizationServer,
-  type ClientMetadata,
 } from '../../helpers/authorization-server.js';
 import {
   BUNDLES_SERVER,
   everythingShown,
   rejection,
   thrown,
-  type SourceOptions,
   withConfigDefaults,
+  tokenSources,
 } from './helpers.js';
 
 /*
@@ -29,14 +29,7 @@ const TLS_CLIENT = 'gatehouse-tls';
 const SELF_SIGNED_CLIENT = 'gatehouse-self-signed';
 const POST_CLIENT = { id: 'gatehouse-post-over-tls', secret: 'post-over-tls-secret-012345' };
 
-const client = (id: string, method: string, extra: Record<string, unknown>): ClientMetadata => ({
-  client_id: id,
-  grant_types: ['client_credentials'],
-  response_types: [],
-  redirect_uris: [],
-  token_endpoint_auth_method: method,
-  ...extra,
-});
+const client = clientCredentialsClient;
 
 let pki: TestPki;
 let provider: AuthorizationServer;
@@ -66,31 +59,26 @@ function publicJwk(certPem: string): JsonWebKey {
   return new X509Certificate(certPem).publicKey.export({ format: 'jwk' });
 }
 
-const sources: ClientCredentialsTokenSource[] = [];
-function source(options: SourceOptions): ClientCredentialsTokenSource {
-  const created = new ClientCredentialsTokenSource(
-    withConfigDefaults({
-      ...options,
-      tokenEndpoint: options.tokenEndpoint ?? provider.tokenEndpoint,
-      ca: options.ca ?? pki.ca.cert,
-    }),
-  );
-  sources.push(created);
-  return created;
-}
+/** Token sources closed after the test; `source` defaults to the provider's endpoint. */
+const sources = tokenSources(() => ({ tokenEndpoint: provider.tokenEndpoint, ca: pki.ca.cert }));
+const source = sources.source;
+
+/** The tls_client_auth client with its CA-issued certificate (RFC 8705 section 2.1). */
+const tlsClientSource = (): ClientCredentialsTokenSource =>
+  source({
+    clientId: TLS_CLIENT,
+    method: 'tls_client_auth',
+    cert: pki.client.cert,
+    key: pki.client.key,
+  });
 
 afterEach(async () => {
-  await Promise.all(sources.splice(0).map((s) => s.close()));
+  await sources.closeAll();
 });
 
 describe('mutual TLS client authentication', () => {
   it('tls_client_auth: a CA-issued certificate with the registered subject gets a token', async () => {
-    const tokens = source({
-      clientId: TLS_CLIENT,
-      method: 'tls_client_auth',
-      cert: pki.client.cert,
-      key: pki.client.key,
-    });
+    const tokens = tlsClientSource();
     const token = await tokens.getAccessToken();
     expect(await provider.introspect(token)).toMatchObject({ active: true, client_id: TLS_CLIENT });
   });
@@ -110,29 +98,21 @@ describe('mutual TLS client authentication', () => {
   });
 
   it('discovers the token endpoint over https, trusting the configured CA', async () => {
-    const tokens = new ClientCredentialsTokenSource(
-      withConfigDefaults({
-        issuer: provider.issuer,
-        clientId: TLS_CLIENT,
-        method: 'tls_client_auth',
-        cert: pki.client.cert,
-        key: pki.client.key,
-        ca: pki.ca.cert,
-      }),
-    );
-    sources.push(tokens);
+    const tokens = sources.exact({
+      issuer: provider.issuer,
+      clientId: TLS_CLIENT,
+      method: 'tls_client_auth',
+      cert: pki.client.cert,
+      key: pki.client.key,
+      ca: pki.ca.cert,
+    });
     expect(await provider.introspect(await tokens.getAccessToken())).toMatchObject({
       active: true,
     });
   });
 
   it('dispatcher() presents the same client certificate on other requests', async () => {
-    const tokens = source({
-      clientId: TLS_CLIENT,
-      method: 'tls_client_auth',
-      cert: pki.client.cert,
-      key: pki.client.key,
-    });
+    const tokens = tlsClientSource();
     const token = await tokens.getAccessToken();
     const dispatcher = tokens.dispatcher();
     expect(dispatcher).toBeDefined();
@@ -213,17 +193,14 @@ describe('the provider refuses what it should', () => {
 
   it('a server certificate from an unknown CA is refused before anything is sent', async () => {
     const before = provider.hits('/token');
-    const tokens = new ClientCredentialsTokenSource(
-      withConfigDefaults({
-        tokenEndpoint: provider.tokenEndpoint,
-        clientId: POST_CLIENT.id,
-        method: 'client_secret_post',
-        secret: POST_CLIENT.secret,
-        // Trusts only the self-signed client certificate: not the server's issuer.
-        ca: pki.selfSigned.cert,
-      }),
-    );
-    sources.push(tokens);
+    const tokens = sources.exact({
+      tokenEndpoint: provider.tokenEndpoint,
+      clientId: POST_CLIENT.id,
+      method: 'client_secret_post',
+      secret: POST_CLIENT.secret,
+      // Trusts only the self-signed client certificate: not the server's issuer.
+      ca: pki.selfSigned.cert,
+    });
     const error = await rejection(tokens.getAccessToken());
     // Node names the TLS verification failure (the server sends its CA along: "in chain").
     expect(error.message).toMatch(/SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
@@ -232,30 +209,20 @@ describe('the provider refuses what it should', () => {
   });
 
   it('tls_client_auth without a certificate, or with a key that does not match, is a config error', () => {
-    const missing = thrown(
-      () =>
-        new ClientCredentialsTokenSource(
-          withConfigDefaults({
-            tokenEndpoint: provider.tokenEndpoint,
-            clientId: TLS_CLIENT,
-            method: 'tls_client_auth',
-          }),
-        ),
-    );
+    // The constructor refuses these: nothing is created, so nothing to close.
+    const tlsClient = (certificate: { cert?: string; key?: string }) => () =>
+      new ClientCredentialsTokenSource(
+        withConfigDefaults({
+          tokenEndpoint: provider.tokenEndpoint,
+          clientId: TLS_CLIENT,
+          method: 'tls_client_auth',
+          ...certificate,
+        }),
+      );
+    const missing = thrown(tlsClient({}));
     expect(missing.code).toBe('GH_OAUTH_CONFIG_INVALID');
     expect(missing.message).toMatch(/^cert: is required for tls_client_auth/);
-    const mismatch = thrown(
-      () =>
-        new ClientCredentialsTokenSource(
-          withConfigDefaults({
-            tokenEndpoint: provider.tokenEndpoint,
-            clientId: TLS_CLIENT,
-            method: 'tls_client_auth',
-            cert: pki.client.cert,
-            key: pki.otherClient.key,
-          }),
-        ),
-    );
+    const mismatch = thrown(tlsClient({ cert: pki.client.cert, key: pki.otherClient.key }));
     expect(mismatch.message).toMatch(/^key: does not match the certificate/);
     expect(mismatch.message).not.toContain('PRIVATE KEY');
   });

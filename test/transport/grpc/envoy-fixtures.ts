@@ -55,6 +55,18 @@ export const ENVOY_GET_REQUEST = {
  * a list of key/raw_value pairs, repeated names left unmerged; and with
  * `with_request_body.pack_as_bytes: true`, the body in `raw_body`.
  */
+/** The request fields checkRequestToInput reads from ENVOY_GET_REQUEST. */
+export const ENVOY_GET_REQUEST_FIELDS = {
+  transport: 'grpc',
+  method: 'GET',
+  path: '/orders/42?expand=items&page=2',
+  host: 'api.shop.example',
+  scheme: 'https',
+  protocol: 'HTTP/1.1',
+  requestId: '5f1c2a7e-8d43-4f0e-9b0a-3c1d2e4f5a6b',
+  contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
+} as const;
+
 export const ENVOY_RAW_HEADERS_POST = {
   attributes: {
     source: { address: { socket_address: { address: '10.244.1.17', port_value: 40000 } } },

@@ -8,6 +8,7 @@ import {
 import type { Authorizer } from '../../../src/check/authorizer.js';
 import type { CheckInput } from '../../../src/check/check-input.js';
 import type { Decision } from '../../../src/decision/decision.js';
+import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 
 /** The outcome of a unary call: a response, or the gRPC error the server answered. */
 export type UnaryResult<Res> =
@@ -25,6 +26,25 @@ export function unary<Req, Res>(
   request: Req,
 ): Promise<UnaryResult<Res>> {
   return rawUnary(client, method, method.requestSerialize, request);
+}
+
+let checkMethod: ReturnType<typeof loadProtos>['authorization']['Check'] | undefined;
+
+/** A Check of GET /users/me on host `h` with `Authorization: Bearer <token>`, as Envoy sends it. */
+export function bearerUsersMeCheck(client: Client, token: string) {
+  checkMethod ??= loadProtos().authorization.Check;
+  return unary(client, checkMethod, {
+    attributes: {
+      request: {
+        http: {
+          method: 'GET',
+          path: '/users/me',
+          host: 'h',
+          headers: { authorization: `Bearer ${token}` },
+        },
+      },
+    },
+  });
 }
 
 /** Like unary(), with a caller-chosen encoder: for sending bytes no proto encoder produces. */

@@ -1,6 +1,6 @@
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DENY_CODES } from '../../../src/decision/deny-codes.js';
+import { requestText } from '../../helpers/request-text.js';
 import { metricValue } from '../../helpers/status-and-metrics.js';
 import { startTestGatehouse, type TestGatehouse } from '../../helpers/test-gatehouse.js';
 
@@ -40,16 +40,8 @@ async function call(
   headers: Record<string, string>,
   body?: string,
 ): Promise<Answer> {
-  const response = await request(`${t.httpBase}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: (await response.body.json()) as Answer['body'],
-  };
+  const response = await requestText(`${t.httpBase}${path}`, { method, headers, body });
+  return { ...response, body: JSON.parse(response.body) as Answer['body'] };
 }
 
 const DOORS: ReadonlyArray<readonly [string, string, Record<string, string>]> = [

@@ -1,5 +1,6 @@
 import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestText, type TextResponse } from '../../helpers/request-text.js';
 import { startTestGatehouse, type TestGatehouse } from '../../helpers/test-gatehouse.js';
 
 // A real Gatehouse on port 0 and real HTTP requests, for each HTTP check protocol.
@@ -15,49 +16,41 @@ afterAll(async () => {
   await t.close();
 });
 
-async function call(
+function call(
   path: string,
   headers: Record<string, string> | string[] = {},
   method = 'GET',
   body?: string,
-): Promise<{
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}> {
-  const response = await request(`${t.httpBase}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: await response.body.text(),
-  };
+): Promise<TextResponse> {
+  return requestText(`${t.httpBase}${path}`, { method, headers, body });
+}
+
+/**
+ * The reader's request through /envoy: it must be allowed (200) with x-user-sub from the
+ * token; returns the answer and its x-envoy-auth-headers-to-remove list.
+ */
+async function envoyAllowsReader(path: string): Promise<{ res: TextResponse; removed: string[] }> {
+  const res = await call(path, { authorization: `Bearer ${reader}` });
+  expect(res.status).toBe(200);
+  expect(res.headers['x-user-sub']).toBe('alice');
+  return { res, removed: String(res.headers['x-envoy-auth-headers-to-remove']).split(',') };
 }
 
 describe('Envoy HTTP service mode (path prefix /envoy)', () => {
   it('allows with 200 and the upstream headers, listing headers to remove', async () => {
-    const res = await call('/envoy/orders/42?expand=items', { authorization: `Bearer ${reader}` });
-    expect(res.status).toBe(200);
-    expect(res.headers['x-user-sub']).toBe('alice');
+    const { res, removed } = await envoyAllowsReader('/envoy/orders/42?expand=items');
     expect(res.headers['x-order-id']).toBe('42');
     // The policy's removal plus the identity headers this allow does not set (x-user-sub is
     // set, and Envoy would remove it after setting it).
-    const removed = String(res.headers['x-envoy-auth-headers-to-remove']).split(',');
     expect(removed).toEqual(expect.arrayContaining(['x-internal-debug', 'x-user-email']));
     expect(removed).not.toContain('x-user-sub');
   });
 
   it('claims to headers: a header it sets is not also listed to remove (Envoy removes after setting)', async () => {
-    const res = await call('/envoy/profile', { authorization: `Bearer ${reader}` });
-    expect(res.status).toBe(200);
-    expect(res.headers['x-user-sub']).toBe('alice');
+    const { res, removed } = await envoyAllowsReader('/envoy/profile');
     expect(res.headers['x-user-roles']).toBe('reader');
     // Mapped but with no claim in the token: stripped from the client's request, not set;
     // the headers this allow sets are not in the list.
-    const removed = String(res.headers['x-envoy-auth-headers-to-remove']).split(',');
     expect(removed).toEqual(expect.arrayContaining(['x-user-email', 'x-tenant']));
     expect(removed).not.toContain('x-user-sub');
     expect(removed).not.toContain('x-user-roles');

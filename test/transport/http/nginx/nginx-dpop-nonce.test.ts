@@ -1,9 +1,8 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { request } from 'undici';
+import { writeNonceCatalog } from '../../../helpers/nonce-catalog.js';
+import { requestText } from '../../../helpers/request-text.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   athOf,
@@ -12,11 +11,7 @@ import {
   type ProofKey,
 } from '../../../auth/dpop/dpop-fixtures.js';
 import { startNginx, type RunningNginx } from '../../../helpers/nginx.js';
-import {
-  FIXTURE_POLICIES,
-  startTestGatehouse,
-  type TestGatehouse,
-} from '../../../helpers/test-gatehouse.js';
+import { startTestGatehouse, type TestGatehouse } from '../../../helpers/test-gatehouse.js';
 
 // DPoP server nonces through a real NGINX (auth_request): the README's two lines
 // (auth_request_set $dpop_nonce $upstream_http_dpop_nonce; add_header DPoP-Nonce ... always)
@@ -31,21 +26,7 @@ let key: ProofKey;
 let token: string;
 
 beforeAll(async () => {
-  policies = await mkdtemp(path.join(tmpdir(), 'gatehouse-nginx-nonce-'));
-  await cp(FIXTURE_POLICIES, policies, { recursive: true });
-  const catalog = await readFile(path.join(policies, 'catalog.yaml'), 'utf8');
-  await writeFile(
-    path.join(policies, 'catalog.yaml'),
-    `${catalog}
-  - name: secure
-    apis:
-      - id: secure.get
-        method: GET
-        path: /secure/{id}
-        auth:
-          dpopNonce: required
-`,
-  );
+  policies = await writeNonceCatalog('gatehouse-nginx-nonce-');
   t = await startTestGatehouse({ policySource: policies });
   upstream = createServer((_req, res) => {
     res.end('upstream');
@@ -82,14 +63,9 @@ async function viaNginx(nonce: string | undefined) {
       ...(nonce === undefined ? {} : { nonce }),
     },
   });
-  const response = await request(`${nginx.baseUrl}${PATH}`, {
+  return requestText(`${nginx.baseUrl}${PATH}`, {
     headers: { authorization: `DPoP ${token}`, dpop: proof },
   });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: await response.body.text(),
-  };
 }
 
 describe('DPoP-Nonce behind NGINX auth_request', () => {
