@@ -37,23 +37,20 @@ const claims: fc.Arbitrary<JWTPayload | undefined> = fc.option(
   { nil: undefined },
 );
 const api: fc.Arbitrary<ApiDefinition | undefined> = fc.option(
-  fc.record({ id: text, service: text, pathTemplate: text }).map(
-    (parts) =>
-      ({
-        ...parts,
-        methods: ['GET'],
-        hosts: [],
-        auth: {
-          mode: 'optional',
-          issuers: undefined,
-          audiences: undefined,
-          scopes: [],
-          scopesMatch: 'all',
-        },
-        policies: [],
-        claimsToHeaders: [],
-      }),
-  ),
+  fc.record({ id: text, service: text, pathTemplate: text }).map((parts) => ({
+    ...parts,
+    methods: ['GET'],
+    hosts: [],
+    auth: {
+      mode: 'optional',
+      issuers: undefined,
+      audiences: undefined,
+      scopes: [],
+      scopesMatch: 'all',
+    },
+    policies: [],
+    claimsToHeaders: [],
+  })),
   { nil: undefined },
 );
 const request: fc.Arbitrary<CheckInput> = fc
