@@ -4,7 +4,12 @@ import { decodeCheckRequest } from '../../../src/transport/grpc/check-request-de
 import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 import type { CheckRequestMessage } from '../../../src/transport/grpc/wire-types.js';
 import { protoLoaderCheckInput } from './proto-loader-check-input.js';
-import { ENVOY_GET_REQUEST, ENVOY_RAW_HEADERS_POST, bytes } from './envoy-fixtures.js';
+import {
+  ENVOY_GET_REQUEST,
+  ENVOY_GET_REQUEST_FIELDS,
+  ENVOY_RAW_HEADERS_POST,
+  bytes,
+} from './envoy-fixtures.js';
 
 const method = loadProtos().authorization.Check;
 
@@ -13,19 +18,28 @@ function decode(request: CheckRequestMessage): CheckInput {
   return decodeCheckRequest(method.requestSerialize(request));
 }
 
+/** A request carrying only `header_map` (Envoy's encode_raw_headers), names and raw values. */
+function fromHeaderMap(headers: readonly (readonly [string, string])[]): CheckRequestMessage {
+  return {
+    attributes: {
+      request: {
+        http: {
+          header_map: {
+            headers: headers.map(([key, value]) => ({ key, raw_value: bytes(value) })),
+          },
+        },
+      },
+    },
+  };
+}
+
 describe('decodeCheckRequest', () => {
   it('maps a CheckRequest as Envoy sends it', () => {
     const input = decode(ENVOY_GET_REQUEST);
 
     expect(input).toEqual({
-      transport: 'grpc',
-      method: 'GET',
-      path: '/orders/42?expand=items&page=2',
-      host: 'api.shop.example',
-      scheme: 'https',
-      protocol: 'HTTP/1.1',
+      ...ENVOY_GET_REQUEST_FIELDS,
       headers: ENVOY_GET_REQUEST.attributes.request.http.headers,
-      requestId: '5f1c2a7e-8d43-4f0e-9b0a-3c1d2e4f5a6b',
       body: '',
       source: {
         address: '10.244.1.17',
@@ -39,7 +53,6 @@ describe('decodeCheckRequest', () => {
         principal: 'spiffe://cluster.local/ns/shop/sa/orders',
         certificate: undefined,
       },
-      contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
       // The headers map's :authority, which the route step checks against `host`.
       otherHostValues: ['api.shop.example'],
       // Request.time, as protojson writes a Timestamp (for the OPA-Envoy input document).
@@ -283,20 +296,12 @@ describe('decodeCheckRequest', () => {
   });
 
   it('prototype pollution: a header named __proto__ stays a plain header', () => {
-    const input = decode({
-      attributes: {
-        request: {
-          http: {
-            header_map: {
-              headers: [
-                { key: '__proto__', raw_value: bytes('polluted') },
-                { key: 'authorization', raw_value: bytes('Bearer x') },
-              ],
-            },
-          },
-        },
-      },
-    });
+    const input = decode(
+      fromHeaderMap([
+        ['__proto__', 'polluted'],
+        ['authorization', 'Bearer x'],
+      ]),
+    );
     expect(Object.getPrototypeOf(input.headers)).toBe(Object.prototype);
     expect(Object.hasOwn(input.headers, '__proto__')).toBe(true);
     expect(Object.keys(input.headers)).toEqual(['__proto__', 'authorization']);
@@ -304,20 +309,12 @@ describe('decodeCheckRequest', () => {
   });
 
   it('header smuggling: a second Authorization header stays visible to the pipeline', () => {
-    const input = decode({
-      attributes: {
-        request: {
-          http: {
-            header_map: {
-              headers: [
-                { key: 'authorization', raw_value: bytes('Bearer first') },
-                { key: 'Authorization', raw_value: bytes('Bearer second') },
-              ],
-            },
-          },
-        },
-      },
-    });
+    const input = decode(
+      fromHeaderMap([
+        ['authorization', 'Bearer first'],
+        ['Authorization', 'Bearer second'],
+      ]),
+    );
     expect(input.headers.authorization).toBe('Bearer first,Bearer second');
   });
 });

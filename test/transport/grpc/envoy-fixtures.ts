@@ -50,11 +50,6 @@ export const ENVOY_GET_REQUEST = {
   },
 } as const satisfies CheckRequestMessage;
 
-/**
- * The same kind of request with `encode_raw_headers: true`: `headers` empty and `header_map`
- * a list of key/raw_value pairs, repeated names left unmerged; and with
- * `with_request_body.pack_as_bytes: true`, the body in `raw_body`.
- */
 /** The request fields checkRequestToInput reads from ENVOY_GET_REQUEST. */
 export const ENVOY_GET_REQUEST_FIELDS = {
   transport: 'grpc',
@@ -67,6 +62,11 @@ export const ENVOY_GET_REQUEST_FIELDS = {
   contextExtensions: { virtual_host: 'shop-api', route: 'orders' },
 } as const;
 
+/**
+ * The same kind of request with `encode_raw_headers: true`: `headers` empty and `header_map`
+ * a list of key/raw_value pairs, repeated names left unmerged; and with
+ * `with_request_body.pack_as_bytes: true`, the body in `raw_body`.
+ */
 export const ENVOY_RAW_HEADERS_POST = {
   attributes: {
     source: { address: { socket_address: { address: '10.244.1.17', port_value: 40000 } } },
