@@ -60,11 +60,21 @@ export function int64(r: WireReader): number {
     : new util.LongBits(value.low >>> 0, value.high >>> 0).toNumber();
 }
 
-/** map<string, string>: the last value of a repeated key wins, as in protobufjs. */
-export function readStringEntry(r: WireReader, depth: number, into: Map<string, string>): void {
+/**
+ * One map<K, V> entry (key field 1, value field 2) as protobufjs decodes it: a repeated
+ * field's last value wins, and an entry without a value field gets `missing`. Every map the
+ * decoder reads (headers, labels, context extensions, metadata, Struct fields) goes
+ * through here.
+ */
+export function readMapEntry<V>(
+  r: WireReader,
+  depth: number,
+  readValue: (r: WireReader, depth: number) => V,
+  missing: V,
+): { readonly key: string; readonly value: V } {
   const parentEnd = enterEntry(r);
   let key = '';
-  let value = '';
+  let value = missing;
   while (r.pos < r.len) {
     const tag = r.uint32();
     switch (tag >>> 3) {
@@ -72,12 +82,20 @@ export function readStringEntry(r: WireReader, depth: number, into: Map<string, 
         key = r.string();
         break;
       case 2:
-        value = r.string();
+        value = readValue(r, depth + 1);
         break;
       default:
         r.skipType(tag & 7, depth);
     }
   }
   leave(r, parentEnd);
+  return { key, value };
+}
+
+const readString = (r: WireReader): string => r.string();
+
+/** map<string, string>: the last value of a repeated key wins, as in protobufjs. */
+export function readStringEntry(r: WireReader, depth: number, into: Map<string, string>): void {
+  const { key, value } = readMapEntry(r, depth, readString, '');
   into.set(key, value);
 }

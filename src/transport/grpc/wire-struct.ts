@@ -1,4 +1,4 @@
-import { enter, enterEntry, leave, skipString, type WireReader } from './wire-reader.js';
+import { enter, leave, readMapEntry, skipString, type WireReader } from './wire-reader.js';
 
 /**
  * envoy.config.core.v3.Metadata and google.protobuf.Struct/Value/ListValue wire bytes ->
@@ -32,23 +32,7 @@ export function readMetadata(r: WireReader, depth: number): Metadata {
     const tag = r.uint32();
     switch (tag >>> 3) {
       case 1: {
-        const entryEnd = enterEntry(r);
-        let key = '';
-        let value: unknown = MISSING;
-        while (r.pos < r.len) {
-          const entryTag = r.uint32();
-          switch (entryTag >>> 3) {
-            case 1:
-              key = r.string();
-              break;
-            case 2:
-              value = readStruct(r, depth + 1);
-              break;
-            default:
-              r.skipType(entryTag & 7, depth);
-          }
-        }
-        leave(r, entryEnd);
+        const { key, value } = readMapEntry<unknown>(r, depth, readStruct, MISSING);
         filters ??= {};
         define(filters, key, value);
         if (value === MISSING || value === POISON) poisoned = true;
@@ -57,24 +41,7 @@ export function readMetadata(r: WireReader, depth: number): Metadata {
       case 2: {
         // typed_filter_metadata: map<string, google.protobuf.Any>; only whether each final
         // entry has a value matters (toObject throws on one without).
-        const entryEnd = enterEntry(r);
-        let key = '';
-        let present = false;
-        while (r.pos < r.len) {
-          const entryTag = r.uint32();
-          switch (entryTag >>> 3) {
-            case 1:
-              key = r.string();
-              break;
-            case 2:
-              readAny(r, depth + 1);
-              present = true;
-              break;
-            default:
-              r.skipType(entryTag & 7, depth);
-          }
-        }
-        leave(r, entryEnd);
+        const { key, value: present } = readMapEntry(r, depth, readAnyPresent, false);
         (typed ??= new Map()).set(key, present);
         break;
       }
@@ -86,6 +53,12 @@ export function readMetadata(r: WireReader, depth: number): Metadata {
   if (poisoned && filters !== undefined && hasPoison(filters)) return POISON;
   if (typed !== undefined && [...typed.values()].includes(false)) return POISON;
   return filters === undefined ? {} : { filterMetadata: filters };
+}
+
+/** A map value that is an Any: read (and checked) for whether it is there, not kept. */
+function readAnyPresent(r: WireReader, depth: number): boolean {
+  readAny(r, depth);
+  return true;
 }
 
 function readAny(r: WireReader, depth: number): void {
@@ -117,23 +90,7 @@ function readStruct(r: WireReader, depth: number): Record<string, unknown> | typ
       r.skipType(tag & 7, depth);
       continue;
     }
-    const entryEnd = enterEntry(r);
-    let key = '';
-    let value: unknown = MISSING;
-    while (r.pos < r.len) {
-      const entryTag = r.uint32();
-      switch (entryTag >>> 3) {
-        case 1:
-          key = r.string();
-          break;
-        case 2:
-          value = readValue(r, depth + 1);
-          break;
-        default:
-          r.skipType(entryTag & 7, depth);
-      }
-    }
-    leave(r, entryEnd);
+    const { key, value } = readMapEntry<unknown>(r, depth, readValue, MISSING);
     define(result, key, value);
     if (value === MISSING || value === POISON) poisoned = true;
   }
