@@ -68,6 +68,15 @@ export class RouteTableError extends GatehouseError<'GH_ROUTE_INVALID'> {
   }
 }
 
+/** What a match needs of a route; build's Entry adds what its error messages need. */
+interface MatchEntry<T> {
+  readonly value: T;
+  readonly template: string;
+  readonly paramNames: readonly string[];
+  /** Per parameter position, its check; undefined when no parameter has one. */
+  readonly checks: ReadonlyArray<PathParamCheck | undefined> | undefined;
+}
+
 interface Entry<T> {
   readonly value: T;
   readonly template: string;
@@ -245,10 +254,10 @@ interface MatchNode<T> {
    * one method), the others as `moreEntries[i]` for `moreMethods[i]`.
    */
   readonly firstMethod: string | undefined;
-  readonly firstEntry: Entry<T> | undefined;
+  readonly firstEntry: MatchEntry<T> | undefined;
   readonly moreMethods: readonly string[] | undefined;
-  readonly moreEntries: readonly Entry<T>[] | undefined;
-  readonly anyMethod: Entry<T> | undefined;
+  readonly moreEntries: readonly MatchEntry<T>[] | undefined;
+  readonly anyMethod: MatchEntry<T> | undefined;
 }
 
 // A parameter step in a run. No literal can be spelled "{}": parseTemplate refuses braces
@@ -264,7 +273,11 @@ function hasRoute<T>(node: TrieNode<T>): boolean {
  * every literal text and method one string object for the whole table: `v1`, `orders` or
  * `GET` in 10,000 routes are then one hot cache line, not 10,000 cold ones.
  */
-function compile<T>(start: TrieNode<T>, pool: Map<string, string>): MatchNode<T> {
+function compile<T>(
+  start: TrieNode<T>,
+  pool: Map<string, string>,
+  leans: Map<Entry<T>, MatchEntry<T>>,
+): MatchNode<T> {
   const shared = (text: string): string => {
     const known = pool.get(text);
     if (known !== undefined) return known;
@@ -292,25 +305,40 @@ function compile<T>(start: TrieNode<T>, pool: Map<string, string>): MatchNode<T>
   if (node.literals.size === 1) {
     const [text, child] = node.literals.entries().next().value as [string, TrieNode<T>];
     onlyText = shared(text);
-    onlyChild = compile(child, pool);
+    onlyChild = compile(child, pool, leans);
   } else if (node.literals.size > 1) {
     literals = new Map();
-    for (const [text, child] of node.literals) literals.set(shared(text), compile(child, pool));
+    for (const [text, child] of node.literals)
+      literals.set(shared(text), compile(child, pool, leans));
   }
   const methods = [...node.byMethod.keys()].map(shared);
-  const entries = [...node.byMethod.values()];
+  const entries = [...node.byMethod.values()].map((entry) => lean(entry, leans));
   return {
     run: run.length === 0 ? undefined : run,
     onlyText,
     onlyChild,
     literals,
-    param: node.param === undefined ? undefined : compile(node.param, pool),
+    param: node.param === undefined ? undefined : compile(node.param, pool, leans),
     firstMethod: methods[0],
     firstEntry: entries[0],
     moreMethods: methods.length > 1 ? methods.slice(1) : undefined,
     moreEntries: entries.length > 1 ? entries.slice(1) : undefined,
-    anyMethod: node.anyMethod,
+    anyMethod: node.anyMethod === undefined ? undefined : lean(node.anyMethod, leans),
   };
+}
+
+/**
+ * The entry without its build-time fields (position, label: only error messages use them),
+ * one per route however many methods and hosts share it.
+ */
+function lean<T>(entry: Entry<T>, leans: Map<Entry<T>, MatchEntry<T>>): MatchEntry<T> {
+  let found = leans.get(entry);
+  if (found === undefined) {
+    const { value, template, paramNames, checks } = entry;
+    found = { value, template, paramNames, checks };
+    leans.set(entry, found);
+  }
+  return found;
 }
 
 function search<T>(
@@ -385,7 +413,7 @@ function searchAt<T>(
   return undefined;
 }
 
-function exactEntry<T>(node: MatchNode<T>, method: string): Entry<T> | undefined {
+function exactEntry<T>(node: MatchNode<T>, method: string): MatchEntry<T> | undefined {
   if (node.firstMethod === method) return node.firstEntry;
   const more = node.moreMethods;
   if (more === undefined) return undefined;
@@ -395,7 +423,7 @@ function exactEntry<T>(node: MatchNode<T>, method: string): Entry<T> | undefined
   return undefined;
 }
 
-function paramsFit<T>(entry: Entry<T>, values: readonly string[]): boolean {
+function paramsFit<T>(entry: MatchEntry<T>, values: readonly string[]): boolean {
   const checks = entry.checks;
   if (checks === undefined) return true;
   for (let i = 0; i < checks.length; i++) {
@@ -476,13 +504,14 @@ export class RouteTable<T> {
       }
     });
     const pool = new Map<string, string>();
+    const leans = new Map<Entry<T>, MatchEntry<T>>();
     const compiled = (map: Map<string, TrieNode<T>>): Map<string, MatchNode<T>> =>
-      new Map([...map].map(([key, node]) => [key, compile(node, pool)]));
+      new Map([...map].map(([key, node]) => [key, compile(node, pool, leans)]));
     return new RouteTable(
       routes.length,
       compiled(exactHosts),
       compiled(wildcardHosts),
-      compile(anyHost, pool),
+      compile(anyHost, pool, leans),
     );
   }
 
