@@ -90,9 +90,10 @@ interface Entry<T> {
 
 /** The trie as `build` grows it (Maps, mutable); `compile` turns it into MatchNodes. */
 interface TrieNode<T> {
-  readonly literals: Map<string, TrieNode<T>>;
+  // Both Maps are made when first needed: most nodes of a large catalog have neither.
+  literals: Map<string, TrieNode<T>> | undefined;
   param: TrieNode<T> | undefined;
-  readonly byMethod: Map<string, Entry<T>>;
+  byMethod: Map<string, Entry<T>> | undefined;
   anyMethod: Entry<T> | undefined;
 }
 
@@ -115,7 +116,7 @@ const PARAM_NAME = /^[A-Za-z0-9_.-]+$/;
 const BAD_LITERAL_CHAR = /[%?#\\*\u0000-\u001F\u007F]/;
 
 function newNode<T>(): TrieNode<T> {
-  return { literals: new Map(), param: undefined, byMethod: new Map(), anyMethod: undefined };
+  return { literals: undefined, param: undefined, byMethod: undefined, anyMethod: undefined };
 }
 
 function routeLabel(index: number, template: string, label?: string): string {
@@ -265,7 +266,7 @@ interface MatchNode<T> {
 const PARAM_STEP = '{}';
 
 function hasRoute<T>(node: TrieNode<T>): boolean {
-  return node.byMethod.size > 0 || node.anyMethod !== undefined;
+  return node.byMethod !== undefined || node.anyMethod !== undefined;
 }
 
 /**
@@ -288,11 +289,12 @@ function compile<T>(
   let node = start;
   for (;;) {
     if (hasRoute(node)) break;
-    if (node.literals.size === 1 && node.param === undefined) {
-      const [text, child] = node.literals.entries().next().value as [string, TrieNode<T>];
+    const literalCount = node.literals?.size ?? 0;
+    if (literalCount === 1 && node.param === undefined) {
+      const [text, child] = node.literals?.entries().next().value as [string, TrieNode<T>];
       run.push(shared(text));
       node = child;
-    } else if (node.literals.size === 0 && node.param !== undefined) {
+    } else if (literalCount === 0 && node.param !== undefined) {
       run.push(PARAM_STEP);
       node = node.param;
     } else {
@@ -302,17 +304,18 @@ function compile<T>(
   let onlyText: string | undefined;
   let onlyChild: MatchNode<T> | undefined;
   let literals: Map<string, MatchNode<T>> | undefined;
-  if (node.literals.size === 1) {
+  const literalCount = node.literals?.size ?? 0;
+  if (node.literals !== undefined && literalCount === 1) {
     const [text, child] = node.literals.entries().next().value as [string, TrieNode<T>];
     onlyText = shared(text);
     onlyChild = compile(child, pool, leans);
-  } else if (node.literals.size > 1) {
+  } else if (node.literals !== undefined && literalCount > 1) {
     literals = new Map();
     for (const [text, child] of node.literals)
       literals.set(shared(text), compile(child, pool, leans));
   }
-  const methods = [...node.byMethod.keys()].map(shared);
-  const entries = [...node.byMethod.values()].map((entry) => lean(entry, leans));
+  const methods = [...(node.byMethod?.keys() ?? [])].map(shared);
+  const entries = [...(node.byMethod?.values() ?? [])].map((entry) => lean(entry, leans));
   return {
     run: run.length === 0 ? undefined : run,
     onlyText,
@@ -492,14 +495,14 @@ export class RouteTable<T> {
       for (const { label, root } of roots) {
         const leaf = insertPath(root, segments);
         for (const method of methods) {
-          const existing = method === ANY_METHOD ? leaf.anyMethod : leaf.byMethod.get(method);
+          const existing = method === ANY_METHOD ? leaf.anyMethod : leaf.byMethod?.get(method);
           if (existing !== undefined) {
             throw new RouteTableError(
               `${where()} conflicts with ${routeLabel(existing.index, existing.template, existing.label)}: same ${label}, method ${method} and path shape`,
             );
           }
           if (method === ANY_METHOD) leaf.anyMethod = entry;
-          else leaf.byMethod.set(method, entry);
+          else (leaf.byMethod ??= new Map()).set(method, entry);
         }
       }
     });
@@ -573,6 +576,7 @@ function insertPath<T>(root: TrieNode<T>, segments: readonly TemplateSegment[]):
       node.param ??= newNode<T>();
       node = node.param;
     } else {
+      node.literals ??= new Map();
       let child = node.literals.get(segment.text);
       if (child === undefined) {
         child = newNode<T>();
