@@ -21,7 +21,8 @@
  * (1; 0 skips the fixed-rate latency phase: both servers at half the peer's max rate),
  * BENCH_WORKERS ("1,2"; "" skips the scaling phase: Gatehouse with `workers: N` on both
  * cores, reported as checks per server CPU-second because the load generator shares them),
- * BENCH_SWAPS (100; 0 skips the policy-swap phase), BENCH_SWAP_S (30: its window).
+ * BENCH_SWAPS (100; 0 skips the policy-swap phase), BENCH_SWAP_S (30: its window),
+ * BENCH_CATALOG (1; 0 skips bench/catalog10k.ts: the 10,000-API catalog's build and RSS).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
@@ -1213,6 +1214,17 @@ for (const run of swapRuns) {
     );
   }
   lines.push('', `p99 during swaps / steady: ${fmt(run.swapping.p99Ms / run.steady.p99Ms, 2)}`, '');
+}
+// BENCH_CATALOG (1; 0 skips): bench/catalog10k.ts, a 10,000-API catalog's build steps and the
+// RSS of Gatehouse serving it (about a minute), appended as it prints it.
+if ((env.BENCH_CATALOG ?? '1') !== '0') {
+  log('10,000-API catalog: build steps and RSS (bench/catalog10k.ts)');
+  const catalog10k = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'bench', 'catalog10k.ts')],
+    { cwd: root, env: { ...env, OPA_BIN: path.join(tools, 'opa') } },
+  );
+  lines.push('## 10,000 APIs in the catalog', '', catalog10k.toString().trim(), '');
 }
 const markdown = lines.join('\n');
 process.stdout.write(`\n${markdown}\n`);

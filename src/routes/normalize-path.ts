@@ -46,6 +46,12 @@ const CONTROL = /[\u0000-\u001F\u007F]/;
 // that is unreserved (2.3), sub-delims (2.2), ':' and '@'. Everything else is encoded.
 const NOT_PCHAR = /[^A-Za-z0-9\-._~!$&'()*+,;=:@]/gu;
 const ALL_PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$/;
+// The same set by ASCII code, plus '/': a raw path made only of these, without '%', "//" or
+// dot segments, is already its own normal form (what `encodeSegment` and the join give back).
+const CANONICAL_CODE = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
+  CANONICAL_CODE[ch.charCodeAt(0)] = 1;
+}
 
 function reject(reason: string): NormalizedPath {
   return { ok: false, reason };
@@ -102,9 +108,11 @@ export function normalizePath(requestTarget: string): NormalizedPath {
   if (!rawPath.startsWith('/')) return reject('path does not start with "/"');
 
   let maySurrogate = false;
+  let canonical = true;
   for (let i = 0; i < rawPath.length; i++) {
     const code = rawPath.charCodeAt(i);
     if (code >= FIRST_SURROGATE) maySurrogate = true;
+    if (code >= 128 || CANONICAL_CODE[code] !== 1) canonical = false;
     if (code === 0x25 /* '%' */) {
       // RFC 3986 2.1: '%' must be followed by exactly two hex digits.
       const hex = rawPath.slice(i + 1, i + 3);
@@ -142,6 +150,7 @@ export function normalizePath(requestTarget: string): NormalizedPath {
       return reject('invalid UTF-8 in path');
     }
     const last = i === rawSegments.length - 1;
+    if ((segment === '' && !last) || segment === '.' || segment === '..') canonical = false;
     if (segment === '' || segment === '.') {
       // Empty segments (from "//") are merged: "//admin" is "/admin", the way most
       // origin servers and Envoy's merge_slashes read it. "." is dropped (5.2.4 B).
@@ -150,7 +159,7 @@ export function normalizePath(requestTarget: string): NormalizedPath {
       // 5.2.4 C: ".." removes the previous segment; above the root it stays at root.
       segments.pop();
       trailingSlash = last;
-    } else if (/^\.\.?;/.test(segment)) {
+    } else if (segment.charCodeAt(0) === 0x2e /* '.' */ && /^\.\.?;/.test(segment)) {
       // Tomcat and Spring strip ";params" before resolving dots, so "/public/..;/admin"
       // reaches /admin there while it would look like a literal segment here.
       return reject('dot-segment with path parameters in path');
@@ -160,8 +169,9 @@ export function normalizePath(requestTarget: string): NormalizedPath {
     }
   }
 
-  const path =
-    segments.length === 0
+  const path = canonical
+    ? rawPath
+    : segments.length === 0
       ? '/'
       : `/${segments.map(encodeSegment).join('/')}${trailingSlash ? '/' : ''}`;
   return { ok: true, path, segments, query };

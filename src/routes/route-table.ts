@@ -22,7 +22,11 @@ import type { PathParamCheck } from './path-param-types.js';
  *
  * Cost: a lookup visits only trie nodes whose template prefix matches the request, so it
  * grows with the path's length (and with how many templates share a prefix), never with
- * the number of routes.
+ * the number of routes. What it does cost at 10,000 routes is memory: the table outgrows
+ * the CPU caches, and a check between two lookups evicts it, so each node a lookup reads is
+ * a cache miss. `build` therefore compiles the trie into compact MatchNodes (below): chains
+ * of one-child nodes folded into one node, no Map where a field will do, one string object
+ * per distinct literal or method.
  *
  * Typed parameters: a route may give a check per parameter (path-param-types.ts). It runs
  * only when the walk reaches that route's template, on that route's parameters, and a
@@ -64,6 +68,15 @@ export class RouteTableError extends GatehouseError<'GH_ROUTE_INVALID'> {
   }
 }
 
+/** What a match needs of a route; build's Entry adds what its error messages need. */
+interface MatchEntry<T> {
+  readonly value: T;
+  readonly template: string;
+  readonly paramNames: readonly string[];
+  /** Per parameter position, its check; undefined when no parameter has one. */
+  readonly checks: ReadonlyArray<PathParamCheck | undefined> | undefined;
+}
+
 interface Entry<T> {
   readonly value: T;
   readonly template: string;
@@ -75,10 +88,12 @@ interface Entry<T> {
   readonly label: string | undefined;
 }
 
+/** The trie as `build` grows it (Maps, mutable); `compile` turns it into MatchNodes. */
 interface TrieNode<T> {
-  readonly literals: Map<string, TrieNode<T>>;
+  // Both Maps are made when first needed: most nodes of a large catalog have neither.
+  literals: Map<string, TrieNode<T>> | undefined;
   param: TrieNode<T> | undefined;
-  readonly byMethod: Map<string, Entry<T>>;
+  byMethod: Map<string, Entry<T>> | undefined;
   anyMethod: Entry<T> | undefined;
 }
 
@@ -87,6 +102,7 @@ type TemplateSegment =
   | { readonly kind: 'param'; readonly name: string };
 
 const ANY_METHOD = '*';
+const NO_PARAMS: readonly string[] = Object.freeze([]);
 // RFC 9110 5.6.2 tchar, without lower-case letters (methods are given upper-case) and
 // without '*' (which alone means any method).
 const METHOD = /^[A-Z0-9!#$%&'+.^_`|~-]+$/;
@@ -100,7 +116,7 @@ const PARAM_NAME = /^[A-Za-z0-9_.-]+$/;
 const BAD_LITERAL_CHAR = /[%?#\\*\u0000-\u001F\u007F]/;
 
 function newNode<T>(): TrieNode<T> {
-  return { literals: new Map(), param: undefined, byMethod: new Map(), anyMethod: undefined };
+  return { literals: undefined, param: undefined, byMethod: undefined, anyMethod: undefined };
 }
 
 function routeLabel(index: number, template: string, label?: string): string {
@@ -213,8 +229,152 @@ function parseHosts(hosts: readonly string[], where: () => string): HostPattern[
   return [...patterns.values()];
 }
 
+/**
+ * A trie node as `match` reads it, compiled once from the BuildNode trie and never changed.
+ * Every node has the same fields (one hidden class, so the walk's property reads stay
+ * monomorphic), and holds no Map where it has one literal child or one method: at 10,000
+ * routes the table no longer fits in the CPU caches, so what a lookup costs is mostly how
+ * many cache lines it touches per segment, and a Map costs three or four (its object, its
+ * table, the key) where a field costs one.
+ */
+interface MatchNode<T> {
+  /**
+   * Segments to consume before this node: the chain of nodes above it that had no route and
+   * one child each, folded in (a literal's text, or PARAM_STEP for a parameter). Nothing in a
+   * chain has an alternative, so the walk never backtracks into one.
+   */
+  readonly run: readonly string[] | undefined;
+  /** The literal child's text and node when there is exactly one literal child. */
+  readonly onlyText: string | undefined;
+  readonly onlyChild: MatchNode<T> | undefined;
+  /** The literal children when there are two or more. */
+  readonly literals: ReadonlyMap<string, MatchNode<T>> | undefined;
+  readonly param: MatchNode<T> | undefined;
+  /**
+   * The routes that end here, by exact method: the first one in fields (most templates have
+   * one method), the others as `moreEntries[i]` for `moreMethods[i]`.
+   */
+  readonly firstMethod: string | undefined;
+  readonly firstEntry: MatchEntry<T> | undefined;
+  readonly moreMethods: readonly string[] | undefined;
+  readonly moreEntries: readonly MatchEntry<T>[] | undefined;
+  readonly anyMethod: MatchEntry<T> | undefined;
+}
+
+// A parameter step in a run. No literal can be spelled "{}": parseTemplate refuses braces
+// in literals and an empty parameter name.
+const PARAM_STEP = '{}';
+
+function hasRoute<T>(node: TrieNode<T>): boolean {
+  return node.byMethod !== undefined || node.anyMethod !== undefined;
+}
+
+/**
+ * Compiles a built trie into MatchNodes, folding single-child chains into runs. `pool` gives
+ * every literal text and method one string object for the whole table: `v1`, `orders` or
+ * `GET` in 10,000 routes are then one hot cache line, not 10,000 cold ones.
+ */
+function compile<T>(
+  start: TrieNode<T>,
+  pool: Map<string, string>,
+  leans: Map<Entry<T>, MatchEntry<T>>,
+): MatchNode<T> {
+  const shared = (text: string): string => {
+    const known = pool.get(text);
+    if (known !== undefined) return known;
+    pool.set(text, text);
+    return text;
+  };
+  const run: string[] = [];
+  let node = start;
+  for (;;) {
+    if (hasRoute(node)) break;
+    const literalCount = node.literals?.size ?? 0;
+    if (literalCount === 1 && node.param === undefined) {
+      const [text, child] = node.literals?.entries().next().value as [string, TrieNode<T>];
+      run.push(shared(text));
+      node = child;
+    } else if (literalCount === 0 && node.param !== undefined) {
+      run.push(PARAM_STEP);
+      node = node.param;
+    } else {
+      break;
+    }
+  }
+  let onlyText: string | undefined;
+  let onlyChild: MatchNode<T> | undefined;
+  let literals: Map<string, MatchNode<T>> | undefined;
+  const literalCount = node.literals?.size ?? 0;
+  if (node.literals !== undefined && literalCount === 1) {
+    const [text, child] = node.literals.entries().next().value as [string, TrieNode<T>];
+    onlyText = shared(text);
+    onlyChild = compile(child, pool, leans);
+  } else if (node.literals !== undefined && literalCount > 1) {
+    literals = new Map();
+    for (const [text, child] of node.literals)
+      literals.set(shared(text), compile(child, pool, leans));
+  }
+  const methods = [...(node.byMethod?.keys() ?? [])].map(shared);
+  const entries = [...(node.byMethod?.values() ?? [])].map((entry) => lean(entry, leans));
+  return {
+    run: run.length === 0 ? undefined : run,
+    onlyText,
+    onlyChild,
+    literals,
+    param: node.param === undefined ? undefined : compile(node.param, pool, leans),
+    firstMethod: methods[0],
+    firstEntry: entries[0],
+    moreMethods: methods.length > 1 ? methods.slice(1) : undefined,
+    moreEntries: entries.length > 1 ? entries.slice(1) : undefined,
+    anyMethod: node.anyMethod === undefined ? undefined : lean(node.anyMethod, leans),
+  };
+}
+
+/**
+ * The entry without its build-time fields (position, label: only error messages use them),
+ * one per route however many methods and hosts share it.
+ */
+function lean<T>(entry: Entry<T>, leans: Map<Entry<T>, MatchEntry<T>>): MatchEntry<T> {
+  let found = leans.get(entry);
+  if (found === undefined) {
+    const { value, template, paramNames, checks } = entry;
+    found = { value, template, paramNames, checks };
+    leans.set(entry, found);
+  }
+  return found;
+}
+
 function search<T>(
-  node: TrieNode<T>,
+  node: MatchNode<T>,
+  segments: readonly string[],
+  depth: number,
+  method: string,
+  values: string[],
+): RouteMatch<T> | undefined {
+  const run = node.run;
+  if (run === undefined) return searchAt(node, segments, depth, method, values);
+  const pushed = values.length;
+  let at = depth;
+  for (let i = 0; i < run.length; i++, at++) {
+    const segment = at < segments.length ? (segments[at] ?? '') : undefined;
+    const step = run[i];
+    // A parameter matches exactly one non-empty segment; a literal, its own text.
+    const fits = step === PARAM_STEP ? segment !== undefined && segment !== '' : step === segment;
+    if (!fits) {
+      // The path ended inside the run or differs from it: undo the parameters it took.
+      values.length = pushed;
+      return undefined;
+    }
+    if (step === PARAM_STEP) values.push(segment as string);
+  }
+  const found = searchAt(node, segments, at, method, values);
+  if (found === undefined) values.length = pushed;
+  return found;
+}
+
+/** The walk at a node whose run (if any) has been consumed: routes here, then children. */
+function searchAt<T>(
+  node: MatchNode<T>,
   segments: readonly string[],
   depth: number,
   method: string,
@@ -222,7 +382,7 @@ function search<T>(
 ): RouteMatch<T> | undefined {
   if (depth === segments.length) {
     // A typed route whose parameters do not fit is no match: the `*` route, then backtrack.
-    const exact = node.byMethod.get(method);
+    const exact = exactEntry(node, method);
     const entry =
       exact !== undefined && paramsFit(exact, values)
         ? exact
@@ -231,13 +391,17 @@ function search<T>(
           : undefined;
     if (entry === undefined) return undefined;
     const params = Object.create(null) as Record<string, string>;
-    entry.paramNames.forEach((name, i) => {
-      params[name] = values[i] ?? '';
-    });
+    const names = entry.paramNames;
+    for (let i = 0; i < names.length; i++) params[names[i] ?? ''] = values[i] ?? '';
     return { value: entry.value, params, template: entry.template };
   }
   const segment = segments[depth] ?? '';
-  const literal = node.literals.get(segment);
+  const literal =
+    node.onlyText !== undefined
+      ? node.onlyText === segment
+        ? node.onlyChild
+        : undefined
+      : node.literals?.get(segment);
   if (literal !== undefined) {
     const found = search(literal, segments, depth + 1, method, values);
     if (found !== undefined) return found;
@@ -252,7 +416,17 @@ function search<T>(
   return undefined;
 }
 
-function paramsFit<T>(entry: Entry<T>, values: readonly string[]): boolean {
+function exactEntry<T>(node: MatchNode<T>, method: string): MatchEntry<T> | undefined {
+  if (node.firstMethod === method) return node.firstEntry;
+  const more = node.moreMethods;
+  if (more === undefined) return undefined;
+  for (let i = 0; i < more.length; i++) {
+    if (more[i] === method) return node.moreEntries?.[i];
+  }
+  return undefined;
+}
+
+function paramsFit<T>(entry: MatchEntry<T>, values: readonly string[]): boolean {
   const checks = entry.checks;
   if (checks === undefined) return true;
   for (let i = 0; i < checks.length; i++) {
@@ -268,10 +442,10 @@ export class RouteTable<T> {
 
   private constructor(
     size: number,
-    private readonly exactHosts: ReadonlyMap<string, TrieNode<T>>,
+    private readonly exactHosts: ReadonlyMap<string, MatchNode<T>>,
     /** Keyed by the suffix with its leading dot: "*.example.com" -> ".example.com". */
-    private readonly wildcardHosts: ReadonlyMap<string, TrieNode<T>>,
-    private readonly anyHost: TrieNode<T>,
+    private readonly wildcardHosts: ReadonlyMap<string, MatchNode<T>>,
+    private readonly anyHost: MatchNode<T>,
   ) {
     this.size = size;
   }
@@ -293,7 +467,9 @@ export class RouteTable<T> {
       const segments = parseTemplate(route.template, where);
       const methods = parseMethods(route.methods, where);
       const hosts = parseHosts(route.hosts, where);
-      const paramNames = segments.flatMap((s) => (s.kind === 'param' ? [s.name] : []));
+      const named = segments.flatMap((s) => (s.kind === 'param' ? [s.name] : []));
+      // One shared empty list for the many routes without parameters.
+      const paramNames = named.length === 0 ? NO_PARAMS : named;
       const entry: Entry<T> = {
         value: route.value,
         template: route.template,
@@ -319,18 +495,27 @@ export class RouteTable<T> {
       for (const { label, root } of roots) {
         const leaf = insertPath(root, segments);
         for (const method of methods) {
-          const existing = method === ANY_METHOD ? leaf.anyMethod : leaf.byMethod.get(method);
+          const existing = method === ANY_METHOD ? leaf.anyMethod : leaf.byMethod?.get(method);
           if (existing !== undefined) {
             throw new RouteTableError(
               `${where()} conflicts with ${routeLabel(existing.index, existing.template, existing.label)}: same ${label}, method ${method} and path shape`,
             );
           }
           if (method === ANY_METHOD) leaf.anyMethod = entry;
-          else leaf.byMethod.set(method, entry);
+          else (leaf.byMethod ??= new Map()).set(method, entry);
         }
       }
     });
-    return new RouteTable(routes.length, exactHosts, wildcardHosts, anyHost);
+    const pool = new Map<string, string>();
+    const leans = new Map<Entry<T>, MatchEntry<T>>();
+    const compiled = (map: Map<string, TrieNode<T>>): Map<string, MatchNode<T>> =>
+      new Map([...map].map(([key, node]) => [key, compile(node, pool, leans)]));
+    return new RouteTable(
+      routes.length,
+      compiled(exactHosts),
+      compiled(wildcardHosts),
+      compile(anyHost, pool, leans),
+    );
   }
 
   /**
@@ -391,6 +576,7 @@ function insertPath<T>(root: TrieNode<T>, segments: readonly TemplateSegment[]):
       node.param ??= newNode<T>();
       node = node.param;
     } else {
+      node.literals ??= new Map();
       let child = node.literals.get(segment.text);
       if (child === undefined) {
         child = newNode<T>();

@@ -193,4 +193,21 @@ describe('normalizePath properties', () => {
       { numRuns: 1000 },
     );
   });
+
+  it('a path already in normal form comes back as sent, as the full re-encoding would make it', () => {
+    // normalizePath returns such a raw path itself instead of re-encoding its segments; a
+    // leading "/./" forces the re-encoding (a dot segment) without changing the path.
+    const canonicalChars = fc.constantFrom(..."aZ09-._~!$&'()*+,;=:@/".split(''));
+    fc.assert(
+      fc.property(
+        fc.array(canonicalChars, { maxLength: 24 }).map((chars) => `/${chars.join('')}`),
+        (raw) => {
+          const fast = normalizePath(raw);
+          const slow = normalizePath(`/.${raw}`);
+          expect(fast).toEqual(slow);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
 });
