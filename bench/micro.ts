@@ -39,7 +39,7 @@ import { normalizeHost } from '../src/routes/normalize-authority.js';
 import { normalizePath, parseQuery } from '../src/routes/normalize-path.js';
 import { RouteTable } from '../src/routes/route-table.js';
 import { decodeCheckRequest } from '../src/transport/grpc/check-request-decoder.js';
-import { decisionToCheckResponse } from '../src/transport/grpc/ext-authz-response.js';
+import { decisionToCheckResponse } from '../test/transport/grpc/proto-loader-check-response.js';
 import { loadProtos } from '../src/transport/grpc/load-protos.js';
 import { protoLoaderCheckInput } from '../test/transport/grpc/proto-loader-check-input.js';
 
