@@ -1,9 +1,4 @@
-import {
-  removalsAfterSet,
-  type AllowDecision,
-  type Decision,
-  type HeaderList,
-} from '../../decision/decision.js';
+import type { AllowDecision, Decision, HeaderList } from '../../decision/decision.js';
 import { DENY_CODES, GrpcCode, type DenyCode } from '../../decision/deny-codes.js';
 import { HeaderAppendAction } from './wire-types.js';
 import { preEncode, WireWriter } from './wire-writer.js';
@@ -37,11 +32,13 @@ export function encodeCheckResponse(decision: Decision): Buffer {
     w.raw(OK_STATUS);
     const ok = w.fork(CheckResponse.ok_response);
     headerOptions(w, OkHttpResponse.headers, decision.upstreamHeaders);
-    const removals =
-      decision.upstreamHeaders.length === 0
-        ? decision.upstreamHeadersToRemove
-        : removalsAfterSet(decision);
-    for (const name of removals) w.stringField(OkHttpResponse.headers_to_remove, name);
+    // removalsAfterSet (decision.ts), with the names just set still in `seen`: Envoy removes
+    // after it sets, so a name set here must not be removed too.
+    for (const name of decision.upstreamHeadersToRemove) {
+      if (seen.length === 0 || !seen.includes(name.toLowerCase())) {
+        w.stringField(OkHttpResponse.headers_to_remove, name);
+      }
+    }
     headerOptions(w, OkHttpResponse.response_headers_to_add, decision.responseHeaders);
     // Only when a policy asked: both are empty lists on the wire otherwise.
     if (decision.queryParametersToSet !== undefined) {
@@ -157,7 +154,10 @@ function isBareAllow(decision: AllowDecision): boolean {
 
 // ---- headers -----------------------------------------------------------------------------
 
-/** The lower-cased names of the list being written (reused: encoding is synchronous). */
+/**
+ * The lower-cased names of the header list last written (reused: encoding is synchronous);
+ * after the upstream headers, the names the removals are checked against.
+ */
 const seen: string[] = [];
 
 /**
@@ -169,6 +169,7 @@ const seen: string[] = [];
  * `append_action` (ext_authz_grpc_impl.cc, getAppendAction).
  */
 function headerOptions(w: WireWriter, field: number, headers: HeaderList): void {
+  // What the previous list left (the upstream names, kept for the removals) goes first.
   seen.length = 0;
   for (const [key, value] of headers) {
     const name = key.toLowerCase();
@@ -188,7 +189,6 @@ function headerOptions(w: WireWriter, field: number, headers: HeaderList): void 
     );
     w.ldelim(option);
   }
-  seen.length = 0;
 }
 
 // ---- google.protobuf.Struct --------------------------------------------------------------
