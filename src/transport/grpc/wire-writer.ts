@@ -102,15 +102,17 @@ export class WireWriter {
     // Most strings here (header names, codes, ASCII values) are short ASCII: copy them in
     // one loop and fall back to Buffer's UTF-8 encoder at the first other unit.
     if (length < 128) {
-      const start = this.pos;
-      buf[this.pos++] = length;
+      let at = this.pos;
+      buf[at++] = length;
       for (; i < length; i++) {
         const unit = value.charCodeAt(i);
         if (unit > 0x7f) break;
-        buf[this.pos++] = unit;
+        buf[at++] = unit;
       }
-      if (i === length) return;
-      this.pos = start;
+      if (i === length) {
+        this.pos = at;
+        return;
+      }
     }
     const bytes = Buffer.byteLength(value, 'utf8');
     this.varint(bytes);
@@ -155,11 +157,13 @@ export class WireWriter {
   /** An unsigned 32-bit varint; room was ensured. */
   private varint(value: number): void {
     const buf = this.buf;
+    let at = this.pos;
     while (value > 127) {
-      buf[this.pos++] = (value & 127) | 128;
+      buf[at++] = (value & 127) | 128;
       value >>>= 7;
     }
-    buf[this.pos++] = value;
+    buf[at++] = value;
+    this.pos = at;
   }
 }
 
