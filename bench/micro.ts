@@ -43,6 +43,8 @@ import { normalizePath, parseQuery } from '../src/routes/normalize-path.js';
 import { RouteTable } from '../src/routes/route-table.js';
 import { decodeCheckRequest } from '../src/transport/grpc/check-request-decoder.js';
 import { encodeCheckResponse } from '../src/transport/grpc/check-response-encoder.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../src/config/identity-headers.js';
+import { METHOD_OVERRIDE_HEADERS } from '../src/check/method-override.js';
 import { deny, type Decision } from '../src/decision/decision.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { PromClientCheckMetrics } from '../test/observability/prom-client-metrics.js';
@@ -543,6 +545,17 @@ function encoderAndMetricsBenchmarks(): string[] {
           ['x-user-roles', 'reader'],
         ],
         upstreamHeadersToRemove: ['x-user-sub', 'x-user-roles', 'x-gatehouse-subject', 'x-tenant'],
+      }),
+    ],
+    [
+      // What the example catalog's cached allow carries: the default identity headers and
+      // the method override headers, less the one claim header set.
+      'allow, 1 claim header + the 35 default identity/override removals (the real pipeline allow)',
+      allow({
+        upstreamHeaders: [['x-user-sub', 'alice']],
+        upstreamHeadersToRemove: [...DEFAULT_IDENTITY_HEADERS, ...METHOD_OVERRIDE_HEADERS].filter(
+          (name) => name !== 'x-user-sub',
+        ),
       }),
     ],
     [
