@@ -12,7 +12,10 @@
  *   machine;
  * - WASM evaluate: the bench policy on a realistic input document (encode included);
  * - CheckRequest decode (decodeCheckRequest; proto-loader + the old mapper beside it) and
- *   CheckResponse encode.
+ *   CheckResponse encode;
+ * - CheckResponse encode (encodeCheckResponse against the old mapper + proto-loader) and one
+ *   check's metric updates (the tallies against prom-client on every call): interleaved
+ *   blocks, CPU per call, old / new.
  *
  *   node --import tsx bench/micro.ts            (prints a markdown table)
  *   BENCH_MICRO_ROUTES_ONLY=1 node --import tsx bench/micro.ts   (route match + catalog build)
@@ -40,7 +43,13 @@ import { normalizeHost } from '../src/routes/normalize-authority.js';
 import { normalizePath, parseQuery } from '../src/routes/normalize-path.js';
 import { RouteTable } from '../src/routes/route-table.js';
 import { decodeCheckRequest } from '../src/transport/grpc/check-request-decoder.js';
-import { decisionToCheckResponse } from '../src/transport/grpc/ext-authz-response.js';
+import { encodeCheckResponse } from '../src/transport/grpc/check-response-encoder.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../src/config/identity-headers.js';
+import { METHOD_OVERRIDE_HEADERS } from '../src/check/method-override.js';
+import { deny, type Decision } from '../src/decision/decision.js';
+import { Metrics } from '../src/observability/metrics.js';
+import { PromClientCheckMetrics } from '../test/observability/prom-client-metrics.js';
+import { decisionToCheckResponse } from '../test/transport/grpc/proto-loader-check-response.js';
 import { loadProtos } from '../src/transport/grpc/load-protos.js';
 import { protoLoaderCheckInput } from '../test/transport/grpc/proto-loader-check-input.js';
 
@@ -539,16 +548,140 @@ async function wasmAndCodecBenchmarks(): Promise<void> {
   }
 }
 
+// ---- CheckResponse encoder and per-check metrics: old against new -----------------------------
+
+/** CPU per call of a synchronous function over `calls` calls (process.cpuUsage, all threads). */
+function syncCpuPerCall(calls: number, fn: () => unknown): number {
+  const before = process.cpuUsage();
+  for (let i = 0; i < calls; i++) fn();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / calls;
+}
+
+/**
+ * Each pair (old, new) in interleaved blocks, alternating which goes first, so that load
+ * swings on a shared machine hit both alike; returns `| case | old | new | old / new |` rows.
+ */
+function interleaved(
+  cases: ReadonlyArray<readonly [name: string, old: () => unknown, fresh: () => unknown]>,
+): string[] {
+  const rounds = Number(process.env.BENCH_MICRO_AB_ROUNDS ?? 10);
+  const block = Number(process.env.BENCH_MICRO_AB_BLOCK ?? 20_000);
+  return cases.map(([name, old, fresh]) => {
+    syncCpuPerCall(block, old); // warm-up of both
+    syncCpuPerCall(block, fresh);
+    let oldUs = 0;
+    let newUs = 0;
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        oldUs += syncCpuPerCall(block, old);
+        newUs += syncCpuPerCall(block, fresh);
+      } else {
+        newUs += syncCpuPerCall(block, fresh);
+        oldUs += syncCpuPerCall(block, old);
+      }
+    }
+    return `| ${name} | ${(oldUs / rounds).toFixed(3)} | ${(newUs / rounds).toFixed(3)} | ${(oldUs / newUs).toFixed(2)} |`;
+  });
+}
+
+function encoderAndMetricsBenchmarks(): string[] {
+  const { Check } = loadProtos().authorization;
+  const allow = (extra: Partial<Decision>): Decision =>
+    ({
+      allowed: true,
+      code: 'GH_OK',
+      api: { id: 'orders.get', service: 'orders' },
+      upstreamHeaders: [],
+      upstreamHeadersToRemove: [],
+      responseHeaders: [],
+      revision: 'micro',
+      ...extra,
+    }) as Decision;
+  const decisions: ReadonlyArray<readonly [string, Decision]> = [
+    ['allow, no header changes', allow({})],
+    [
+      'allow, 2 claim headers + 4 removals',
+      allow({
+        upstreamHeaders: [
+          ['x-user-sub', 'alice'],
+          ['x-user-roles', 'reader'],
+        ],
+        upstreamHeadersToRemove: ['x-user-sub', 'x-user-roles', 'x-gatehouse-subject', 'x-tenant'],
+      }),
+    ],
+    [
+      // What the example catalog's cached allow carries: the default identity headers and
+      // the method override headers, less the one claim header set.
+      'allow, 1 claim header + the 35 default identity/override removals (the real pipeline allow)',
+      allow({
+        upstreamHeaders: [['x-user-sub', 'alice']],
+        upstreamHeadersToRemove: [...DEFAULT_IDENTITY_HEADERS, ...METHOD_OVERRIDE_HEADERS].filter(
+          (name) => name !== 'x-user-sub',
+        ),
+      }),
+    ],
+    [
+      'allow with dynamic_metadata (5 members, nested)',
+      allow({
+        upstreamHeaders: [['x-user-sub', 'alice']],
+        dynamicMetadata: {
+          sub: 'alice',
+          roles: ['reader', 'writer'],
+          n: 3,
+          ok: true,
+          ctx: { a: null },
+        },
+      }),
+    ],
+    ['deny 401 (challenge, JSON body)', deny('GH_ERR_TOKEN_EXPIRED', 'exp', { realm: 'shop' })],
+  ];
+  const encoderRows = interleaved(
+    decisions.map(
+      ([name, decision]) =>
+        [
+          name,
+          () => Check.responseSerialize(decisionToCheckResponse(decision)),
+          () => encodeCheckResponse(decision),
+        ] as const,
+    ),
+  );
+  // One cached allow's metric updates, as the pipeline and its observer make them.
+  const oneCheck = (metrics: Metrics | PromClientCheckMetrics) => () => {
+    metrics.tokenCacheLookups.inc({ result: 'hit' });
+    metrics.checkPhaseDuration.observe({ phase: 'route' }, 0.000004);
+    metrics.checkPhaseDuration.observe({ phase: 'auth' }, 0.000011);
+    metrics.checkPhaseDuration.observe({ phase: 'evaluate' }, 0.000031);
+    metrics.checkDuration.observe({ transport: 'grpc' }, 0.000062);
+    metrics.decisions.inc({ transport: 'grpc', code: 'GH_OK', api: 'orders.get' });
+  };
+  const metricRows = interleaved([
+    [
+      'per-check metric updates (1 token lookup, 3 phases, 1 duration, 1 decision)',
+      oneCheck(new PromClientCheckMetrics()),
+      oneCheck(new Metrics()),
+    ],
+  ]);
+  return [
+    '| case | old CPU us | new CPU us | old / new |',
+    '|---|---:|---:|---:|',
+    ...encoderRows.map((row) => row.replace('| ', '| CheckResponse encode: ')),
+    ...metricRows,
+  ];
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 // The catalog build first, so its RSS figure is not mixed with the route tables' below.
 const buildLines = catalogBuild();
 const routeLines = routeBenchmarks();
 // BENCH_MICRO_ROUTES_ONLY=1: the route match and catalog build figures alone (a minute).
+let encoderLines: string[] = [];
 if (process.env.BENCH_MICRO_ROUTES_ONLY !== '1') {
   await tokenBenchmarks();
   await verifyPathBenchmarks();
   await wasmAndCodecBenchmarks();
+  encoderLines = encoderAndMetricsBenchmarks();
 }
 
 const out = [
@@ -566,6 +699,10 @@ const out = [
   '### Token verify: jose (WebCrypto) vs the node:crypto fast path, interleaved, CPU per call',
   '',
   ...verifyLines(),
+  '',
+  '### CheckResponse encoder and per-check metrics: old (proto-loader; prom-client on every call) vs new, interleaved, CPU per call',
+  '',
+  ...encoderLines,
   '',
   '### Hot functions',
   '',

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CounterTally, TallyHistogram } from './metrics-tally.js';
 
 /** A counter in `registry`; the label names are its only labels (prom-client checks each inc). */
 function counter<Label extends string>(
@@ -6,8 +7,16 @@ function counter<Label extends string>(
   name: string,
   help: string,
   labelNames: readonly Label[],
+  /** Called before each read (a scrape): a tally that counts for it flushes here. */
+  collect?: () => void,
 ): Counter<Label> {
-  return new Counter({ name, help, labelNames, registers: [registry] });
+  return new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    ...(collect === undefined ? {} : { collect }),
+  });
 }
 
 function gauge<Label extends string>(
@@ -19,17 +28,6 @@ function gauge<Label extends string>(
   return new Gauge({ name, help, labelNames, registers: [registry] });
 }
 
-/** A histogram in `registry` with these bucket upper bounds, in seconds. */
-function histogram<Label extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly Label[],
-  buckets: number[],
-): Histogram<Label> {
-  return new Histogram({ name, help, labelNames, buckets, registers: [registry] });
-}
-
 /** The `api` label of decisions that matched no catalog API: one series for all of them. */
 export const NO_API_LABEL = '(none)';
 
@@ -39,6 +37,17 @@ export const NO_API_LABEL = '(none)';
  */
 export class Metrics {
   readonly registry = new Registry();
+  /**
+   * Every decision by transport, code and API: counted here on the check path, added to the
+   * two decision counters below when they are read (metrics-tally.ts).
+   */
+  private readonly decisionTally = new CounterTally(
+    3,
+    ([transport = '', code = '', api = ''], count) => {
+      this.decisionsByTransport.inc({ transport, code }, count);
+      this.decisionsByApi.inc({ transport, code, api }, count);
+    },
+  );
   /** By transport and code; every increment also counts in `decisionsByApi` (below). */
   /** Read by a cluster worker to report what it decided (src/workers/worker-link.ts). */
   readonly decisionsByTransport = counter(
@@ -46,6 +55,9 @@ export class Metrics {
     'gatehouse_check_decisions_total',
     'Authorization decisions, by transport and outcome code (GH_OK or a deny code).',
     ['transport', 'code'],
+    () => {
+      this.decisionTally.flush();
+    },
   );
   /**
    * The same decisions by API too. Bounded: `api` is an id from the catalog, or
@@ -56,16 +68,14 @@ export class Metrics {
     'gatehouse_decisions_total',
     'Authorization decisions, by transport, outcome code (GH_OK or a deny code) and API id (from the catalog; "(none)" when no API matched).',
     ['transport', 'code', 'api'],
+    () => {
+      this.decisionTally.flush();
+    },
   );
   /** Counts one decision in both decision counters. */
   readonly decisions = {
     inc: (labels: { transport: string; code: string; api?: string | undefined }): void => {
-      this.decisionsByTransport.inc({ transport: labels.transport, code: labels.code });
-      this.decisionsByApi.inc({
-        transport: labels.transport,
-        code: labels.code,
-        api: labels.api ?? NO_API_LABEL,
-      });
+      this.decisionTally.add(labels.transport, labels.code, labels.api ?? NO_API_LABEL);
     },
   };
   readonly denyDetails = counter(
@@ -74,11 +84,12 @@ export class Metrics {
     'Denies with a finer cause, by transport, deny code and detail (a GH_DPOP_*, GH_CERT_* or GH_INTROSPECTION_* code; a closed set).',
     ['transport', 'code', 'detail'],
   );
-  readonly checkDuration = histogram(
+  /** Observed once per check: a TallyHistogram (metrics-tally.ts), the same exposition. */
+  readonly checkDuration = new TallyHistogram(
     this.registry,
     'gatehouse_check_duration_seconds',
     'Time to decide one check, from input to decision, in seconds.',
-    ['transport'],
+    'transport',
     [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
   );
   readonly snapshotBuilds = counter(
@@ -118,19 +129,32 @@ export class Metrics {
     'Checks denied with GH_ERR_OVERLOADED before any work, by transport and reason.',
     ['transport', 'reason'],
   );
-  readonly checkPhaseDuration = histogram(
+  /** Observed up to three times per check: a TallyHistogram too. */
+  readonly checkPhaseDuration = new TallyHistogram(
     this.registry,
     'gatehouse_check_phase_duration_seconds',
     'Time spent in each phase of a check (route, auth, evaluate), in seconds; a phase a check did not reach is not observed.',
-    ['phase'],
+    'phase',
     [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1, 1],
   );
-  readonly tokenCacheLookups = counter(
+  private readonly tokenCacheTally = new CounterTally(1, ([result = ''], count) => {
+    this.tokenCacheLookupsCounter.inc({ result }, count);
+  });
+  private readonly tokenCacheLookupsCounter = counter(
     this.registry,
     'gatehouse_token_cache_lookups_total',
     'Verified-JWT cache lookups, by result (hit, miss).',
     ['result'],
+    () => {
+      this.tokenCacheTally.flush();
+    },
   );
+  /** One verified-token cache lookup per check with a JWT: counted, flushed when read. */
+  readonly tokenCacheLookups = {
+    inc: (labels: { readonly result: string }): void => {
+      this.tokenCacheTally.add(labels.result);
+    },
+  };
   readonly policyEvaluationErrors = counter(
     this.registry,
     'gatehouse_policy_evaluation_errors_total',

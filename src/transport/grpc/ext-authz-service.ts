@@ -1,13 +1,12 @@
 import type { handleUnaryCall, MethodDefinition } from '@grpc/grpc-js';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { CheckInput } from '../../check/check-input.js';
-import { deny } from '../../decision/decision.js';
+import { deny, type Decision } from '../../decision/decision.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
 import { decodeCheckRequest } from './check-request-decoder.js';
-import { decisionToCheckResponse } from './ext-authz-response.js';
+import { encodeCheckResponse } from './check-response-encoder.js';
 import type { AuthorizationServiceDefinition } from './load-protos.js';
-import type { CheckResponseMessage } from './wire-types.js';
 
 /**
  * GH_ERR_INTERNAL carries no WWW-Authenticate challenge, so this realm never reaches a
@@ -35,24 +34,25 @@ export type DecodedCheckRequest =
 
 // A type alias, not an interface: grpc-js's ServiceDefinition is an index-signature type.
 export type ExtAuthzServerDefinition = {
-  readonly Check: MethodDefinition<DecodedCheckRequest, CheckResponseMessage>;
+  readonly Check: MethodDefinition<DecodedCheckRequest, Decision>;
 };
 
 export interface ExtAuthzService {
   /**
-   * The Authorization service as served: Check decodes with decodeCheckRequest (not
-   * proto-loader) and its decoder and encoder are wrapped to fail closed.
+   * The Authorization service as served: Check decodes with decodeCheckRequest and encodes
+   * with encodeCheckResponse (not proto-loader), both wrapped to fail closed.
    */
   readonly definition: ExtAuthzServerDefinition;
   readonly implementation: {
-    readonly Check: handleUnaryCall<DecodedCheckRequest, CheckResponseMessage>;
+    readonly Check: handleUnaryCall<DecodedCheckRequest, Decision>;
   };
 }
 
 /**
  * envoy.service.auth.v3.Authorization/Check: CheckRequest bytes -> CheckInput (one direct
- * decoder, check-request-decoder.ts) -> authorizer -> CheckResponse. `authorization` (from
- * proto-loader) supplies the method's path and the response encoder.
+ * decoder, check-request-decoder.ts) -> authorizer -> Decision -> CheckResponse bytes (one
+ * direct encoder, check-response-encoder.ts). `authorization` (from proto-loader) supplies
+ * the method's path.
  *
  * It never answers with a gRPC error. Envoy counts an error status as a failed check, and
  * `failure_mode_allow: true` lets failed checks through (CVE-2023-27488, CVE-2024-23324).
@@ -72,23 +72,22 @@ export function createExtAuthzService(
 
   // Built once, at start-up: the reply for every internal failure. Its `reason` is only for
   // logs, and the failure's own details are logged beside it.
-  const internalDeny = decisionToCheckResponse(
-    deny('GH_ERR_INTERNAL', 'the check failed internally', { realm: INTERNAL_DENY_REALM }),
-  );
-  const internalDenyBytes = check.responseSerialize(internalDeny);
+  const internalDeny = deny('GH_ERR_INTERNAL', 'the check failed internally', {
+    realm: INTERNAL_DENY_REALM,
+  });
+  const internalDenyBytes = encodeCheckResponse(internalDeny);
 
   const failed = (stage: 'decode' | 'check' | 'encode', error: unknown): void => {
     logger.error({ err: error, code: 'GH_ERR_INTERNAL', stage }, LOG.checkFailed);
   };
 
-  const answer = async (request: DecodedCheckRequest): Promise<CheckResponseMessage> => {
+  const answer = async (request: DecodedCheckRequest): Promise<Decision> => {
     try {
       if (request.input === undefined) {
         failed('decode', request.error);
         return internalDeny;
       }
-      const decision = await authorizer.check(request.input);
-      return decisionToCheckResponse(decision);
+      return await authorizer.check(request.input);
     } catch (error) {
       failed('check', error);
       return internalDeny;
@@ -100,14 +99,18 @@ export function createExtAuthzService(
       path: check.path,
       requestStream: check.requestStream,
       responseStream: check.responseStream,
-      // Only clients serialize requests and deserialize responses; grpc-js's server never
-      // calls these two, and they stay proto-loader's.
+      // Only clients serialize requests and deserialize responses; a server never calls
+      // these two (clients use load-protos.ts's definition).
       requestSerialize: (request) => {
         throw new Error(
           `the server's Check definition does not encode requests (${typeof request})`,
         );
       },
-      responseDeserialize: check.responseDeserialize,
+      responseDeserialize: (bytes) => {
+        throw new Error(
+          `the server's Check definition does not decode responses (${bytes.length} bytes)`,
+        );
+      },
       requestDeserialize: (bytes): DecodedCheckRequest => {
         try {
           if (bytes.length > maxRequestBytes) {
@@ -120,9 +123,9 @@ export function createExtAuthzService(
           return { error: error instanceof Error ? error : new Error(String(error)) };
         }
       },
-      responseSerialize: (response) => {
+      responseSerialize: (decision) => {
         try {
-          return check.responseSerialize(response);
+          return encodeCheckResponse(decision);
         } catch (error) {
           failed('encode', error);
           return internalDenyBytes;

@@ -1,11 +1,30 @@
-import { removalsAfterSet, type Decision, type HeaderList } from '../../decision/decision.js';
-import { DENY_CODES, GrpcCode } from '../../decision/deny-codes.js';
+import {
+  removalsAfterSet,
+  type Decision,
+  type HeaderList,
+} from '../../../src/decision/decision.js';
+import { DENY_CODES, GrpcCode } from '../../../src/decision/deny-codes.js';
+import { loadProtos } from '../../../src/transport/grpc/load-protos.js';
 import {
   HeaderAppendAction,
   type CheckResponseMessage,
   type HeaderValueOptionMessage,
-} from './wire-types.js';
-import { jsonToStruct } from './struct-json.js';
+} from '../../../src/transport/grpc/wire-types.js';
+import { jsonToStruct } from '../../../src/transport/grpc/struct-json.js';
+
+/**
+ * The old CheckResponse path, kept only as the oracle the direct encoder
+ * (src/transport/grpc/check-response-encoder.ts) is tested against: decisionToCheckResponse
+ * builds the plain message and proto-loader encodes it (protobufjs fromObject + encode with
+ * the load-protos.ts options). Gatehouse served Check with exactly this until the direct
+ * encoder replaced it (issue 10).
+ */
+const check = loadProtos().authorization.Check;
+
+/** The old path end to end: Decision -> CheckResponse wire bytes. */
+export function protoLoaderCheckResponse(decision: Decision): Buffer {
+  return check.responseSerialize(decisionToCheckResponse(decision));
+}
 
 /**
  * Decision -> Envoy ext_authz v3 CheckResponse (the plain object proto-loader encodes).
