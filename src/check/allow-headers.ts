@@ -35,6 +35,44 @@ export interface AllowHeaderParts {
 }
 
 export function allowHeaders(parts: AllowHeaderParts): AllowHeaders {
+  return nothingSet(parts) ? removalsOnly(parts) : mergedAllowHeaders(parts);
+}
+
+/** Whether the decision sets no header: no claim header, no level header, no override. */
+function nothingSet(parts: AllowHeaderParts): boolean {
+  if (parts.claimHeaders.length > 0 || parts.overrideHeaders.length > 0) return false;
+  for (const headers of parts.levelHeaders) if (headers.length > 0) return false;
+  return true;
+}
+
+// The removal list of an allow that sets nothing, by identityHeaders array: the snapshot's
+// own array, the same for every check on that snapshot (read-only, as AllowHeaders is).
+const identityRemovals = new WeakMap<readonly string[], readonly string[]>();
+
+/**
+ * `mergedAllowHeaders` when nothing is set (the common allow): every identity and method
+ * override header is removed, then whatever the policies ask to remove, in that order.
+ * test/check/allow-headers.property.test.ts checks both on the same parts.
+ */
+function removalsOnly(parts: AllowHeaderParts): AllowHeaders {
+  let removals = identityRemovals.get(parts.identityHeaders);
+  if (removals === undefined) {
+    removals = [...new Set([...parts.identityHeaders, ...METHOD_OVERRIDE_HEADERS])];
+    identityRemovals.set(parts.identityHeaders, removals);
+  }
+  let withPolicies: Set<string> | undefined;
+  for (const name of parts.policyRemovals) {
+    withPolicies ??= new Set(removals);
+    withPolicies.add(name);
+  }
+  return {
+    upstreamHeaders: [],
+    upstreamHeadersToRemove: withPolicies === undefined ? removals : [...withPolicies],
+  };
+}
+
+/** The header changes of any allow (`allowHeaders` takes `removalsOnly` when it may). */
+export function mergedAllowHeaders(parts: AllowHeaderParts): AllowHeaders {
   const upstreamHeaders = [
     ...innerLevelWins([parts.claimHeaders, ...parts.levelHeaders]),
     ...parts.overrideHeaders,
