@@ -6,10 +6,11 @@ import { mergedQueryAndMetadata, queryAndMetadata } from '../../src/check/opa-en
 import type { HeaderList } from '../../src/decision/decision.js';
 import type { PolicyVerdict } from '../../src/policy/policy-result.js';
 
-// allowHeaders and queryAndMetadata answer the common allow (nothing set, nothing asked)
-// without the general merge. A shortcut that answered differently would let a client's
-// identity header through to the upstream (a removal dropped) or lose a policy's header:
-// both are compared with the general merge on the same parts.
+// allowHeaders and queryAndMetadata answer the common allow (at most one level sets
+// headers, nothing else asked) without the general merge. A shortcut that answered
+// differently would let a client's identity header through to the upstream (a removal
+// dropped) or lose a policy's header: both are compared with the general merge on the
+// same parts.
 
 const name = fc.constantFrom(
   'x-user-sub',
