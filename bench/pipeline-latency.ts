@@ -6,9 +6,12 @@
  *
  *   node --import tsx bench/pipeline-latency.ts [checks] [both|cached|uncached]
  *
- * `cached` alone is the one to profile the cached pipeline with (`node --cpu-prof`).
+ * `cached` alone is the one to profile the cached pipeline with (`node --cpu-prof`). It also
+ * prints the garbage collector's pauses over the timed checks (perf_hooks `gc` entries: how
+ * many, their total and the longest), to compare V8 flags such as `--max-semi-space-size`.
  */
 import path from 'node:path';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { startGatehouse } from '../src/app.js';
@@ -70,6 +73,9 @@ async function run(cacheMaxEntries: number): Promise<void> {
   };
 
   for (let i = 0; i < 2000; i++) await gatehouse.pipeline.check(input);
+  const pauses: PerformanceEntry[] = [];
+  const gc = new PerformanceObserver((list) => pauses.push(...list.getEntries()));
+  gc.observe({ entryTypes: ['gc'] });
   const samples = new Float64Array(checks);
   const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
@@ -81,6 +87,9 @@ async function run(cacheMaxEntries: number): Promise<void> {
   }
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpuBefore);
+  // Entries are delivered after the loop that caused them: let the observer run first.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gc.disconnect();
   samples.sort();
   const at = (q: number): string => (samples[Math.floor(q * (checks - 1))] ?? 0).toFixed(1);
   console.log(
@@ -89,6 +98,17 @@ async function run(cacheMaxEntries: number): Promise<void> {
   console.log(`  p50 ${at(0.5)} us   p90 ${at(0.9)} us   p99 ${at(0.99)} us   max ${at(1)} us`);
   console.log(
     `  ${(checks / wallS).toFixed(0)} checks/s on one core, ${((cpu.user + cpu.system) / checks).toFixed(1)} us CPU per check`,
+  );
+  const pausedMs = pauses.reduce((sum, entry) => sum + entry.duration, 0);
+  const longestMs = pauses.reduce((max, entry) => Math.max(max, entry.duration), 0);
+  // A gc entry's detail.kind says which collection it was (Node's perf_hooks docs).
+  const kindOf = (entry: PerformanceEntry): number | undefined =>
+    (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+  const scavenges = pauses.filter(
+    (entry) => kindOf(entry) === constants.NODE_PERFORMANCE_GC_MINOR,
+  ).length;
+  console.log(
+    `  GC: ${pauses.length} pauses (${scavenges} scavenges), ${pausedMs.toFixed(1)} ms in all (${((pausedMs * 1000) / checks).toFixed(1)} us per check), longest ${longestMs.toFixed(2)} ms`,
   );
   await gatehouse.close();
 }

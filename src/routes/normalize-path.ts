@@ -46,12 +46,6 @@ const CONTROL = /[\u0000-\u001F\u007F]/;
 // that is unreserved (2.3), sub-delims (2.2), ':' and '@'. Everything else is encoded.
 const NOT_PCHAR = /[^A-Za-z0-9\-._~!$&'()*+,;=:@]/gu;
 const ALL_PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$/;
-// The same set by ASCII code, plus '/': a raw path made only of these, without '%', "//" or
-// dot segments, is already its own normal form (what `encodeSegment` and the join give back).
-const CANONICAL_CODE = new Uint8Array(128);
-for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
-  CANONICAL_CODE[ch.charCodeAt(0)] = 1;
-}
 
 function reject(reason: string): NormalizedPath {
   return { ok: false, reason };
@@ -88,6 +82,62 @@ function encodeSegment(segment: string): string {
  * malformed request.
  */
 export function normalizePath(requestTarget: string): NormalizedPath {
+  return normalizePlainPath(requestTarget) ?? normalizeAnyPath(requestTarget);
+}
+
+// Characters that `encodeSegment` keeps as they are (`pchar` without '%'), by code.
+const PCHAR_CODE = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@") {
+  PCHAR_CODE[ch.charCodeAt(0)] = 1;
+}
+
+/**
+ * The common request-target, decided in one scan: a path of `pchar` (RFC 3986 3.3) other
+ * than '%' and '/', no empty segment ("//"), no segment starting with '.', and a query or
+ * fragment without control characters. Such a path decodes to itself, has no dot segment
+ * to resolve and no character to re-encode, so `normalizeAnyPath` would return it as it is
+ * with its segments split on '/'. Anything else (undefined here) takes `normalizeAnyPath`;
+ * test/routes/normalize-path.property.test.ts checks both give the same result.
+ */
+function normalizePlainPath(requestTarget: string): NormalizedPath | undefined {
+  const length = requestTarget.length;
+  if (length > MAX_REQUEST_TARGET_LENGTH || requestTarget.charCodeAt(0) !== 0x2f) return undefined;
+  let end = length;
+  const segments: string[] = [];
+  let segmentStart = 1;
+  for (let i = 1; i < length; i++) {
+    const code = requestTarget.charCodeAt(i);
+    if (code === 0x2f /* '/' */) {
+      // An empty segment ("//") is merged by the full path: not plain.
+      if (i === segmentStart) return undefined;
+      segments.push(requestTarget.slice(segmentStart, i));
+      segmentStart = i + 1;
+    } else if (code === 0x3f /* '?' */ || code === 0x23 /* '#' */) {
+      end = i;
+      break;
+    } else if (code >= 128 || PCHAR_CODE[code] !== 1) {
+      return undefined;
+    } else if (code === 0x2e /* '.' */ && i === segmentStart) {
+      return undefined;
+    }
+  }
+  // The last segment; a path ending in '/' keeps the slash and has no empty last segment.
+  if (end > segmentStart) segments.push(requestTarget.slice(segmentStart, end));
+  const hashAt = requestTarget.indexOf('#', end);
+  const query =
+    end === length || requestTarget.charCodeAt(end) === 0x23
+      ? ''
+      : requestTarget.slice(end + 1, hashAt === -1 ? length : hashAt);
+  // The query and fragment are checked as the full path checks them.
+  if (end < length && CONTROL.test(requestTarget.slice(end))) return undefined;
+  return { ok: true, path: requestTarget.slice(0, end), segments, query };
+}
+
+/**
+ * `normalizePath` for every request-target: the definition `normalizePlainPath` is a
+ * shortcut of (exported for the property test that compares them).
+ */
+export function normalizeAnyPath(requestTarget: string): NormalizedPath {
   if (requestTarget.length > MAX_REQUEST_TARGET_LENGTH) {
     return reject(`request-target longer than ${MAX_REQUEST_TARGET_LENGTH} characters`);
   }
@@ -108,11 +158,9 @@ export function normalizePath(requestTarget: string): NormalizedPath {
   if (!rawPath.startsWith('/')) return reject('path does not start with "/"');
 
   let maySurrogate = false;
-  let canonical = true;
   for (let i = 0; i < rawPath.length; i++) {
     const code = rawPath.charCodeAt(i);
     if (code >= FIRST_SURROGATE) maySurrogate = true;
-    if (code >= 128 || CANONICAL_CODE[code] !== 1) canonical = false;
     if (code === 0x25 /* '%' */) {
       // RFC 3986 2.1: '%' must be followed by exactly two hex digits.
       const hex = rawPath.slice(i + 1, i + 3);
@@ -150,7 +198,6 @@ export function normalizePath(requestTarget: string): NormalizedPath {
       return reject('invalid UTF-8 in path');
     }
     const last = i === rawSegments.length - 1;
-    if ((segment === '' && !last) || segment === '.' || segment === '..') canonical = false;
     if (segment === '' || segment === '.') {
       // Empty segments (from "//") are merged: "//admin" is "/admin", the way most
       // origin servers and Envoy's merge_slashes read it. "." is dropped (5.2.4 B).
@@ -169,9 +216,8 @@ export function normalizePath(requestTarget: string): NormalizedPath {
     }
   }
 
-  const path = canonical
-    ? rawPath
-    : segments.length === 0
+  const path =
+    segments.length === 0
       ? '/'
       : `/${segments.map(encodeSegment).join('/')}${trailingSlash ? '/' : ''}`;
   return { ok: true, path, segments, query };
@@ -179,6 +225,9 @@ export function normalizePath(requestTarget: string): NormalizedPath {
 
 /** Decodes one query key or value; text that is not valid percent-encoding stays as sent. */
 function decodeQueryComponent(raw: string): string {
+  // Without '+' or '%' there is nothing to decode: decodeURIComponent returns such text as
+  // it is (ECMA-262 Decode copies every character that is not '%').
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
   // application/x-www-form-urlencoded (WHATWG URL 5.1): '+' is a space, and it is
   // replaced before percent-decoding so that "%2B" stays a literal '+'.
   try {
@@ -197,7 +246,7 @@ function decodeQueryComponent(raw: string): string {
  * The map has no prototype, so keys such as `__proto__` are plain keys.
  */
 export function parseQuery(query: string): Record<string, string[]> {
-  const result = Object.create(null) as Record<string, string[]>;
+  const result = prototypeFree();
   if (query === '') return result;
   for (const pair of query.split('&')) {
     if (pair === '') continue;
@@ -208,5 +257,17 @@ export function parseQuery(query: string): Record<string, string[]> {
     if (values === undefined) result[key] = [value];
     else values.push(value);
   }
+  return result;
+}
+
+/**
+ * An empty object without a prototype. `Object.create(null)` makes one in V8's dictionary
+ * mode, which costs several times more to create and to `JSON.stringify` than an ordinary
+ * object whose prototype is then set to null (it keeps its fast properties); both hold no
+ * inherited keys, so `__proto__` set after this is an ordinary key.
+ */
+function prototypeFree(): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  Object.setPrototypeOf(result, null);
   return result;
 }

@@ -113,6 +113,30 @@ describe('the policy input written directly as JSON', () => {
     }
   });
 
+  // Header values are written without JSON.stringify when nothing in them needs escaping:
+  // each character JSON escapes, alone in a value and a name, must still be escaped.
+  it.each([
+    ['a quote', '"'],
+    ['a backslash', '\\'],
+    ['NUL', '\u0000'],
+    ['a control character', '\u001F'],
+    ['a lone high surrogate', 'x\uD800'],
+    ['a lone low surrogate', '\uDFFFx'],
+    ['a surrogate pair', '\uD83D\uDE00'],
+    ['U+2028 (not escaped by JSON.stringify)', '\u2028'],
+    ['DEL (not escaped either)', '\u007F'],
+  ])('a header carrying %s is written as JSON.stringify writes it', (_what, text) => {
+    const base: PolicyInputParts = {
+      request: checkInput({ headers: { authorization: `Bearer ${text}`, [`x-${text}`]: text } }),
+      segments: [],
+      query: {},
+      api: undefined,
+      params: {},
+      claims: undefined,
+    };
+    expect(encodePolicyInput(base)).toBe(reference(base));
+  });
+
   it('omits members the object leaves undefined (an adapter that sends no request id or context extensions)', () => {
     const input = {
       ...checkInput(),

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizePath } from '../../src/routes/normalize-path.js';
+import { normalizeAnyPath, normalizePath, parseQuery } from '../../src/routes/normalize-path.js';
 import { normalizeHost, type CanonicalHost } from '../../src/routes/normalize-authority.js';
 import { RouteTable, type RouteSpec } from '../../src/routes/route-table.js';
 
@@ -194,19 +194,55 @@ describe('normalizePath properties', () => {
     );
   });
 
-  it('a path already in normal form comes back as sent, as the full re-encoding would make it', () => {
-    // normalizePath returns such a raw path itself instead of re-encoding its segments; a
-    // leading "/./" forces the re-encoding (a dot segment) without changing the path.
-    const canonicalChars = fc.constantFrom(..."aZ09-._~!$&'()*+,;=:@/".split(''));
+  // normalizePath decides the common path in one scan (normalizePlainPath) and everything
+  // else the long way: a shortcut that read a path differently would route it differently.
+  it('the one-scan shortcut reads every request-target as the full normalization does', () => {
+    const piece = fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom(..."abcXYZ019-_~!$&'()*+,;=:@".split('')) },
+      { weight: 4, arbitrary: fc.constantFrom('/', '.', '..', '?', '#', '&', '=') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('%', '%2e', '%2F', '%41', ' ', '"', '\\', 'é', '\u0000'),
+      },
+      { weight: 1, arbitrary: fc.constantFrom('\u007f', '\t', '\uD800', '//', '/./', '/../') },
+      { weight: 1, arbitrary: fc.string({ maxLength: 3 }) },
+    );
+    const target = fc.oneof(
+      fc.array(piece, { maxLength: 24 }).map((parts) => `/${parts.join('')}`),
+      fc.array(piece, { maxLength: 6 }).map((parts) => parts.join('')),
+      fc.constantFrom('', '/', '//', '/?', '/#', '/a/', '?a', 'a/b', `/${'a'.repeat(8192)}`),
+    );
     fc.assert(
-      fc.property(
-        fc.array(canonicalChars, { maxLength: 24 }).map((chars) => `/${chars.join('')}`),
-        (raw) => {
-          const fast = normalizePath(raw);
-          const slow = normalizePath(`/.${raw}`);
-          expect(fast).toEqual(slow);
-        },
-      ),
+      fc.property(target, (raw) => {
+        expect(normalizePath(raw)).toEqual(normalizeAnyPath(raw));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('a query decodes the same whether or not a key or value has anything to decode', () => {
+    // parseQuery skips decodeURIComponent for text without '%' or '+': the same text.
+    const queryChar = fc.constantFrom(...'ab=&+%2041;?/é'.split(''), '%zz', '%C3%A9', '%2B');
+    fc.assert(
+      fc.property(fc.array(queryChar, { maxLength: 20 }), (chars) => {
+        const query = chars.join('');
+        const decodeAlways = (text: string): string => {
+          try {
+            return decodeURIComponent(text.replaceAll('+', ' '));
+          } catch {
+            return text;
+          }
+        };
+        const expected = Object.create(null) as Record<string, string[]>;
+        for (const pair of query.split('&')) {
+          if (pair === '') continue;
+          const eq = pair.indexOf('=');
+          const key = decodeAlways(eq === -1 ? pair : pair.slice(0, eq));
+          const value = eq === -1 ? '' : decodeAlways(pair.slice(eq + 1));
+          (expected[key] ??= []).push(value);
+        }
+        expect(parseQuery(query)).toEqual(expected);
+      }),
       { numRuns: 2000 },
     );
   });

@@ -256,12 +256,14 @@ async function check(
     );
     return;
   }
-  const body = await readBody(req, options.maxBodyBytes);
+  const headers = joinRawHeaders(req.rawHeaders);
+  // Most checks carry no body: answered without the stream's async iterator and its hops.
+  const body = hasNoBody(headers) ? '' : await readBody(req, options.maxBodyBytes);
   if (body === undefined) {
     denyHere('GH_ERR_BODY_TOO_LARGE', 'request body over http.maxBodyBytes');
     return;
   }
-  const built = toInput({ req, headers: joinRawHeaders(req.rawHeaders), body, peerTrusted });
+  const built = toInput({ req, headers, body, peerTrusted });
   if (!built.ok) {
     denyHere('GH_ERR_INVALID_REQUEST', built.reason);
     return;
@@ -425,6 +427,18 @@ async function serveAuthzen(
     if (stopsBatch(batch.semantic, decision.allowed)) break;
   }
   json(200, batch.single ? answers[0] : { evaluations: answers });
+}
+
+/**
+ * RFC 9112 section 6.3 (7): a request with neither Transfer-Encoding nor Content-Length has
+ * a body of length zero (a request is never read until the connection closes), and so has
+ * one with `Content-Length: 0`. Node's parser frames requests by the same rule, so it holds
+ * no body bytes for such a request; whatever else it is (a repeated or invalid
+ * Content-Length), it is read as before.
+ */
+function hasNoBody(headers: Readonly<Record<string, string>>): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }
 
 /** The request body as text, or undefined when it is longer than maxBytes. */

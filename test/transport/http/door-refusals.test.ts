@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DENY_CODES } from '../../../src/decision/deny-codes.js';
 import { requestText } from '../../helpers/request-text.js';
@@ -86,6 +87,47 @@ describe('a body over http.maxBodyBytes', () => {
     await call('/v1/check', 'POST', {}, OVERSIZED);
     expect(await metricValue(t.probesBase, series)).toBe(before + 1);
   });
+});
+
+/** A POST whose body goes out chunked (RFC 9112 7.1): no Content-Length header at all. */
+function postChunked(
+  path: string,
+  headers: Record<string, string>,
+  chunks: readonly string[],
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${t.httpBase}${path}`, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: JSON.parse(text) as Answer['body'],
+        });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
+  });
+}
+
+// The doors skip reading a request that has no body by its framing (neither
+// Transfer-Encoding nor Content-Length): a chunked body has no Content-Length, and must
+// still be read and limited.
+describe('a chunked body over http.maxBodyBytes (no Content-Length)', () => {
+  it.each(DOORS.filter(([door]) => !door.startsWith('/v1/check')))(
+    '%s: 413 GH_ERR_BODY_TOO_LARGE, the body was read',
+    async (_door, path, headers) => {
+      const half = OVERSIZED.slice(0, MAX_BODY_BYTES / 2);
+      const answer = await postChunked(path, headers, [half, half, 'xx']);
+      expect(answer.status).toBe(413);
+      expect(answer.body.error).toBe('GH_ERR_BODY_TOO_LARGE');
+    },
+  );
 });
 
 describe('/v1/check calls that are not check requests', () => {
