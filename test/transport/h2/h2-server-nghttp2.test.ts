@@ -1,58 +1,12 @@
-import {
-  connect,
-  constants,
-  type ClientHttp2Session,
-  type SecureClientSessionOptions,
-} from 'node:http2';
+import { constants, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoServer, type EchoServer } from './echo-server.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { h2c, request } from './node-client.js';
 
 // Gatehouse's HTTP/2 server with a real peer: node:http2's client (nghttp2), with Huffman,
 // the dynamic table, its own flow control and GOAWAY handling.
-
-interface Answer {
-  readonly status: number | undefined;
-  readonly body: Buffer;
-  readonly trailers: Record<string, string | string[] | undefined>;
-  readonly rstCode: number;
-}
-
-export function request(session: ClientHttp2Session, path: string, body?: Buffer): Promise<Answer> {
-  return new Promise((resolve) => {
-    const stream = session.request(
-      {
-        ':method': body === undefined ? 'GET' : 'POST',
-        ':path': path,
-        'x-test': 'Value With Spaces',
-      },
-      { endStream: body === undefined },
-    );
-    let status: number | undefined;
-    let trailers: Answer['trailers'] = {};
-    const chunks: Buffer[] = [];
-    stream.on('response', (headers) => {
-      status = headers[':status'];
-    });
-    stream.on('trailers', (t: Answer['trailers']) => {
-      trailers = t;
-    });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('error', () => undefined);
-    stream.on('close', () => {
-      resolve({ status, body: Buffer.concat(chunks), trailers, rstCode: stream.rstCode });
-    });
-    stream.on('aborted', () => undefined);
-    if (body !== undefined) stream.end(body);
-  });
-}
-
-function h2c(port: number, options: SecureClientSessionOptions = {}): ClientHttp2Session {
-  const session = connect(`http://127.0.0.1:${port}`, options);
-  session.on('error', () => undefined);
-  return session;
-}
 
 let echo: EchoServer;
 const sessions: ClientHttp2Session[] = [];
