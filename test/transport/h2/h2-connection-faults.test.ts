@@ -8,6 +8,7 @@ import {
   RawPeer,
   T,
   frame,
+  readResponseBlock,
   headersFrame,
   literalBlock,
   settings,
@@ -606,6 +607,8 @@ describe('SETTINGS and PUSH_PROMISE (RFC 9113 6.5.2, 8.4)', () => {
   });
 });
 
+const base = (): (readonly [string, string])[] => GET.filter(([n]) => n !== ':path');
+
 describe('malformed requests are a stream error PROTOCOL_ERROR (RFC 9113 8.2, 8.3.1)', () => {
   const base = GET;
   const without = (name: string): [string, string][] =>
@@ -675,5 +678,75 @@ describe('malformed requests are a stream error PROTOCOL_ERROR (RFC 9113 8.2, 8.
       frame(T.DATA, F.END_STREAM, 1, Buffer.from('abc')),
     );
     expect((await p.response(1)).body.toString()).toBe('ok /ping 3');
+  });
+});
+
+describe('our side of the connection', () => {
+  it('a handler that throws gets its stream reset with INTERNAL_ERROR, the connection goes on', async () => {
+    const p = await peer();
+    p.write(headersFrame(1, [...base(), [':path', '/throw']]));
+    await expectStreamReset(p, 1, E.INTERNAL_ERROR, 3);
+  });
+
+  it("a response header block larger than the peer's frame size goes out as HEADERS + CONTINUATION", async () => {
+    const p = await peer();
+    p.write(headersFrame(1, [...base(), [':path', '/fat-headers/40000']]));
+    const response = await p.response(1);
+    const frames = p.frames.filter(
+      (f) => f.streamId === 1 && (f.type === T.HEADERS || f.type === T.CONTINUATION),
+    );
+    expect(frames.map((f) => f.type).slice(0, 4)).toEqual([
+      T.HEADERS,
+      T.CONTINUATION,
+      T.CONTINUATION,
+      T.HEADERS,
+    ]);
+    expect((frames[0]?.flags ?? -1) & F.END_HEADERS).toBe(0);
+    expect((frames[2]?.flags ?? 0) & F.END_HEADERS).toBe(F.END_HEADERS);
+    const block = Buffer.concat(frames.slice(0, 3).map((f) => f.payload));
+    expect(readResponseBlock(block)).toContainEqual(['x-fat', 'f'.repeat(40_000)]);
+    expect(response.body.toString()).toBe('fat');
+  });
+
+  it('a peer that lowers SETTINGS_HEADER_TABLE_SIZE gets a table size update first in our next block', async () => {
+    const p = await peer(false);
+    p.write(PREFACE, settings([1, 0]), headersFrame(1));
+    await p.response(1);
+    const headers = p.frames.filter((f) => f.streamId === 1 && f.type === T.HEADERS);
+    // RFC 7541 6.3: 001xxxxx with size 0, once.
+    expect(headers[0]?.payload[0]).toBe(0x20);
+    expect(headers[1]?.payload[0]).not.toBe(0x20);
+  });
+
+  it('a GOAWAY from the peer: the open stream finishes, then the server closes the connection', async () => {
+    const p = await peer();
+    p.write(headersFrame(1, [...base(), [':path', '/hold']]));
+    await waitFor('the held stream', () =>
+      echo.started.some((s) => s.header(':path') === '/hold' && !s.aborted),
+    );
+    p.write(frame(T.GOAWAY, 0, 0, u32(0, E.NO_ERROR)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(p.closed).toBe(false);
+    echo.release();
+    expect((await p.response(1)).body.toString()).toBe('ok /hold 0');
+    await p.closedPromise;
+  });
+
+  it('after our graceful GOAWAY, streams the peer opens later are not processed', async () => {
+    const closing = await startEchoServer();
+    const p = await peer(true, closing.port);
+    p.write(headersFrame(1, [...base(), [':path', '/hold']]));
+    await waitFor('the held stream', () => closing.started.length === 1);
+    const closed = closing.close(10_000);
+    const goaway = await p.waitFor((f) => f.type === T.GOAWAY);
+    expect(goaway.payload.readUInt32BE(0)).toBe(1);
+    expect(goaway.payload.readUInt32BE(4)).toBe(E.NO_ERROR);
+    p.write(headersFrame(3));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closing.started).toHaveLength(1);
+    closing.release();
+    expect((await p.response(1)).body.toString()).toBe('ok /hold 0');
+    await closed;
+    await p.closedPromise;
   });
 });
