@@ -1000,7 +1000,11 @@ export class H2Connection {
     const total = data.length;
     for (;;) {
       const left = total - at;
-      const n = Math.min(left, this.peerMaxFrameSize, stream.sendWindow, this.connSendWindow);
+      // An empty DATA (END_STREAM alone) needs no window, even one a SETTINGS made negative.
+      const n =
+        left === 0
+          ? 0
+          : Math.min(left, this.peerMaxFrameSize, stream.sendWindow, this.connSendWindow);
       if (n <= 0 && left > 0) {
         (stream.queue ??= []).unshift({ headers: false, data: data.subarray(at), endStream });
         this.blocked.add(stream);
