@@ -843,8 +843,21 @@ export class H2Connection {
     }
   }
 
-  /** RST_STREAM from us (RFC 9113 5.4.2); the stream, if open, is aborted. */
+  /** A stream error the peer caused (RFC 9113 5.4.2): RST_STREAM; the stream, if open, is
+   *  aborted. */
   private streamError(id: number, code: number): void {
+    // A fault that resets a stream whose handler already runs frees a concurrency slot as a
+    // peer reset does ("MadeYouReset", CVE-2025-8671): it spends the same budget.
+    const stream = this.streams.get(id);
+    if (stream?.started === true && !stream.localClosed && !this.spendResetToken()) {
+      this.connectionError(H2Error.ENHANCE_YOUR_CALM, 'too many stream errors');
+      return;
+    }
+    this.sendReset(id, code);
+  }
+
+  /** RST_STREAM of our own choosing (the handler's reset, the grace period's end). */
+  private sendReset(id: number, code: number): void {
     this.push(rstStreamFrame(id, code));
     this.rememberReset(id);
     const stream = this.streams.get(id);
@@ -890,7 +903,7 @@ export class H2Connection {
 
   resetStream(stream: ServerStream, code: number): void {
     if (stream.closed) return;
-    this.streamError(stream.id, code);
+    this.sendReset(stream.id, code);
   }
 
   sendHeaders(stream: ServerStream, block: Buffer, endStream: boolean): void {
@@ -1141,7 +1154,7 @@ export class H2Connection {
 
   /** Past the grace period: the open streams are reset (CANCEL) and the socket destroyed. */
   destroy(): void {
-    for (const stream of [...this.streams.values()]) this.streamError(stream.id, H2Error.CANCEL);
+    for (const stream of [...this.streams.values()]) this.sendReset(stream.id, H2Error.CANCEL);
     this.dead = true;
     this.flush();
     this.socket.destroy();

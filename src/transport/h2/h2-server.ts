@@ -6,6 +6,7 @@ import { H2Connection, type H2Limits } from './h2-connection.js';
 import type { H2ServerStream } from './h2-stream.js';
 
 export type { H2ServerStream } from './h2-stream.js';
+export type { H2Limits } from './h2-connection.js';
 export { H2Error } from './h2-frames.js';
 
 export interface H2ServerOptions {

@@ -367,6 +367,29 @@ describe('rapid reset (CVE-2023-44487)', () => {
   });
 });
 
+describe('resets the peer makes us send (MadeYouReset, CVE-2025-8671)', () => {
+  it('stream errors on running streams spend the reset budget: past it, ENHANCE_YOUR_CALM', async () => {
+    const budget = await startEchoServer({ limits: { resetBurst: 5, resetsPerSecond: 0.001 } });
+    try {
+      const p = await peer(true, budget.port);
+      const hold: (readonly [string, string])[] = [...GET.slice(0, 2), [':path', '/hold']];
+      for (let i = 0; i < 8; i++) {
+        const id = 1 + 2 * i;
+        p.write(headersFrame(id, hold, F.END_HEADERS));
+        await waitFor('the handler to start', () => budget.started.length === i + 1);
+        // A WINDOW_UPDATE of 0: a stream error PROTOCOL_ERROR on a stream already running.
+        p.write(frame(T.WINDOW_UPDATE, 0, id, u32(0)));
+        if (i < 5) expect(await p.resetCode(id)).toBe(E.PROTOCOL_ERROR);
+        else break;
+      }
+      await expectGoaway(p, E.ENHANCE_YOUR_CALM);
+      await expectServesAnotherConnection(budget.port);
+    } finally {
+      await budget.close(0);
+    }
+  });
+});
+
 describe('floods of frames that need an answer', () => {
   it.each([
     ['PING', frame(T.PING, 0, 0, Buffer.alloc(8))],
