@@ -51,6 +51,9 @@ export interface H2Limits {
   /** Open streams past which a new one is REFUSED_STREAM when no
    *  SETTINGS_MAX_CONCURRENT_STREAMS is advertised (each open stream holds memory). */
   readonly maxOpenStreams: number;
+  /** How long a new connection may take to send the preface and its SETTINGS (RFC 9113
+   *  3.4) before the socket is dropped: a port scanner or a stalled client holds nothing. */
+  readonly prefaceTimeoutMs: number;
   /** After a GOAWAY for an error, how long the peer has to read it before the socket goes. */
   readonly closeTimeoutMs: number;
 }
@@ -138,6 +141,7 @@ export class H2Connection {
   /** Stopped: a connection error or the socket closed; nothing more is read. */
   private dead = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  private prefaceTimer: NodeJS.Timeout | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -173,6 +177,10 @@ export class H2Connection {
     // A reset socket: 'close' follows and aborts the streams.
     socket.on('error', () => undefined);
     this.sendPreface();
+    this.prefaceTimer = setTimeout(() => {
+      socket.destroy();
+    }, limits.prefaceTimeoutMs);
+    this.prefaceTimer.unref();
   }
 
   /** RFC 9113 3.4: the server preface is a SETTINGS frame, sent at once. */
@@ -635,7 +643,10 @@ export class H2Connection {
       const value = payload.readUInt32BE(i + 2);
       if (!this.applySetting(setting, value)) return;
     }
-    this.gotSettings = true;
+    if (!this.gotSettings) {
+      this.gotSettings = true;
+      clearTimeout(this.prefaceTimer);
+    }
     if (!this.controlAnswerFits()) return;
     this.push(SETTINGS_ACK);
     this.flushBlocked();
@@ -1167,6 +1178,7 @@ export class H2Connection {
   private onSocketClose(): void {
     this.dead = true;
     clearTimeout(this.closeTimer);
+    clearTimeout(this.prefaceTimer);
     this.abortAll();
     this.out = [];
     this.outBytes = 0;

@@ -46,6 +46,7 @@ export const DEFAULT_H2_LIMITS: H2Limits = {
   resetBurst: 500,
   resetsPerSecond: 100,
   maxOpenStreams: 10_000,
+  prefaceTimeoutMs: 10_000,
   closeTimeoutMs: 5000,
 };
 

@@ -92,6 +92,23 @@ describe('the connection preface (RFC 9113 3.4)', () => {
     expect((await p.response(1)).body.toString()).toBe('ok /ping 0');
   });
 
+  it('a connection that never sends the preface is dropped after the preface timeout', async () => {
+    const strict = await startEchoServer({ limits: { prefaceTimeoutMs: 200 } });
+    try {
+      const silent = await peer(false, strict.port);
+      const partial = await peer(false, strict.port);
+      partial.write(PREFACE.subarray(0, 10));
+      await Promise.all([silent.closedPromise, partial.closedPromise]);
+      // A client that completes its preface in time keeps its connection past the timeout.
+      const prompt = await peer(true, strict.port);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      prompt.write(headersFrame(1));
+      expect((await prompt.response(1)).body.toString()).toBe('ok /ping 0');
+    } finally {
+      await strict.close(0);
+    }
+  });
+
   it('a first frame other than SETTINGS is PROTOCOL_ERROR', async () => {
     const p = await peer(false);
     p.write(PREFACE, frame(T.PING, 0, 0, Buffer.alloc(8)));
