@@ -4,7 +4,7 @@
 # change in the machine's load hits both alike. CPU per call is the utime+stime delta of
 # each server (/proc/<pid>/stat) over its slice divided by the calls ghz completed in it.
 # Slices under ~3 s are mostly ghz start-up on a loaded machine.
-#   SLICES=10 SLICE=3s bash bench/transport-ab-sliced.sh '{"grpc.enable_channelz":0}' lean
+#   SLICES=10 SLICE=3s bash bench/transport-ab-sliced.sh grpc-js gatehouse
 # DATA_FILE=path loads the servers with that CheckRequest (ghz --data JSON) instead of the
 # bench's; with BENCH_PIPELINE=1 (passed on to the servers) the real pipeline answers:
 #   node --import tsx bench/pipeline-check-data.ts >/tmp/d.json

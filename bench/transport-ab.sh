@@ -2,7 +2,7 @@
 # A/B of grpc-js server options on the bare ext_authz transport (bench/grpc-transport.ts):
 # each option set runs REPS times, interleaved, server on core 0, ghz on core 1, c=64.
 #   bash bench/transport-ab.sh '{}' '{"grpc.enable_channelz":0}'
-#   bash bench/transport-ab.sh '{"grpc.enable_channelz":0}' lean   (lean: bench/lean-grpc/lean-server.ts)
+#   bash bench/transport-ab.sh grpc-js gatehouse   (grpc.server, as Gatehouse serves: bench/grpc-transport.ts)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
