@@ -138,13 +138,23 @@ const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
  */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
+  // A client sends the same timeout on every call (Envoy its ext_authz `timeout`): the last
+  // one parsed is kept, so the hot path does not run the pattern per call.
+  if (value === lastTimeout.header) return lastTimeout.ms;
   const match = TIMEOUT.exec(value.trim());
   if (match === null) {
     throw new CallStatusError(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${value}"`);
   }
   const [, digits = '0', unit = 'S'] = match;
-  return Math.floor(Number(digits) * (TIMEOUT_UNIT_MS[unit] ?? 1));
+  const ms = Math.floor(Number(digits) * (TIMEOUT_UNIT_MS[unit] ?? 1));
+  lastTimeout = { header: value, ms };
+  return ms;
 }
+
+let lastTimeout: { readonly header: string | undefined; readonly ms: number } = {
+  header: undefined,
+  ms: 0,
+};
 
 /**
  * grpc-message is percent-encoded: every byte of the UTF-8 form outside 0x20-0x7E, and '%'

@@ -141,6 +141,14 @@ describe('grpc-timeout', () => {
     expect(parseGrpcTimeout(header)).toBe(ms);
   });
 
+  it('the same value on every call keeps its meaning, and a bad one between them is still INTERNAL', () => {
+    expect(parseGrpcTimeout('200m')).toBe(200);
+    expect(parseGrpcTimeout('200m')).toBe(200);
+    expect(statusOf(() => parseGrpcTimeout('200'))?.code).toBe(GrpcStatus.INTERNAL);
+    expect(parseGrpcTimeout('200m')).toBe(200);
+    expect(parseGrpcTimeout('2S')).toBe(2000);
+  });
+
   it('absent: no deadline', () => {
     expect(parseGrpcTimeout(undefined)).toBeUndefined();
   });
