@@ -455,9 +455,9 @@ export const configSchema = z
         reflection: z.boolean().default(true),
         /**
          * Which gRPC server answers: Gatehouse's own HTTP/2 server (src/transport/h2/, with
-         * src/transport/grpc/h2-grpc-server.ts) or grpc-js's.
+         * src/transport/grpc/h2-grpc-server.ts) or grpc-js's. Both answer every call alike.
          */
-        server: z.enum(['gatehouse', 'grpc-js']).default('grpc-js'),
+        server: z.enum(['gatehouse', 'grpc-js']).default('gatehouse'),
       })
       .prefault({}),
     http: z
