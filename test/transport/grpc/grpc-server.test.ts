@@ -392,6 +392,40 @@ describe.each(GRPC_SERVERS)('on the %s gRPC server', (kind) => {
       otherClient.close();
     });
 
+    it('close(graceMs): a Check still undecided past the grace is cut off, never answered with an allow, and the forced shutdown is logged', async () => {
+      const stuck = new RecordingAuthorizer(() => new Promise<Decision>(() => undefined));
+      const other = await startGrpcServer({
+        host: '127.0.0.1',
+        port: 0,
+        server: kind,
+        authorizer: stuck,
+        logger: createLogger({ level: 'info' }, logs),
+      });
+      const otherClient = connect(other.port);
+      const pending = unary(otherClient, Check, ENVOY_GET_REQUEST);
+      await expect.poll(() => stuck.inputs.length).toBe(1);
+
+      await other.close(200);
+      // grpc-js's forceShutdown leaves the client's call open (Envoy's timeout then ends it);
+      // Gatehouse's server resets the stream, so the client learns at once.
+      const outcome = await Promise.race([
+        pending,
+        new Promise<undefined>((resolve) => {
+          setTimeout(() => {
+            resolve(undefined);
+          }, 2000);
+        }),
+      ]);
+      expect(outcome?.response).toBeUndefined();
+      if (kind === 'gatehouse') {
+        expect([GrpcStatus.CANCELLED, GrpcStatus.UNAVAILABLE, GrpcStatus.INTERNAL]).toContain(
+          outcome?.error?.code,
+        );
+      }
+      expect(logs.messages()).toContain(LOG.grpcShutdownForced);
+      otherClient.close();
+    });
+
     it('rejects a maxReceiveMessageBytes that is not a positive integer', async () => {
       await expect(
         startGrpcServer({
