@@ -86,8 +86,10 @@ const definition = oldCodec
       },
     }
   : service.definition;
+// "ready <port>" on stderr: with port 0 the harness reads the port picked (runs of other
+// engineers' benches on the same machine must not meet on a fixed port).
 if (served !== undefined) {
-  await startGrpcServer({
+  const handle = await startGrpcServer({
     host: '127.0.0.1',
     port,
     authorizer,
@@ -95,13 +97,13 @@ if (served !== undefined) {
     maxReceiveMessageBytes: maxRequestBytes,
     server: served,
   });
-  process.stderr.write('ready\n');
+  process.stderr.write(`ready ${handle.port}\n`);
 } else {
   const server = new Server(serverOptions);
   server.addService(definition, service.implementation);
-  server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error) => {
+  server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
     if (error !== null) throw error;
-    process.stderr.write('ready\n');
+    process.stderr.write(`ready ${bound}\n`);
   });
 }
 let before = process.cpuUsage();

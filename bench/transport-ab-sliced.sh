@@ -38,14 +38,14 @@ ports=()
 labels=("$@")
 i=0
 for opts in "$@"; do
-  port=$((19491 + i))
-  ports+=("$port")
-  taskset -c 0 node --import tsx bench/grpc-transport.ts "$port" "$opts" >"$work/$i.out" 2>"$work/$i.err" &
+  # Port 0: each server picks a free port and prints it ("ready <port>").
+  taskset -c 0 node --import tsx bench/grpc-transport.ts 0 "$opts" >"$work/$i.out" 2>"$work/$i.err" &
   pids+=("$!")
   i=$((i + 1))
 done
 for i in "${!pids[@]}"; do
   for _ in $(seq 600); do grep -q ready "$work/$i.err" 2>/dev/null && break; sleep 0.2; done
+  ports+=("$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$work/$i.err")")
 done
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz="$(getconf CLK_TCK)"

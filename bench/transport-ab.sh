@@ -19,13 +19,13 @@ process.stdout.write(JSON.stringify({ attributes: {
     ":method": "GET", ":path": "/orders/42", ":scheme": "https", "user-agent": "bench",
     accept: "application/json", "x-request-id": "ab-1", authorization: "Bearer " + t } } } } }));
 ' >"$data"
-port=19391
 for rep in $(seq "$reps"); do
   for opts in "$@"; do
-    port=$((port + 1))
-    taskset -c 0 node --import tsx bench/grpc-transport.ts "$port" "$opts" >"$data.out" 2>"$data.err" &
+    # Port 0: the server picks a free port and prints it ("ready <port>").
+    taskset -c 0 node --import tsx bench/grpc-transport.ts 0 "$opts" >"$data.out" 2>"$data.err" &
     pid=$!
     for _ in $(seq 600); do grep -q ready "$data.err" 2>/dev/null && break; sleep 0.2; done
+    port="$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$data.err")"
     ghz() {
       taskset -c 1 .tools/bin/ghz --insecure --proto proto/envoy/service/auth/v3/external_auth.proto \
         --import-paths proto --call envoy.service.auth.v3.Authorization/Check --data-file "$data" \
