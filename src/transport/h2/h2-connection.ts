@@ -48,6 +48,9 @@ export interface H2Limits {
   /** Peer resets of unfinished streams: a burst, then so many per second (CVE-2023-44487). */
   readonly resetBurst: number;
   readonly resetsPerSecond: number;
+  /** Open streams past which a new one is REFUSED_STREAM when no
+   *  SETTINGS_MAX_CONCURRENT_STREAMS is advertised (each open stream holds memory). */
+  readonly maxOpenStreams: number;
   /** After a GOAWAY for an error, how long the peer has to read it before the socket goes. */
   readonly closeTimeoutMs: number;
 }
@@ -514,9 +517,10 @@ export class H2Connection {
       else this.streamError(id, H2Error.NO_ERROR);
       return;
     }
-    const max = this.options.maxConcurrentStreams;
-    if (max !== undefined && this.openStreams >= max) {
-      // RFC 9113 5.1.2: past SETTINGS_MAX_CONCURRENT_STREAMS.
+    const max = this.options.maxConcurrentStreams ?? this.options.limits.maxOpenStreams;
+    if (this.openStreams >= max) {
+      // RFC 9113 5.1.2: past SETTINGS_MAX_CONCURRENT_STREAMS (or our unadvertised bound:
+      // REFUSED_STREAM says the request was not processed and may be retried, 8.7).
       this.streamError(id, H2Error.REFUSED_STREAM);
       return;
     }

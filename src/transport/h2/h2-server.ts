@@ -44,6 +44,7 @@ export const DEFAULT_H2_LIMITS: H2Limits = {
   // on one connection is an attack, not traffic.
   resetBurst: 500,
   resetsPerSecond: 100,
+  maxOpenStreams: 10_000,
   closeTimeoutMs: 5000,
 };
 

@@ -558,6 +558,32 @@ describe('SETTINGS and PUSH_PROMISE (RFC 9113 6.5.2, 8.4)', () => {
     );
   });
 
+  it('without SETTINGS_MAX_CONCURRENT_STREAMS, streams past our own bound are REFUSED_STREAM', async () => {
+    const bounded = await startEchoServer({ limits: { maxOpenStreams: 3 } });
+    try {
+      const p = await peer(true, bounded.port);
+      const settingsFrame = await p.waitFor(
+        (f) => f.type === T.SETTINGS && (f.flags & F.ACK) === 0,
+      );
+      for (let i = 0; i < settingsFrame.payload.length; i += 6)
+        expect(settingsFrame.payload.readUInt16BE(i)).not.toBe(3);
+      const hold: (readonly [string, string])[] = [...GET.slice(0, 2), [':path', '/hold']];
+      p.write(
+        headersFrame(1, hold),
+        headersFrame(3, hold),
+        headersFrame(5, hold),
+        headersFrame(7, hold),
+      );
+      expect(await p.resetCode(7)).toBe(E.REFUSED_STREAM);
+      bounded.release();
+      await p.response(5);
+      p.write(headersFrame(9));
+      expect((await p.response(9)).body.toString()).toBe('ok /ping 0');
+    } finally {
+      await bounded.close(0);
+    }
+  });
+
   it('SETTINGS_MAX_CONCURRENT_STREAMS is advertised and past it a stream is REFUSED_STREAM', async () => {
     const limited = await startEchoServer({ maxConcurrentStreams: 2 });
     try {
