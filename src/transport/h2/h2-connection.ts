@@ -51,6 +51,9 @@ export interface H2Limits {
   /** Open streams past which a new one is REFUSED_STREAM when no
    *  SETTINGS_MAX_CONCURRENT_STREAMS is advertised (each open stream holds memory). */
   readonly maxOpenStreams: number;
+  /** How long a new connection may take to send the preface and its SETTINGS (RFC 9113
+   *  3.4) before the socket is dropped: a port scanner or a stalled client holds nothing. */
+  readonly prefaceTimeoutMs: number;
   /** After a GOAWAY for an error, how long the peer has to read it before the socket goes. */
   readonly closeTimeoutMs: number;
 }
@@ -138,6 +141,7 @@ export class H2Connection {
   /** Stopped: a connection error or the socket closed; nothing more is read. */
   private dead = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  private prefaceTimer: NodeJS.Timeout | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -173,6 +177,10 @@ export class H2Connection {
     // A reset socket: 'close' follows and aborts the streams.
     socket.on('error', () => undefined);
     this.sendPreface();
+    this.prefaceTimer = setTimeout(() => {
+      socket.destroy();
+    }, limits.prefaceTimeoutMs);
+    this.prefaceTimer.unref();
   }
 
   /** RFC 9113 3.4: the server preface is a SETTINGS frame, sent at once. */
@@ -635,7 +643,10 @@ export class H2Connection {
       const value = payload.readUInt32BE(i + 2);
       if (!this.applySetting(setting, value)) return;
     }
-    this.gotSettings = true;
+    if (!this.gotSettings) {
+      this.gotSettings = true;
+      clearTimeout(this.prefaceTimer);
+    }
     if (!this.controlAnswerFits()) return;
     this.push(SETTINGS_ACK);
     this.flushBlocked();
@@ -843,8 +854,21 @@ export class H2Connection {
     }
   }
 
-  /** RST_STREAM from us (RFC 9113 5.4.2); the stream, if open, is aborted. */
+  /** A stream error the peer caused (RFC 9113 5.4.2): RST_STREAM; the stream, if open, is
+   *  aborted. */
   private streamError(id: number, code: number): void {
+    // A fault that resets a stream whose handler already runs frees a concurrency slot as a
+    // peer reset does ("MadeYouReset", CVE-2025-8671): it spends the same budget.
+    const stream = this.streams.get(id);
+    if (stream?.started === true && !stream.localClosed && !this.spendResetToken()) {
+      this.connectionError(H2Error.ENHANCE_YOUR_CALM, 'too many stream errors');
+      return;
+    }
+    this.sendReset(id, code);
+  }
+
+  /** RST_STREAM of our own choosing (the handler's reset, the grace period's end). */
+  private sendReset(id: number, code: number): void {
     this.push(rstStreamFrame(id, code));
     this.rememberReset(id);
     const stream = this.streams.get(id);
@@ -890,7 +914,7 @@ export class H2Connection {
 
   resetStream(stream: ServerStream, code: number): void {
     if (stream.closed) return;
-    this.streamError(stream.id, code);
+    this.sendReset(stream.id, code);
   }
 
   sendHeaders(stream: ServerStream, block: Buffer, endStream: boolean): void {
@@ -1000,7 +1024,11 @@ export class H2Connection {
     const total = data.length;
     for (;;) {
       const left = total - at;
-      const n = Math.min(left, this.peerMaxFrameSize, stream.sendWindow, this.connSendWindow);
+      // An empty DATA (END_STREAM alone) needs no window, even one a SETTINGS made negative.
+      const n =
+        left === 0
+          ? 0
+          : Math.min(left, this.peerMaxFrameSize, stream.sendWindow, this.connSendWindow);
       if (n <= 0 && left > 0) {
         (stream.queue ??= []).unshift({ headers: false, data: data.subarray(at), endStream });
         this.blocked.add(stream);
@@ -1137,7 +1165,7 @@ export class H2Connection {
 
   /** Past the grace period: the open streams are reset (CANCEL) and the socket destroyed. */
   destroy(): void {
-    for (const stream of [...this.streams.values()]) this.streamError(stream.id, H2Error.CANCEL);
+    for (const stream of [...this.streams.values()]) this.sendReset(stream.id, H2Error.CANCEL);
     this.dead = true;
     this.flush();
     this.socket.destroy();
@@ -1150,6 +1178,7 @@ export class H2Connection {
   private onSocketClose(): void {
     this.dead = true;
     clearTimeout(this.closeTimer);
+    clearTimeout(this.prefaceTimer);
     this.abortAll();
     this.out = [];
     this.outBytes = 0;

@@ -6,6 +6,7 @@ import { H2Connection, type H2Limits } from './h2-connection.js';
 import type { H2ServerStream } from './h2-stream.js';
 
 export type { H2ServerStream } from './h2-stream.js';
+export type { H2Limits } from './h2-connection.js';
 export { H2Error } from './h2-frames.js';
 
 export interface H2ServerOptions {
@@ -45,6 +46,7 @@ export const DEFAULT_H2_LIMITS: H2Limits = {
   resetBurst: 500,
   resetsPerSecond: 100,
   maxOpenStreams: 10_000,
+  prefaceTimeoutMs: 10_000,
   closeTimeoutMs: 5000,
 };
 

@@ -12,6 +12,8 @@ import { silentLogger } from '../../../src/observability/logger.js';
  * - `/ping` and any other path: after END_STREAM, one sendResponse: 200, body
  *   "ok <path> <request octets>", trailer `x-received: <request octets>`;
  * - `/big/<n>`: headers, n octets of DATA (sendData, waiting for window), trailers;
+ * - `/fat-headers/<n>`: a response header block of n octets and more (CONTINUATION);
+ * - `/throw`: the handler throws at END_STREAM;
  * - `/hold`: no answer until `release()` (graceful close tests).
  */
 export interface EchoServer {
@@ -55,7 +57,16 @@ export async function startEchoServer(
       };
       stream.onEnd = () => {
         const path = stream.header(':path') ?? '';
+        if (path === '/throw') throw new Error('handler failure');
         const answer = (): void => {
+          if (path.startsWith('/fat-headers/')) {
+            const fat = encodeHeaderBlock([
+              [':status', '200'],
+              ['x-fat', 'f'.repeat(Number(path.slice(13)))],
+            ]);
+            stream.sendResponse(fat, Buffer.from('fat'), trailersBlock(received));
+            return;
+          }
           if (path.startsWith('/big/')) {
             const n = Number(path.slice(5));
             stream.sendHeaders(RESPONSE_HEADERS, false);

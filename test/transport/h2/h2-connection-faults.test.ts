@@ -8,6 +8,7 @@ import {
   RawPeer,
   T,
   frame,
+  readResponseBlock,
   headersFrame,
   literalBlock,
   settings,
@@ -89,6 +90,23 @@ describe('the connection preface (RFC 9113 3.4)', () => {
     }
     p.write(settings(), headersFrame(1));
     expect((await p.response(1)).body.toString()).toBe('ok /ping 0');
+  });
+
+  it('a connection that never sends the preface is dropped after the preface timeout', async () => {
+    const strict = await startEchoServer({ limits: { prefaceTimeoutMs: 200 } });
+    try {
+      const silent = await peer(false, strict.port);
+      const partial = await peer(false, strict.port);
+      partial.write(PREFACE.subarray(0, 10));
+      await Promise.all([silent.closedPromise, partial.closedPromise]);
+      // A client that completes its preface in time keeps its connection past the timeout.
+      const prompt = await peer(true, strict.port);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      prompt.write(headersFrame(1));
+      expect((await prompt.response(1)).body.toString()).toBe('ok /ping 0');
+    } finally {
+      await strict.close(0);
+    }
   });
 
   it('a first frame other than SETTINGS is PROTOCOL_ERROR', async () => {
@@ -366,6 +384,29 @@ describe('rapid reset (CVE-2023-44487)', () => {
   });
 });
 
+describe('resets the peer makes us send (MadeYouReset, CVE-2025-8671)', () => {
+  it('stream errors on running streams spend the reset budget: past it, ENHANCE_YOUR_CALM', async () => {
+    const budget = await startEchoServer({ limits: { resetBurst: 5, resetsPerSecond: 0.001 } });
+    try {
+      const p = await peer(true, budget.port);
+      const hold: (readonly [string, string])[] = [...GET.slice(0, 2), [':path', '/hold']];
+      for (let i = 0; i < 8; i++) {
+        const id = 1 + 2 * i;
+        p.write(headersFrame(id, hold, F.END_HEADERS));
+        await waitFor('the handler to start', () => budget.started.length === i + 1);
+        // A WINDOW_UPDATE of 0: a stream error PROTOCOL_ERROR on a stream already running.
+        p.write(frame(T.WINDOW_UPDATE, 0, id, u32(0)));
+        if (i < 5) expect(await p.resetCode(id)).toBe(E.PROTOCOL_ERROR);
+        else break;
+      }
+      await expectGoaway(p, E.ENHANCE_YOUR_CALM);
+      await expectServesAnotherConnection(budget.port);
+    } finally {
+      await budget.close(0);
+    }
+  });
+});
+
 describe('floods of frames that need an answer', () => {
   it.each([
     ['PING', frame(T.PING, 0, 0, Buffer.alloc(8))],
@@ -606,6 +647,8 @@ describe('SETTINGS and PUSH_PROMISE (RFC 9113 6.5.2, 8.4)', () => {
   });
 });
 
+const base = (): (readonly [string, string])[] => GET.filter(([n]) => n !== ':path');
+
 describe('malformed requests are a stream error PROTOCOL_ERROR (RFC 9113 8.2, 8.3.1)', () => {
   const base = GET;
   const without = (name: string): [string, string][] =>
@@ -675,5 +718,75 @@ describe('malformed requests are a stream error PROTOCOL_ERROR (RFC 9113 8.2, 8.
       frame(T.DATA, F.END_STREAM, 1, Buffer.from('abc')),
     );
     expect((await p.response(1)).body.toString()).toBe('ok /ping 3');
+  });
+});
+
+describe('our side of the connection', () => {
+  it('a handler that throws gets its stream reset with INTERNAL_ERROR, the connection goes on', async () => {
+    const p = await peer();
+    p.write(headersFrame(1, [...base(), [':path', '/throw']]));
+    await expectStreamReset(p, 1, E.INTERNAL_ERROR, 3);
+  });
+
+  it("a response header block larger than the peer's frame size goes out as HEADERS + CONTINUATION", async () => {
+    const p = await peer();
+    p.write(headersFrame(1, [...base(), [':path', '/fat-headers/40000']]));
+    const response = await p.response(1);
+    const frames = p.frames.filter(
+      (f) => f.streamId === 1 && (f.type === T.HEADERS || f.type === T.CONTINUATION),
+    );
+    expect(frames.map((f) => f.type).slice(0, 4)).toEqual([
+      T.HEADERS,
+      T.CONTINUATION,
+      T.CONTINUATION,
+      T.HEADERS,
+    ]);
+    expect((frames[0]?.flags ?? -1) & F.END_HEADERS).toBe(0);
+    expect((frames[2]?.flags ?? 0) & F.END_HEADERS).toBe(F.END_HEADERS);
+    const block = Buffer.concat(frames.slice(0, 3).map((f) => f.payload));
+    expect(readResponseBlock(block)).toContainEqual(['x-fat', 'f'.repeat(40_000)]);
+    expect(response.body.toString()).toBe('fat');
+  });
+
+  it('a peer that lowers SETTINGS_HEADER_TABLE_SIZE gets a table size update first in our next block', async () => {
+    const p = await peer(false);
+    p.write(PREFACE, settings([1, 0]), headersFrame(1));
+    await p.response(1);
+    const headers = p.frames.filter((f) => f.streamId === 1 && f.type === T.HEADERS);
+    // RFC 7541 6.3: 001xxxxx with size 0, once.
+    expect(headers[0]?.payload[0]).toBe(0x20);
+    expect(headers[1]?.payload[0]).not.toBe(0x20);
+  });
+
+  it('a GOAWAY from the peer: the open stream finishes, then the server closes the connection', async () => {
+    const p = await peer();
+    p.write(headersFrame(1, [...base(), [':path', '/hold']]));
+    await waitFor('the held stream', () =>
+      echo.started.some((s) => s.header(':path') === '/hold' && !s.aborted),
+    );
+    p.write(frame(T.GOAWAY, 0, 0, u32(0, E.NO_ERROR)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(p.closed).toBe(false);
+    echo.release();
+    expect((await p.response(1)).body.toString()).toBe('ok /hold 0');
+    await p.closedPromise;
+  });
+
+  it('after our graceful GOAWAY, streams the peer opens later are not processed', async () => {
+    const closing = await startEchoServer();
+    const p = await peer(true, closing.port);
+    p.write(headersFrame(1, [...base(), [':path', '/hold']]));
+    await waitFor('the held stream', () => closing.started.length === 1);
+    const closed = closing.close(10_000);
+    const goaway = await p.waitFor((f) => f.type === T.GOAWAY);
+    expect(goaway.payload.readUInt32BE(0)).toBe(1);
+    expect(goaway.payload.readUInt32BE(4)).toBe(E.NO_ERROR);
+    p.write(headersFrame(3));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closing.started).toHaveLength(1);
+    closing.release();
+    expect((await p.response(1)).body.toString()).toBe('ok /hold 0');
+    await closed;
+    await p.closedPromise;
   });
 });
