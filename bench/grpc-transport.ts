@@ -3,9 +3,11 @@
  * fail-closed wrappers) on grpc-js with an authorizer that allows at once, so the CPU per
  * call is the transport's. Run on one core while ghz loads it from the other:
  *
- *   taskset -c 0 node --import tsx bench/grpc-transport.ts <port> [grpc-js server options JSON | lean | old-codec]
+ *   taskset -c 0 node --import tsx bench/grpc-transport.ts <port> [gatehouse | grpc-js | grpc-js server options JSON | old-codec]
  *
- * `lean` serves the same service on bench/lean-grpc/lean-server.ts instead of grpc-js.
+ * `gatehouse` and `grpc-js` serve it through startGrpcServer exactly as Gatehouse does with
+ * `grpc.server` set to that (src/transport/grpc/grpc-server.ts); a JSON object serves it on a
+ * grpc-js Server built with those options.
  * `old-codec` serves it on grpc-js (channelz off, as Gatehouse runs it) with the CheckRequest
  * decoder Gatehouse used before decodeCheckRequest (proto-loader + the old mapper, kept in
  * test/ as the oracle), to measure the direct decoder against it.
@@ -22,25 +24,28 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { startGatehouse } from '../src/app.js';
+import type { Authorizer } from '../src/check/authorizer.js';
 import type { CheckPipeline } from '../src/check/pipeline.js';
 import { parseConfig } from '../src/config/load-config.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../src/dev/dev-keys.js';
 import type { Decision } from '../src/decision/decision.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createExtAuthzService } from '../src/transport/grpc/ext-authz-service.js';
-import { LeanGrpcServer } from './lean-grpc/lean-server.js';
+import { startGrpcServer } from '../src/transport/grpc/grpc-server.js';
 import { loadProtos } from '../src/transport/grpc/load-protos.js';
 import type { DecodedCheckRequest } from '../src/transport/grpc/ext-authz-service.js';
 import { protoLoaderCheckInput } from '../test/transport/grpc/proto-loader-check-input.js';
 
 const port = Number(process.argv[2] ?? 0);
-const lean = process.argv[3] === 'lean';
-const oldCodec = process.argv[3] === 'old-codec';
-const serverOptions: Record<string, number> = lean
-  ? {}
-  : oldCodec
-    ? { 'grpc.enable_channelz': 0 }
-    : (JSON.parse(process.argv[3] ?? '{}') as Record<string, number>);
+const mode = process.argv[3];
+const served = mode === 'gatehouse' || mode === 'grpc-js' ? mode : undefined;
+const oldCodec = mode === 'old-codec';
+const serverOptions: Record<string, number> =
+  served !== undefined
+    ? {}
+    : oldCodec
+      ? { 'grpc.enable_channelz': 0 }
+      : (JSON.parse(process.argv[3] ?? '{}') as Record<string, number>);
 const maxRequestBytes = 4 * 1024 * 1024;
 const allowed: Decision = {
   allowed: true,
@@ -53,14 +58,15 @@ const allowed: Decision = {
 };
 let calls = 0;
 const pipeline = process.env.BENCH_PIPELINE === '1' ? await startPipeline() : undefined;
-const service = createExtAuthzService(loadProtos().authorization, {
-  authorizer: {
-    check: (input) => {
-      calls++;
-      return pipeline === undefined ? Promise.resolve(allowed) : pipeline.check(input);
-    },
-    isReady: () => true,
+const authorizer: Authorizer = {
+  check: (input) => {
+    calls++;
+    return pipeline === undefined ? Promise.resolve(allowed) : pipeline.check(input);
   },
+  isReady: () => true,
+};
+const service = createExtAuthzService(loadProtos().authorization, {
+  authorizer,
   logger: silentLogger(),
   maxRequestBytes,
 });
@@ -80,16 +86,24 @@ const definition = oldCodec
       },
     }
   : service.definition;
-if (lean) {
-  const server = new LeanGrpcServer({ maxReceiveMessageBytes: 4 * 1024 * 1024 });
-  server.addService(service.definition, service.implementation);
-  void server.listen('127.0.0.1', port).then(() => process.stderr.write('ready\n'));
+// "ready <port>" on stderr: with port 0 the harness reads the port picked (runs of other
+// engineers' benches on the same machine must not meet on a fixed port).
+if (served !== undefined) {
+  const handle = await startGrpcServer({
+    host: '127.0.0.1',
+    port,
+    authorizer,
+    logger: silentLogger(),
+    maxReceiveMessageBytes: maxRequestBytes,
+    server: served,
+  });
+  process.stderr.write(`ready ${handle.port}\n`);
 } else {
   const server = new Server(serverOptions);
   server.addService(definition, service.implementation);
-  server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error) => {
+  server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
     if (error !== null) throw error;
-    process.stderr.write('ready\n');
+    process.stderr.write(`ready ${bound}\n`);
   });
 }
 let before = process.cpuUsage();

@@ -4,7 +4,7 @@
 # change in the machine's load hits both alike. CPU per call is the utime+stime delta of
 # each server (/proc/<pid>/stat) over its slice divided by the calls ghz completed in it.
 # Slices under ~3 s are mostly ghz start-up on a loaded machine.
-#   SLICES=10 SLICE=3s bash bench/transport-ab-sliced.sh '{"grpc.enable_channelz":0}' lean
+#   SLICES=10 SLICE=3s bash bench/transport-ab-sliced.sh grpc-js gatehouse
 # DATA_FILE=path loads the servers with that CheckRequest (ghz --data JSON) instead of the
 # bench's; with BENCH_PIPELINE=1 (passed on to the servers) the real pipeline answers:
 #   node --import tsx bench/pipeline-check-data.ts >/tmp/d.json
@@ -38,14 +38,14 @@ ports=()
 labels=("$@")
 i=0
 for opts in "$@"; do
-  port=$((19491 + i))
-  ports+=("$port")
-  taskset -c 0 node --import tsx bench/grpc-transport.ts "$port" "$opts" >"$work/$i.out" 2>"$work/$i.err" &
+  # Port 0: each server picks a free port and prints it ("ready <port>").
+  taskset -c 0 node --import tsx bench/grpc-transport.ts 0 "$opts" >"$work/$i.out" 2>"$work/$i.err" &
   pids+=("$!")
   i=$((i + 1))
 done
 for i in "${!pids[@]}"; do
   for _ in $(seq 600); do grep -q ready "$work/$i.err" 2>/dev/null && break; sleep 0.2; done
+  ports+=("$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$work/$i.err")")
 done
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz="$(getconf CLK_TCK)"

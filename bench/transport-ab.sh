@@ -2,7 +2,7 @@
 # A/B of grpc-js server options on the bare ext_authz transport (bench/grpc-transport.ts):
 # each option set runs REPS times, interleaved, server on core 0, ghz on core 1, c=64.
 #   bash bench/transport-ab.sh '{}' '{"grpc.enable_channelz":0}'
-#   bash bench/transport-ab.sh '{"grpc.enable_channelz":0}' lean   (lean: bench/lean-grpc/lean-server.ts)
+#   bash bench/transport-ab.sh grpc-js gatehouse   (grpc.server, as Gatehouse serves: bench/grpc-transport.ts)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -19,13 +19,13 @@ process.stdout.write(JSON.stringify({ attributes: {
     ":method": "GET", ":path": "/orders/42", ":scheme": "https", "user-agent": "bench",
     accept: "application/json", "x-request-id": "ab-1", authorization: "Bearer " + t } } } } }));
 ' >"$data"
-port=19391
 for rep in $(seq "$reps"); do
   for opts in "$@"; do
-    port=$((port + 1))
-    taskset -c 0 node --import tsx bench/grpc-transport.ts "$port" "$opts" >"$data.out" 2>"$data.err" &
+    # Port 0: the server picks a free port and prints it ("ready <port>").
+    taskset -c 0 node --import tsx bench/grpc-transport.ts 0 "$opts" >"$data.out" 2>"$data.err" &
     pid=$!
     for _ in $(seq 600); do grep -q ready "$data.err" 2>/dev/null && break; sleep 0.2; done
+    port="$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$data.err")"
     ghz() {
       taskset -c 1 .tools/bin/ghz --insecure --proto proto/envoy/service/auth/v3/external_auth.proto \
         --import-paths proto --call envoy.service.auth.v3.Authorization/Check --data-file "$data" \

@@ -157,6 +157,7 @@ export async function startGatehouse(
         maxConcurrentStreams: config.grpc.maxConcurrentStreams,
         tls: grpcTls,
         reflection: config.grpc.reflection,
+        server: config.grpc.server,
       })
     : undefined;
   const http = config.http.enabled

@@ -453,6 +453,11 @@ export const configSchema = z
         tls: listenerTlsSchema.optional(),
         /** gRPC server reflection (grpc.reflection.v1 and v1alpha), for grpcurl without -proto. */
         reflection: z.boolean().default(true),
+        /**
+         * Which gRPC server answers: Gatehouse's own HTTP/2 server (src/transport/h2/, with
+         * src/transport/grpc/h2-grpc-server.ts) or grpc-js's. Both answer every call alike.
+         */
+        server: z.enum(['gatehouse', 'grpc-js']).default('gatehouse'),
       })
       .prefault({}),
     http: z

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/transport/grpc/load-protos.js';
 import { ServingStatus } from '../../src/transport/grpc/wire-types.js';
 import { startScriptedServer, type ScriptedServer } from '../auth/introspection/scripted-server.js';
-import { COMPILE_CACHE, FIXTURE_POLICIES } from '../helpers/test-gatehouse.js';
+import { COMPILE_CACHE, FIXTURE_POLICIES, testGrpcServer } from '../helpers/test-gatehouse.js';
 import { bearerUsersMeCheck, connect, unary } from '../transport/grpc/grpc-test-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -63,7 +63,7 @@ async function startCli(): Promise<{
     file,
     JSON.stringify({
       log: { level: 'info' },
-      grpc: { host: '127.0.0.1', port: 0 },
+      grpc: { host: '127.0.0.1', port: 0, ...testGrpcServer() },
       http: { host: '127.0.0.1', port: 0 },
       probes: { host: '127.0.0.1', port: 0 },
       policies: { dir: path.join(dir, 'policies'), watch: false, compileCacheDir: COMPILE_CACHE },

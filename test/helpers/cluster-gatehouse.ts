@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { freePort } from './redis-server.js';
-import { COMPILE_CACHE, FIXTURE_POLICIES } from './test-gatehouse.js';
+import { COMPILE_CACHE, FIXTURE_POLICIES, testGrpcServer } from './test-gatehouse.js';
 import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from './token-factory.js';
 import { waitFor } from './wait-for.js';
 
@@ -60,7 +60,7 @@ export async function startClusterGatehouse(workers: number): Promise<ClusterGat
       realm: 'test',
       workers,
       log: { level: 'info' },
-      grpc: { host: '127.0.0.1', port: grpcPort },
+      grpc: { host: '127.0.0.1', port: grpcPort, ...testGrpcServer() },
       http: { host: '127.0.0.1', port: httpPort },
       probes: { host: '127.0.0.1', port: probesPort },
       policies: { dir: policyDir, watch: true, compileCacheDir: COMPILE_CACHE },

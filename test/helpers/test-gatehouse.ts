@@ -18,6 +18,23 @@ export const FIXTURE_POLICIES = path.join(
 /** Shared across suites: compiled WebAssembly is content-addressed, so sharing is safe. */
 export const COMPILE_CACHE = path.join(tmpdir(), 'gatehouse-test-wasm-cache');
 
+/**
+ * `GATEHOUSE_TEST_GRPC_SERVER=gatehouse|grpc-js` runs every test Gatehouse on that gRPC server
+ * (`grpc.server`), so that the suites of the gRPC door can be run against either; a suite that
+ * sets `grpc.server` itself keeps its own. Unset: the schema's default.
+ */
+export function testGrpcServer(): { server?: string } {
+  const server = process.env.GATEHOUSE_TEST_GRPC_SERVER;
+  return server === undefined || server === '' ? {} : { server };
+}
+
+/** A suite's config with testGrpcServer() under the `grpc` section it replaces the default with. */
+function withTestGrpcServer(config: Record<string, unknown> = {}): Record<string, unknown> {
+  const grpc = config.grpc;
+  if (typeof grpc !== 'object' || grpc === null) return config;
+  return { ...config, grpc: { ...testGrpcServer(), ...grpc } };
+}
+
 export interface TestGatehouse {
   readonly gatehouse: RunningGatehouse;
   readonly issuer: TestIssuer;
@@ -60,7 +77,7 @@ export async function startTestGatehouse(
     {
       realm: 'test',
       log: { level: 'silent' },
-      grpc: { host: '127.0.0.1', port: 0 },
+      grpc: { host: '127.0.0.1', port: 0, ...testGrpcServer() },
       http: { host: '127.0.0.1', port: 0 },
       probes: { host: '127.0.0.1', port: 0 },
       // Suites run side by side on a shared machine: a stall caused by another suite must
@@ -77,7 +94,7 @@ export async function startTestGatehouse(
           ...options.issuer,
         },
       ],
-      ...options.config,
+      ...withTestGrpcServer(options.config),
     },
     dir,
     options.env ?? {},

@@ -8,15 +8,17 @@ import { createHealthService } from './health-service.js';
 import { grpcServerCredentials } from '../tls/grpc-credentials.js';
 import type { TlsFiles } from '../tls/tls-files.js';
 import { loadPackageDefinition, loadProtos } from './load-protos.js';
-import { CONFIG_DEFAULTS } from '../../config/schema.js';
+import { CONFIG_DEFAULTS, type GatehouseConfig } from '../../config/schema.js';
+import { createH2Server } from '../h2/h2-server.js';
+import { H2GrpcServer } from './h2-grpc-server.js';
 
 /** The schema's grpc.maxReceiveMessageBytes: grpc-js's own default receive limit (4 MiB). */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = CONFIG_DEFAULTS.grpc.maxReceiveMessageBytes;
 
 /**
- * How far past maxReceiveMessageBytes grpc-js still reads a message, so that the Check
- * handler can deny it explicitly. Only beyond this does grpc-js answer RESOURCE_EXHAUSTED, a
- * gRPC error; the bound keeps one message from holding unbounded memory.
+ * How far past maxReceiveMessageBytes the gRPC server (either) still reads a message, so that
+ * the Check handler can deny it explicitly. Only beyond this does it answer
+ * RESOURCE_EXHAUSTED, a gRPC error; the bound keeps one message from holding unbounded memory.
  */
 const TRANSPORT_LIMIT_FACTOR = 4;
 
@@ -46,6 +48,8 @@ export interface GrpcServerOptions {
   readonly tls?: TlsFiles | undefined;
   /** Serve grpc.reflection.v1/v1alpha for the protos in proto/, so grpcurl needs no -proto. */
   readonly reflection?: boolean | undefined;
+  /** `grpc.server`: Gatehouse's own HTTP/2 server or grpc-js's; default the schema's. */
+  readonly server?: GatehouseConfig['grpc']['server'] | undefined;
 }
 
 export interface GrpcServerHandle {
@@ -69,7 +73,7 @@ export interface GrpcServerHandle {
  * loopback or pod-local address; TLS or mTLS with `grpc.tls`.
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
-  const { host, port, authorizer, logger } = options;
+  const { host, authorizer, logger } = options;
   const maxRequestBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
   if (!Number.isSafeInteger(maxRequestBytes) || maxRequestBytes <= 0) {
     throw new RangeError(
@@ -85,45 +89,36 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   const health = createHealthService(protos.health, { authorizer });
 
-  const server = new Server({
-    // Channelz (gRFC A14) counts every call, stream and message per server, socket and
-    // session; Gatehouse serves no channelz service, so nobody could read the counts. The CPU
-    // profile under load shows the per-stream handler that keeps them (_channelzHandler).
-    'grpc.enable_channelz': 0,
-    'grpc.max_receive_message_length': Math.min(
-      maxRequestBytes * TRANSPORT_LIMIT_FACTOR,
-      2 ** 31 - 1,
-    ),
-    ...(options.maxConcurrentStreams === undefined
-      ? {}
-      : { 'grpc.max_concurrent_streams': options.maxConcurrentStreams }),
+  const transportLimit = Math.min(maxRequestBytes * TRANSPORT_LIMIT_FACTOR, 2 ** 31 - 1);
+  const serve =
+    (options.server ?? CONFIG_DEFAULTS.grpc.server) === 'gatehouse' ? serveH2 : serveGrpcJs;
+  const served = await serve({ ...options, transportLimit }, (server) => {
+    server.addService(extAuthz.definition, extAuthz.implementation);
+    server.addService(health.definition, health.implementation);
+    if (options.reflection === true) {
+      new ReflectionService(loadPackageDefinition()).addToServer(server);
+    }
   });
-  server.addService(extAuthz.definition, extAuthz.implementation);
-  server.addService(health.definition, health.implementation);
-  if (options.reflection === true) {
-    new ReflectionService(loadPackageDefinition()).addToServer(server);
-  }
-
-  const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${formatHost(host)}:${port}`,
-      grpcServerCredentials(options.tls),
-      (error, boundPort) => {
-        if (error === null) resolve(boundPort);
-        else reject(error);
-      },
-    );
-  });
-  logger.info({ host, port: bound, tls: options.tls !== undefined }, LOG.grpcListening);
+  logger.info({ host, port: served.port, tls: options.tls !== undefined }, LOG.grpcListening);
 
   let closing: Promise<void> | undefined;
   return {
-    port: bound,
+    port: served.port,
     announceHealth: () => {
       health.pollWatches();
     },
     close: (graceMs = SHUTDOWN_GRACE_MS) => {
-      closing ??= shutdown(server, logger, graceMs, () => {
+      closing ??= new Promise((resolve) => {
+        const force = setTimeout(() => {
+          logger.warn({ graceMs }, LOG.grpcShutdownForced);
+        }, graceMs);
+        // Set before the server's own grace timer, so that at the same instant this one runs
+        // first and a forced shutdown is logged.
+        void served.close(graceMs).then(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        // Health watches never end on their own; end them so the graceful path can complete.
         health.endWatches();
       });
       return closing;
@@ -131,25 +126,75 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   };
 }
 
-function shutdown(
-  server: Server,
-  logger: Logger,
-  graceMs: number,
-  endStreams: () => void,
-): Promise<void> {
-  return new Promise((resolve) => {
-    const force = setTimeout(() => {
-      logger.warn({ graceMs }, LOG.grpcShutdownForced);
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
-    // Health watches never end on their own; end them so the graceful path can complete.
-    endStreams();
+type ServiceRegistry = Pick<Server, 'addService'>;
+
+interface ServeOptions extends GrpcServerOptions {
+  /** The largest message either server reads (TRANSPORT_LIMIT_FACTOR x maxReceiveMessageBytes). */
+  readonly transportLimit: number;
+}
+
+interface ServedGrpc {
+  readonly port: number;
+  /** Stops accepting, lets open calls end for graceMs, then cancels the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Gatehouse's own HTTP/2 server (src/transport/h2/) with the gRPC layer on its streams. */
+async function serveH2(
+  options: ServeOptions,
+  addServices: (server: ServiceRegistry) => void,
+): Promise<ServedGrpc> {
+  const grpc = new H2GrpcServer(options.transportLimit);
+  addServices(grpc);
+  const h2 = createH2Server({
+    onStream: grpc.onStream,
+    maxConcurrentStreams: options.maxConcurrentStreams,
+    tls: options.tls,
+    logger: options.logger,
   });
+  const port = await h2.listen(options.host, options.port);
+  return { port, close: (graceMs) => h2.close(graceMs) };
+}
+
+async function serveGrpcJs(
+  options: ServeOptions,
+  addServices: (server: ServiceRegistry) => void,
+): Promise<ServedGrpc> {
+  const server = new Server({
+    // Channelz (gRFC A14) counts every call, stream and message per server, socket and
+    // session; Gatehouse serves no channelz service, so nobody could read the counts. The CPU
+    // profile under load shows the per-stream handler that keeps them (_channelzHandler).
+    'grpc.enable_channelz': 0,
+    'grpc.max_receive_message_length': options.transportLimit,
+    ...(options.maxConcurrentStreams === undefined
+      ? {}
+      : { 'grpc.max_concurrent_streams': options.maxConcurrentStreams }),
+  });
+  addServices(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${formatHost(options.host)}:${options.port}`,
+      grpcServerCredentials(options.tls),
+      (error, boundPort) => {
+        if (error === null) resolve(boundPort);
+        else reject(error);
+      },
+    );
+  });
+  return {
+    port,
+    close: (graceMs) =>
+      new Promise((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
 }
 
 /** IPv6 literals need brackets in a gRPC target ("[::1]:9191"). */

@@ -119,3 +119,9 @@ export class LogSink {
     return this.lines.map((line) => String(line.msg));
   }
 }
+
+/**
+ * The two gRPC servers Gatehouse can run (`grpc.server`): the suites of the gRPC door run
+ * against each (describe.each), since both must answer every call alike.
+ */
+export const GRPC_SERVERS = ['grpc-js', 'gatehouse'] as const;

@@ -4,6 +4,7 @@ import { credentials, loadPackageDefinition, type GrpcObject } from '@grpc/grpc-
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGatehouse, type TestGatehouse } from '../../helpers/test-gatehouse.js';
+import { GRPC_SERVERS } from './grpc-test-client.js';
 
 // gRPC server reflection, asked by a real grpc-js client over the reflection protocol (what
 // grpcurl does without -proto): the services are listed and their descriptors served.
@@ -57,51 +58,55 @@ function ask(port: number, request: Record<string, string>): Promise<ReflectionR
   });
 }
 
-describe('gRPC server reflection (grpc.reflection.v1)', () => {
-  let t: TestGatehouse;
-  beforeAll(async () => {
-    t = await startTestGatehouse();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-
-  it('lists the ext_authz and health services, so grpcurl needs no -proto', async () => {
-    const answer = await ask(t.gatehouse.grpcPort ?? 0, { list_services: '' });
-    const names = answer.list_services_response?.service.map((service) => service.name) ?? [];
-    expect(names).toEqual(
-      expect.arrayContaining(['envoy.service.auth.v3.Authorization', 'grpc.health.v1.Health']),
-    );
-  });
-
-  it('serves the file descriptor of the Authorization service', async () => {
-    const answer = await ask(t.gatehouse.grpcPort ?? 0, {
-      file_containing_symbol: 'envoy.service.auth.v3.Authorization',
+describe.each(GRPC_SERVERS)('on the %s gRPC server', (server) => {
+  describe('gRPC server reflection (grpc.reflection.v1)', () => {
+    let t: TestGatehouse;
+    beforeAll(async () => {
+      t = await startTestGatehouse({
+        config: { grpc: { host: '127.0.0.1', port: 0, server } },
+      });
     });
-    const files = answer.file_descriptor_response?.file_descriptor_proto ?? [];
-    expect(files.length).toBeGreaterThan(0);
-    // The descriptor names the service, its method and its messages (grpcurl describes them).
-    const text = Buffer.concat(files).toString('latin1');
-    for (const name of ['Authorization', 'Check', 'CheckRequest', 'CheckResponse']) {
-      expect(text).toContain(name);
-    }
-  });
-});
+    afterAll(async () => {
+      await t.close();
+    });
 
-describe('gRPC reflection turned off', () => {
-  let t: TestGatehouse;
-  beforeAll(async () => {
-    t = await startTestGatehouse({
-      config: { grpc: { host: '127.0.0.1', port: 0, reflection: false } },
+    it('lists the ext_authz and health services, so grpcurl needs no -proto', async () => {
+      const answer = await ask(t.gatehouse.grpcPort ?? 0, { list_services: '' });
+      const names = answer.list_services_response?.service.map((service) => service.name) ?? [];
+      expect(names).toEqual(
+        expect.arrayContaining(['envoy.service.auth.v3.Authorization', 'grpc.health.v1.Health']),
+      );
+    });
+
+    it('serves the file descriptor of the Authorization service', async () => {
+      const answer = await ask(t.gatehouse.grpcPort ?? 0, {
+        file_containing_symbol: 'envoy.service.auth.v3.Authorization',
+      });
+      const files = answer.file_descriptor_response?.file_descriptor_proto ?? [];
+      expect(files.length).toBeGreaterThan(0);
+      // The descriptor names the service, its method and its messages (grpcurl describes them).
+      const text = Buffer.concat(files).toString('latin1');
+      for (const name of ['Authorization', 'Check', 'CheckRequest', 'CheckResponse']) {
+        expect(text).toContain(name);
+      }
     });
   });
-  afterAll(async () => {
-    await t.close();
-  });
 
-  it('grpc.reflection: false answers UNIMPLEMENTED', async () => {
-    await expect(ask(t.gatehouse.grpcPort ?? 0, { list_services: '' })).rejects.toMatchObject({
-      code: 12,
+  describe('gRPC reflection turned off', () => {
+    let t: TestGatehouse;
+    beforeAll(async () => {
+      t = await startTestGatehouse({
+        config: { grpc: { host: '127.0.0.1', port: 0, reflection: false, server } },
+      });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('grpc.reflection: false answers UNIMPLEMENTED', async () => {
+      await expect(ask(t.gatehouse.grpcPort ?? 0, { list_services: '' })).rejects.toMatchObject({
+        code: 12,
+      });
     });
   });
 });

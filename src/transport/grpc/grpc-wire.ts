@@ -2,10 +2,10 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
 /**
- * The gRPC-over-HTTP/2 wire pieces the lean server needs (PROTOCOL-HTTP2.md in grpc/grpc):
- * length-prefixed messages, grpc-timeout, grpc-message percent-encoding. Statuses and their
- * details follow what a grpc-js 1.14 server answers for the same fault, so a client sees
- * the same call whichever server Gatehouse runs.
+ * The gRPC-over-HTTP/2 wire pieces Gatehouse's own gRPC server needs (PROTOCOL-HTTP2.md in
+ * grpc/grpc): length-prefixed messages, grpc-timeout, grpc-message percent-encoding. Statuses
+ * and their details follow what a grpc-js 1.14 server answers for the same fault, so a client
+ * sees the same call whichever server Gatehouse runs (`grpc.server`).
  */
 
 /** A status a call ends with: the grpc-status code and its grpc-message. */
@@ -14,7 +14,7 @@ export interface CallStatus {
   readonly details: string;
 }
 
-/** Thrown inside the lean server for a fault that ends the call with this status. */
+/** Thrown inside the gRPC server for a fault that ends the call with this status. */
 export class CallStatusError extends Error implements CallStatus {
   constructor(
     readonly code: GrpcStatus,
@@ -38,25 +38,29 @@ export function frameMessage(message: Uint8Array): Buffer {
 
 /**
  * Splits a request body into length-prefixed messages as DATA frames arrive. A message
- * larger than maxMessageBytes is refused from its prefix alone, before it is buffered.
+ * larger than maxMessageBytes is refused from its prefix alone, before it is buffered. The
+ * chunks of an unfinished message are kept as they came and joined once, when it is whole, so
+ * a large message in many DATA frames costs one copy, not one per frame.
  */
 export class MessageReader {
-  private pending: Buffer | undefined;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
 
   constructor(private readonly maxMessageBytes: number) {}
 
   /** Whether bytes of an unfinished message are held (a truncated body at end of stream). */
   get partial(): boolean {
-    return this.pending !== undefined && this.pending.length > 0;
+    return this.buffered > 0;
   }
 
   /** The whole messages (prefix included) completed by this chunk. */
   push(chunk: Buffer): Buffer[] {
-    let data = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = undefined;
+    if (chunk.length === 0) return [];
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
     const messages: Buffer[] = [];
-    while (data.length >= MESSAGE_PREFIX_BYTES) {
-      const length = data.readUInt32BE(1);
+    while (this.buffered >= MESSAGE_PREFIX_BYTES) {
+      const length = this.prefixLength();
       if (length > this.maxMessageBytes) {
         // grpc-js's StreamDecoder wording; the status is RESOURCE_EXHAUSTED.
         throw new CallStatusError(
@@ -65,12 +69,27 @@ export class MessageReader {
         );
       }
       const end = MESSAGE_PREFIX_BYTES + length;
-      if (data.length < end) break;
+      if (this.buffered < end) break;
+      const [only] = this.chunks;
+      const data =
+        this.chunks.length === 1 && only !== undefined
+          ? only
+          : Buffer.concat(this.chunks, this.buffered);
       messages.push(data.length === end ? data : data.subarray(0, end));
-      data = data.subarray(end);
+      const rest = data.subarray(end);
+      this.chunks = rest.length === 0 ? [] : [rest];
+      this.buffered = rest.length;
     }
-    if (data.length > 0) this.pending = data;
     return messages;
+  }
+
+  /** The Message-Length of the held message (bytes 1-4), its prefix possibly split across chunks. */
+  private prefixLength(): number {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length >= MESSAGE_PREFIX_BYTES) return first.readUInt32BE(1);
+    const joined = Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [joined];
+    return joined.readUInt32BE(1);
   }
 }
 
@@ -117,16 +136,25 @@ const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
  * The grpc-timeout header in milliseconds (whole, as grpc-js rounds it), undefined when
  * absent. One that does not parse is INTERNAL, as grpc-js answers.
  */
-export function parseGrpcTimeout(header: string | string[] | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const value = Array.isArray(header) ? header[0] : header;
-  const match = value === undefined ? null : TIMEOUT.exec(value.trim());
+export function parseGrpcTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  // A client sends the same timeout on every call (Envoy its ext_authz `timeout`): the last
+  // one parsed is kept, so the hot path does not run the pattern per call.
+  if (value === lastTimeout.header) return lastTimeout.ms;
+  const match = TIMEOUT.exec(value.trim());
   if (match === null) {
-    throw new CallStatusError(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${String(value)}"`);
+    throw new CallStatusError(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${value}"`);
   }
   const [, digits = '0', unit = 'S'] = match;
-  return Math.floor(Number(digits) * (TIMEOUT_UNIT_MS[unit] ?? 1));
+  const ms = Math.floor(Number(digits) * (TIMEOUT_UNIT_MS[unit] ?? 1));
+  lastTimeout = { header: value, ms };
+  return ms;
 }
+
+let lastTimeout: { readonly header: string | undefined; readonly ms: number } = {
+  header: undefined,
+  ms: 0,
+};
 
 /**
  * grpc-message is percent-encoded: every byte of the UTF-8 form outside 0x20-0x7E, and '%'
