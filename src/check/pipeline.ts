@@ -343,6 +343,8 @@ export class CheckPipeline implements Authorizer {
       }
       return;
     }
+    // The deny line is info: at warn or above, skip building it (and reading the trace id).
+    if (!logger.isLevelEnabled('info')) return;
     logger.info(
       {
         transport: input.transport,
