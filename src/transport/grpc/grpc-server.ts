@@ -1,5 +1,4 @@
 import { Server } from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import type { Authorizer } from '../../check/authorizer.js';
 import type { Logger } from '../../observability/logger.js';
 import { LOG } from '../../observability/log-messages.js';
@@ -89,15 +88,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   const health = createHealthService(protos.health, { authorizer });
 
+  // @grpc/reflection is loaded only when reflection is on (it is off by default).
+  const reflection =
+    options.reflection === true
+      ? new (await import('@grpc/reflection')).ReflectionService(loadPackageDefinition())
+      : undefined;
   const transportLimit = Math.min(maxRequestBytes * TRANSPORT_LIMIT_FACTOR, 2 ** 31 - 1);
   const serve =
     (options.server ?? CONFIG_DEFAULTS.grpc.server) === 'gatehouse' ? serveH2 : serveGrpcJs;
   const served = await serve({ ...options, transportLimit }, (server) => {
     server.addService(extAuthz.definition, extAuthz.implementation);
     server.addService(health.definition, health.implementation);
-    if (options.reflection === true) {
-      new ReflectionService(loadPackageDefinition()).addToServer(server);
-    }
+    reflection?.addToServer(server);
   });
   logger.info({ host, port: served.port, tls: options.tls !== undefined }, LOG.grpcListening);
 
