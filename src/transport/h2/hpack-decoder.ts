@@ -83,16 +83,9 @@ export class HpackDecoder {
         value = this.valueAt(index);
       } else if (first >= 0x40) {
         // 6.2.1 Literal with Incremental Indexing: 01xxxxxx.
-        const index = this.readInteger(block, position, 6);
-        position = this.next;
-        if (index === 0) {
-          name = this.readString(block, position);
-          position = this.next;
-        } else {
-          name = this.nameAt(index);
-        }
-        value = this.readString(block, position);
-        position = this.next;
+        position = this.readLiteral(block, position, 6);
+        name = this.literalName;
+        value = this.literalValue;
         this.insert(name, value);
       } else if (first >= 0x20) {
         // 6.3 Dynamic Table Size Update: 001xxxxx, only at the start of a block (4.2).
@@ -109,16 +102,9 @@ export class HpackDecoder {
         continue;
       } else {
         // 6.2.2 Literal without Indexing (0000xxxx), 6.2.3 Never Indexed (0001xxxx).
-        const index = this.readInteger(block, position, 4);
-        position = this.next;
-        if (index === 0) {
-          name = this.readString(block, position);
-          position = this.next;
-        } else {
-          name = this.nameAt(index);
-        }
-        value = this.readString(block, position);
-        position = this.next;
+        position = this.readLiteral(block, position, 4);
+        name = this.literalName;
+        value = this.literalValue;
       }
       fieldSeen = true;
       listBytes += name.length + value.length + ENTRY_OVERHEAD;
@@ -136,6 +122,26 @@ export class HpackDecoder {
 
   /** Where the last readInteger/readString stopped. */
   private next = 0;
+  /** What the last readLiteral read (fields, not a tuple: no allocation per field). */
+  private literalName = '';
+  private literalValue = '';
+
+  /**
+   * 6.2: a literal field: the name as an index with an N-bit prefix (0: a string follows),
+   * then the value string. Returns where it stopped.
+   */
+  private readLiteral(block: Uint8Array, position: number, prefixBits: number): number {
+    const index = this.readInteger(block, position, prefixBits);
+    position = this.next;
+    if (index === 0) {
+      this.literalName = this.readString(block, position);
+      position = this.next;
+    } else {
+      this.literalName = this.nameAt(index);
+    }
+    this.literalValue = this.readString(block, position);
+    return this.next;
+  }
 
   /** 5.1: an integer with an N-bit prefix starting at `position`. */
   private readInteger(block: Uint8Array, position: number, prefixBits: number): number {

@@ -43,8 +43,16 @@ export function encodeTableSizeUpdate(size: number): Buffer {
   return Buffer.from(octets);
 }
 
-/** 5.1: an integer with an N-bit prefix, the prefix octet's high bits set to `flags`. */
-function pushInteger(octets: number[], value: number, prefixBits: number, flags: number): void {
+/**
+ * 5.1: an integer with an N-bit prefix, the prefix octet's high bits set to `flags` (also the
+ * tests' HPACK encoder's, test/transport/h2/hpack-test-encoder.ts).
+ */
+export function pushInteger(
+  octets: number[],
+  value: number,
+  prefixBits: number,
+  flags: number,
+): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(`HPACK integers are non-negative, got ${String(value)}`);
   }

@@ -1,3 +1,4 @@
+import { pushInteger } from '../../../src/transport/h2/hpack-encoder.js';
 import { HUFFMAN_CODES } from '../../../src/transport/h2/hpack-huffman.js';
 import { STATIC_NAME_INDEX, STATIC_TABLE } from '../../../src/transport/h2/hpack-static-table.js';
 
@@ -40,24 +41,9 @@ export function huffmanEncode(text: string): Buffer {
   return Buffer.from(out);
 }
 
-function integer(out: number[], value: number, prefixBits: number, flags: number): void {
-  const mask = (1 << prefixBits) - 1;
-  if (value < mask) {
-    out.push(flags | value);
-    return;
-  }
-  out.push(flags | mask);
-  let rest = value - mask;
-  while (rest >= 0x80) {
-    out.push((rest % 0x80) + 0x80);
-    rest = Math.floor(rest / 0x80);
-  }
-  out.push(rest);
-}
-
 function string(out: number[], text: string, huffman: boolean): void {
   const bytes = huffman ? huffmanEncode(text) : Buffer.from(text, 'latin1');
-  integer(out, bytes.length, 7, huffman ? 0x80 : 0x00);
+  pushInteger(out, bytes.length, 7, huffman ? 0x80 : 0x00);
   out.push(...bytes);
 }
 
@@ -87,11 +73,11 @@ export function encodeFieldsVariously(
       );
       const dynamicIndex = table.entries.findIndex(([n, v]) => n === name && v === value);
       if (staticIndex > 0) {
-        integer(out, staticIndex, 7, 0x80);
+        pushInteger(out, staticIndex, 7, 0x80);
         return;
       }
       if (dynamicIndex >= 0) {
-        integer(out, 62 + dynamicIndex, 7, 0x80);
+        pushInteger(out, 62 + dynamicIndex, 7, 0x80);
         return;
       }
     }
@@ -102,7 +88,7 @@ export function encodeFieldsVariously(
       out.push(flags);
       string(out, name, huffman);
     } else {
-      integer(out, nameIndex, prefixBits, flags);
+      pushInteger(out, nameIndex, prefixBits, flags);
     }
     string(out, value, huffman);
     if (flags === 0x40) insert(table, name, value);
