@@ -168,6 +168,14 @@ export const CERTIFICATE_ERRORS = {
   GH_CERT_MISMATCH: 'the token is bound to another certificate than the one presented',
 } as const;
 
+/** Gatehouse's own HTTP/2 and gRPC server: why a connection or a call was refused. */
+export const TRANSPORT_ERRORS = {
+  GH_HPACK_INVALID:
+    'an HTTP/2 header block does not decode (RFC 7541: a bad index, integer, Huffman string or table size update); the connection is closed with COMPRESSION_ERROR',
+  GH_GRPC_CALL_FAILED:
+    'a gRPC call ended with a status before its handler answered (a message over the limit, an unknown grpc-encoding, a bad grpc-timeout); the client gets that grpc-status and grpc-message',
+} as const;
+
 /** Every operational code, one registry. */
 export const ERROR_CODES = {
   ...CONFIG_ERRORS,
@@ -179,6 +187,7 @@ export const ERROR_CODES = {
   ...INTROSPECTION_ERRORS,
   ...DPOP_ERRORS,
   ...CERTIFICATE_ERRORS,
+  ...TRANSPORT_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

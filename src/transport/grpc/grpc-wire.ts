@@ -1,5 +1,6 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GatehouseError } from '../../errors/gatehouse-error.js';
 
 /**
  * The gRPC-over-HTTP/2 wire pieces Gatehouse's own gRPC server needs (PROTOCOL-HTTP2.md in
@@ -15,12 +16,17 @@ export interface CallStatus {
 }
 
 /** Thrown inside the gRPC server for a fault that ends the call with this status. */
-export class CallStatusError extends Error implements CallStatus {
+export class CallStatusError extends GatehouseError<'GH_GRPC_CALL_FAILED'> {
   constructor(
-    readonly code: GrpcStatus,
+    readonly grpcStatus: GrpcStatus,
     readonly details: string,
   ) {
-    super(details);
+    super('GH_GRPC_CALL_FAILED', details);
+  }
+
+  /** The status the call ends with. */
+  get callStatus(): CallStatus {
+    return { code: this.grpcStatus, details: this.details };
   }
 }
 

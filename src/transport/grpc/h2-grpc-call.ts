@@ -306,7 +306,7 @@ export class H2GrpcCall extends EventEmitter {
   private fail(error: unknown): void {
     this.sendStatus(
       error instanceof CallStatusError
-        ? error
+        ? error.callStatus
         : { code: GrpcStatus.INTERNAL, details: 'Internal server error' },
     );
   }

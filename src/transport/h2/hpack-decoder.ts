@@ -1,3 +1,4 @@
+import { GatehouseError } from '../../errors/gatehouse-error.js';
 import { decodeHuffman, HuffmanError } from './hpack-huffman.js';
 import { STATIC_TABLE, STATIC_TABLE_LAST } from './hpack-static-table.js';
 
@@ -5,7 +6,11 @@ import { STATIC_TABLE, STATIC_TABLE_LAST } from './hpack-static-table.js';
  * A header block that does not decode. On HTTP/2 it is a connection error of type
  * COMPRESSION_ERROR (RFC 9113 section 4.3): the decoder's state can no longer be trusted.
  */
-export class HpackError extends Error {}
+export class HpackError extends GatehouseError<'GH_HPACK_INVALID'> {
+  constructor(message: string) {
+    super('GH_HPACK_INVALID', message);
+  }
+}
 
 export interface DecodedHeaderBlock {
   /** name, value, name, value, ... in block order; names exactly as sent. */

@@ -1,3 +1,5 @@
+import { GatehouseError } from '../../errors/gatehouse-error.js';
+
 /**
  * The HPACK Huffman code (RFC 7541 section 5.2 and Appendix B) and a decoder for it.
  *
@@ -116,7 +118,11 @@ function buildDecoder(): { transitions: Int32Array; acceptsEnd: Uint8Array } {
 }
 
 /** Thrown for a Huffman string that is not valid (EOS inside it, or bad padding). */
-export class HuffmanError extends Error {}
+export class HuffmanError extends GatehouseError<'GH_HPACK_INVALID'> {
+  constructor(message: string) {
+    super('GH_HPACK_INVALID', message);
+  }
+}
 
 /** Scratch output, grown when a longer string arrives; strings are copied out of it. */
 let scratch = Buffer.allocUnsafe(256);

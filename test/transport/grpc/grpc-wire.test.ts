@@ -16,7 +16,7 @@ function statusOf(run: () => unknown): { code: number; details: string } | undef
   try {
     run();
   } catch (error) {
-    if (error instanceof CallStatusError) return { code: error.code, details: error.details };
+    if (error instanceof CallStatusError) return error.callStatus;
     throw error;
   }
   return undefined;
