@@ -7,6 +7,7 @@ import { createHealthService } from './health-service.js';
 import { grpcServerCredentials } from '../tls/grpc-credentials.js';
 import type { TlsFiles } from '../tls/tls-files.js';
 import { loadPackageDefinition, loadProtos } from './load-protos.js';
+import { withResolvableDescriptors } from './reflection-descriptors.js';
 import { CONFIG_DEFAULTS, type GatehouseConfig } from '../../config/schema.js';
 import { createH2Server } from '../h2/h2-server.js';
 import { H2GrpcServer } from './h2-grpc-server.js';
@@ -91,7 +92,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   // @grpc/reflection is loaded only when reflection is on (it is off by default).
   const reflection =
     options.reflection === true
-      ? new (await import('@grpc/reflection')).ReflectionService(loadPackageDefinition())
+      ? new (await import('@grpc/reflection')).ReflectionService(
+          withResolvableDescriptors(loadPackageDefinition()),
+        )
       : undefined;
   const transportLimit = Math.min(maxRequestBytes * TRANSPORT_LIMIT_FACTOR, 2 ** 31 - 1);
   const serve =
