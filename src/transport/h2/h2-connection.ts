@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../../observability/logger.js';
 import { HpackDecoder, HpackError, type DecodedHeaderBlock } from './hpack-decoder.js';
-import { encodeTableSizeUpdate } from './hpack-encoder.js';
+import { encodeHeaderBlock, encodeTableSizeUpdate } from './hpack-encoder.js';
 import {
   CLIENT_PREFACE,
   DEFAULT_HEADER_TABLE_SIZE,
@@ -64,10 +64,9 @@ const RECENTLY_RESET_KEPT = 256;
 
 /**
  * RFC 9113 10.5.1 / RFC 6585 5: a request whose decoded header list is over our
- * SETTINGS_MAX_HEADER_LIST_SIZE is answered 431 (":status" from the static table, index 8,
- * as a literal without indexing: 0x08, then the 3-octet value).
+ * SETTINGS_MAX_HEADER_LIST_SIZE is answered 431.
  */
-const STATUS_431_BLOCK = Buffer.from([0x08, 0x03, 0x34, 0x33, 0x31]);
+const STATUS_431_BLOCK = encodeHeaderBlock([[':status', '431']]);
 
 const H2_LOG = {
   connectionError: 'http/2 connection error: GOAWAY sent',
